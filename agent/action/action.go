@@ -1,0 +1,119 @@
+// Package action defines what every action type implements and the registry
+// that maps a Postee action `type:` to its constructor. Each type lives in
+// its own package under agent/action/<type> and registers itself from init.
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+)
+
+// Message is what an action receives: the rendered template output plus the
+// event it came from. It is immutable once built; actions must not modify it.
+type Message struct {
+	// Title, Body and URL are the template's `title`, `result` and `url`.
+	Title string
+	Body  string
+	URL   string
+	// Event is the raw JSON event as it arrived.
+	Event []byte
+	// Input is the decoded event (map[string]any, []any, string, json.Number,
+	// bool or nil), for `event.input.<path>` substitution. Never nil-safe to
+	// mutate.
+	Input any
+	// EventID identifies the event across controller and runners.
+	EventID string
+	// Route is the name of the route that matched.
+	Route string
+}
+
+// Action performs one configured Postee action.
+//
+// Send returns retry=true when the failure is transient (network error,
+// HTTP 5xx/429, timeout) and trying again later may succeed. The caller owns
+// retries; an action never retries on its own.
+type Action interface {
+	Send(ctx context.Context, m Message) (retry bool, err error)
+}
+
+// Closer is implemented by actions that hold resources.
+type Closer interface {
+	Close() error
+}
+
+// Spec is what a constructor gets: the action's name and type, a strict
+// decoder for its type-specific keys, and its dependencies.
+type Spec struct {
+	Name string
+	Type string
+	// Decode strictly decodes the action's type-specific keys (every key but
+	// name, type, enable and runs-on) into v, a pointer to a struct with yaml
+	// tags. An unknown key or a wrong type is an error naming file, line and
+	// key. Use config.Duration for durations.
+	Decode func(v any) error
+	// Secret resolves a secret-bearing field: "$NAME" is replaced by the
+	// environment variable NAME (error when unset), "file:PATH" by the
+	// trimmed contents of PATH (relative paths resolve against
+	// $CREDENTIALS_DIRECTORY), anything else is returned as is.
+	Secret func(field, value string) (string, error)
+	// BaseDir is the directory of the config file, for relative paths.
+	BaseDir string
+	Logger  *slog.Logger
+}
+
+// Factory builds an action from its spec. It validates everything it can at
+// load time so that a bad config fails before any event arrives.
+type Factory func(spec Spec) (Action, error)
+
+// Registry maps action types to factories.
+type Registry struct {
+	mu        sync.RWMutex
+	factories map[string]Factory // guarded by mu
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
+
+// Register adds a factory; registering a type twice panics (a programming error).
+func (r *Registry) Register(typ string, f Factory) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.factories[typ]; dup {
+		panic(fmt.Sprintf("action type %q registered twice", typ))
+	}
+	r.factories[typ] = f
+}
+
+// Lookup returns the factory for typ.
+func (r *Registry) Lookup(typ string) (Factory, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	f, ok := r.factories[typ]
+	return f, ok
+}
+
+// Types lists the registered types, sorted.
+func (r *Registry) Types() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.factories))
+	for t := range r.factories {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Default is the registry that action packages add themselves to from init.
+// Import agent/action/all to get every type.
+var Default = NewRegistry()
+
+// Register adds f to Default.
+func Register(typ string, f Factory) { Default.Register(typ, f) }
+
+// ErrPermanent marks an error that will not go away by retrying.
+var ErrPermanent = errors.New("permanent failure")

@@ -1,0 +1,219 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a config file, located by line and key.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": %s", e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one load.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Duration is a time.Duration written as Go duration text ("10s", "1m30s");
+// a bare integer is taken as seconds, as Postee does.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a duration must be text such as \"10s\"", n.Line)
+	}
+	if n.Tag == "!!int" {
+		var secs int64
+		if err := n.Decode(&secs); err != nil {
+			return err
+		}
+		*d = Duration(time.Duration(secs) * time.Second)
+		return nil
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. \"10s\", \"2m\")", n.Line, n.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q is negative", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Decoder returns a function that strictly decodes the mapping node into a
+// struct: keys the struct does not declare (by yaml tag) are errors, except
+// those listed in skip, which the caller handles itself. Errors name file,
+// line and key, prefixed by where (e.g. `actions[2] "my-exec"`).
+func Decoder(file, where string, node *yaml.Node, skip ...string) func(v any) error {
+	return func(v any) error {
+		if node == nil {
+			return nil
+		}
+		var errs Errors
+		if node.Kind != yaml.MappingNode {
+			return Errors{{File: file, Line: node.Line, Key: where, Msg: "must be a mapping of keys to values"}}
+		}
+		known := yamlKeys(reflect.TypeOf(v))
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			k, val := node.Content[i], node.Content[i+1]
+			if contains(skip, k.Value) {
+				continue
+			}
+			if !known[k.Value] {
+				errs = append(errs, &Error{File: file, Line: k.Line, Key: where + "." + k.Value,
+					Msg: "unknown key" + suggest(k.Value, known)})
+				continue
+			}
+			if err := val.Decode(fieldPtr(v, k.Value)); err != nil {
+				errs = append(errs, &Error{File: file, Line: val.Line, Key: where + "." + k.Value, Msg: cleanYAMLError(err)})
+			}
+		}
+		if len(errs) > 0 {
+			return errs
+		}
+		return nil
+	}
+}
+
+// fieldPtr returns a pointer to the field of struct pointer v whose yaml tag is key.
+func fieldPtr(v any, key string) any {
+	rv := reflect.ValueOf(v).Elem()
+	return fieldByTag(rv, key)
+}
+
+func fieldByTag(rv reflect.Value, key string) any {
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")
+		if f.Anonymous && len(tag) > 1 && tag[1] == "inline" {
+			if p := fieldByTag(rv.Field(i), key); p != nil {
+				return p
+			}
+			continue
+		}
+		if tag[0] == key {
+			return rv.Field(i).Addr().Interface()
+		}
+	}
+	return nil
+}
+
+func yamlKeys(t reflect.Type) map[string]bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	out := map[string]bool{}
+	if t.Kind() != reflect.Struct {
+		return out
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")
+		if f.Anonymous && len(tag) > 1 && tag[1] == "inline" {
+			for k := range yamlKeys(f.Type) {
+				out[k] = true
+			}
+			continue
+		}
+		if tag[0] != "" && tag[0] != "-" {
+			out[tag[0]] = true
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest proposes the closest known key, to catch typos.
+func suggest(key string, known map[string]bool) string {
+	best, bestD := "", 3
+	for k := range known {
+		if d := distance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// cleanYAMLError strips yaml.v3's "yaml: unmarshal errors:\n  line N: " wrapping.
+func cleanYAMLError(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		return stripLine(te.Errors[0])
+	}
+	return stripLine(err.Error())
+}
+
+func stripLine(s string) string {
+	if strings.HasPrefix(s, "line ") {
+		if i := strings.Index(s, ": "); i > 0 {
+			return s[i+2:]
+		}
+	}
+	return s
+}
