@@ -1,0 +1,78 @@
+// Package transport is the runner's side of the controller/runner channel:
+// subject names, the envelope formats and the TLS NATS connection.
+//
+// Every subject a runner touches carries its name, so the controller's NATS
+// server can grant each runner exactly its own subjects:
+//
+//	subscribe  posteed.cfg.<runner>                  config slice pushes
+//	           _INBOX.<runner>.>                     replies (nats.CustomInboxPrefix)
+//	publish    posteed.cfg.get.<runner>              ask for the current slice
+//	           posteed.hb.<runner>                   heartbeat / status
+//	           posteed.up.<runner>                   upstream events (JetStream POSTEED_UP)
+//	           posteed.res.<runner>                  results of dispatched work
+//	           $JS.API.CONSUMER.INFO.POSTEED_WORK.<runner>
+//	           $JS.API.CONSUMER.MSG.NEXT.POSTEED_WORK.<runner>
+//	           $JS.ACK.POSTEED_WORK.<runner>.>       acks of its own work
+//
+// The controller publishes work for a runner to posteed.work.<runner>, kept by
+// the JetStream stream POSTEED_WORK and read through the durable pull consumer
+// named <runner>.
+package transport
+
+import (
+	"fmt"
+	"regexp"
+)
+
+const (
+	// WorkStream keeps dispatched work until the runner acks it.
+	WorkStream = "POSTEED_WORK"
+	// UpStream keeps events reported by runners until the controller handled them.
+	UpStream = "POSTEED_UP"
+	// ControllerUser is the reserved identity of the controller itself.
+	ControllerUser = "posteed-controller"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+// ValidName reports whether name can be a runner name: it becomes a NATS
+// subject token and a consumer name, so no dots, wildcards or spaces.
+func ValidName(name string) error {
+	if name == ControllerUser {
+		return fmt.Errorf("runner name %q is reserved for the controller", name)
+	}
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("runner name %q: use 1-63 letters, digits, '-' or '_', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// CfgPush is where the controller pushes runner's config slice.
+func CfgPush(runner string) string { return "posteed.cfg." + runner }
+
+// CfgGet is where runner asks for its current slice (request/reply).
+func CfgGet(runner string) string { return "posteed.cfg.get." + runner }
+
+// Heartbeat is where runner reports its status.
+func Heartbeat(runner string) string { return "posteed.hb." + runner }
+
+// Up is where runner reports the events it took in.
+func Up(runner string) string { return "posteed.up." + runner }
+
+// Result is where runner reports the outcome of dispatched work.
+func Result(runner string) string { return "posteed.res." + runner }
+
+// Work is where the controller queues work for runner.
+func Work(runner string) string { return "posteed.work." + runner }
+
+// InboxPrefix is runner's private reply prefix.
+func InboxPrefix(runner string) string { return "_INBOX." + runner }
+
+// Wildcards the controller subscribes to.
+const (
+	AllCfgGet    = "posteed.cfg.get.*"
+	AllHeartbeat = "posteed.hb.*"
+	AllUp        = "posteed.up.*"
+	AllResults   = "posteed.res.*"
+	AllWork      = "posteed.work.*"
+)
