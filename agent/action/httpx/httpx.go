@@ -6,11 +6,15 @@ package httpx
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -53,13 +57,52 @@ func Do(ctx context.Context, c *http.Client, req *http.Request) (body []byte, re
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return body, false, nil
 	}
-	snippet := string(body)
-	if len(snippet) > 200 {
-		snippet = snippet[:200] + "…"
-	}
-	se := &StatusError{Code: resp.StatusCode, Body: snippet}
+	se := &StatusError{Code: resp.StatusCode, Body: snippet(body, req.URL)}
 	retry = resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
 	return body, retry, fmt.Errorf("%s %s: %w", req.Method, req.URL.Host, se)
+}
+
+// snippet returns the start of an error body for the error text. Servers
+// often echo the request path ("Cannot POST /hook/<token>"), so the URL's
+// path, query, long path segments and query values, and password are
+// blanked out of it first.
+func snippet(body []byte, u *url.URL) string {
+	s := strings.ToValidUTF8(string(body), "")
+	for _, secret := range urlSecrets(u) {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}
+
+// urlSecrets lists the parts of u that may carry a token, longest first so
+// that a whole path is replaced before its segments.
+func urlSecrets(u *url.URL) []string {
+	var out []string
+	add := func(v string, minLen int) {
+		if len(v) >= minLen {
+			out = append(out, v)
+		}
+	}
+	add(u.EscapedPath(), 2)
+	add(u.Path, 2)
+	add(u.RawQuery, 2)
+	for _, seg := range strings.Split(u.Path, "/") {
+		add(seg, 8)
+	}
+	for _, vals := range u.Query() {
+		for _, v := range vals {
+			add(v, 8)
+		}
+	}
+	if u.User != nil {
+		p, _ := u.User.Password()
+		add(p, 1)
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
 }
 
 // stripURL drops the *url.Error wrapper, whose text repeats the full URL.
@@ -73,8 +116,18 @@ func stripURL(err error) error {
 	return err
 }
 
+// transient looks beneath the *url.Error that every client error comes in:
+// *url.Error itself implements net.Error, which made every failure, even
+// a rejected certificate, look retryable.
 func transient(err error) bool {
 	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	if certificateError(err) {
 		return false
 	}
 	var ne net.Error
@@ -82,4 +135,12 @@ func transient(err error) bool {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+func certificateError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
 }
