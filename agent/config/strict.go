@@ -43,8 +43,8 @@ func (es Errors) Error() string {
 	return strings.Join(parts, "\n")
 }
 
-// Duration is a time.Duration written as Go duration text ("10s", "1m30s");
-// a bare integer is taken as seconds, as Postee does.
+// Duration is a time.Duration written as Go duration text ("10s", "1m30s"),
+// or whole days ("3d"); a bare integer is taken as seconds.
 type Duration time.Duration
 
 // UnmarshalYAML implements yaml.Unmarshaler.
@@ -59,6 +59,13 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		}
 		*d = Duration(time.Duration(secs) * time.Second)
 		return nil
+	}
+	if days, ok := strings.CutSuffix(n.Value, "d"); ok {
+		var k int64
+		if _, err := fmt.Sscanf(days, "%d", &k); err == nil && k >= 0 && fmt.Sprint(k) == days {
+			*d = Duration(time.Duration(k) * 24 * time.Hour)
+			return nil
+		}
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
