@@ -1,0 +1,83 @@
+// Package actiontest holds what the action packages' tests share: a Spec
+// built from YAML text with the real strict decoder, a captured logger, and
+// the "no secret in the error or the log" assertion.
+package actiontest
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/config"
+)
+
+// File is the file name the decoder reports in its errors.
+const File = "cfg.yaml"
+
+// Spec parses one action's YAML (a mapping with name, type and the type's
+// keys) into a Spec whose Decode is config.Decoder, as the loader builds it.
+// Secrets resolve against an empty environment; see SpecEnv.
+func Spec(t testing.TB, yamlText string) action.Spec {
+	t.Helper()
+	return SpecEnv(t, yamlText, nil)
+}
+
+// SpecEnv is Spec with "$NAME" secrets resolved from env.
+func SpecEnv(t testing.TB, yamlText string, env map[string]string) action.Spec {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(yamlText), &doc); err != nil {
+		t.Fatalf("actiontest: bad YAML: %v", err)
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		t.Fatalf("actiontest: the YAML must be one mapping")
+	}
+	node := doc.Content[0]
+	name, typ := scalar(node, "name"), scalar(node, "type")
+	return action.Spec{
+		Name:    name,
+		Type:    typ,
+		Decode:  config.Decoder(File, fmt.Sprintf("actions[0] %q", name), node, "name", "type", "enable", "runs-on"),
+		Secret:  EnvSecret(env),
+		BaseDir: t.TempDir(),
+		Logger:  slog.New(slog.DiscardHandler),
+	}
+}
+
+// EnvSecret resolves secrets the way Spec.Secret documents, with env in
+// place of the process environment: "$NAME" from env, "file:PATH" from the
+// file, anything else as is.
+func EnvSecret(env map[string]string) func(field, value string) (string, error) {
+	return func(field, value string) (string, error) {
+		switch {
+		case strings.HasPrefix(value, "$"):
+			v, ok := env[value[1:]]
+			if !ok {
+				return "", fmt.Errorf("%s: environment variable %s is not set", field, value[1:])
+			}
+			return v, nil
+		case strings.HasPrefix(value, "file:"):
+			b, err := os.ReadFile(value[len("file:"):])
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", field, err)
+			}
+			return strings.TrimSpace(string(b)), nil
+		default:
+			return value, nil
+		}
+	}
+}
+
+func scalar(m *yaml.Node, key string) string {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1].Value
+		}
+	}
+	return ""
+}
