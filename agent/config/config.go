@@ -68,13 +68,14 @@ type Template struct {
 // Action is one configured action; its type-specific keys stay in Node and
 // are decoded by the action type itself (Decode).
 type Action struct {
-	Name   string
-	Type   string
-	Line   int
-	Enable bool
-	RunsOn string
-	Node   *yaml.Node
-	Index  int
+	Name     string
+	Type     string
+	Line     int
+	TypeLine int
+	Enable   bool
+	RunsOn   string
+	Node     *yaml.Node
+	Index    int
 }
 
 // Decode strictly decodes the action's type-specific keys into v.

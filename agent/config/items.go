@@ -148,7 +148,7 @@ func (p *parser) action(i int, n *yaml.Node) Action {
 		case "name":
 			a.Name = p.str(v, key)
 		case "type":
-			a.Type = strings.ToLower(p.str(v, key))
+			a.Type, a.TypeLine = strings.ToLower(p.str(v, key)), v.Line
 		case "enable":
 			p.decode(v, key, &a.Enable)
 		case "runs-on":

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/action"
+)
+
+// Match is a route that matched an event, with its rendered message.
+type Match struct {
+	Route *Route
+	Msg   action.Message
+}
+
+// Evaluate matches ev against every route (or only the route named only)
+// and renders each match's template; routes sharing a template render once.
+// A route whose unique-message-props were seen within the timeout is left
+// out.
+func (e *Engine) Evaluate(ctx context.Context, ev *Event, only string) ([]Match, error) {
+	idx, err := e.matchIndexes(ctx, ev, only)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Match, 0, len(idx))
+	cache := map[string]rendered{}
+	for _, i := range idx {
+		r := e.routes[i]
+		if !e.dedup.first(r, ev) {
+			e.log.Debug("duplicate message skipped", "route", r.Name, "event_id", ev.ID)
+			continue
+		}
+		out1, ok := cache[r.Template]
+		if !ok {
+			out1, err = r.tmpl.render(ctx, ev.value)
+			if err != nil {
+				return nil, fmt.Errorf("route %q: %w", r.Name, err)
+			}
+			cache[r.Template] = out1
+		}
+		out = append(out, Match{Route: r, Msg: action.Message{
+			Title: out1.Title, Body: out1.Body, URL: out1.URL,
+			Event: ev.Raw, Input: ev.Doc, EventID: ev.ID, Route: r.Name,
+		}})
+	}
+	return out, nil
+}
+
+// ErrNoRoute is returned for a route name that is not configured.
+var ErrNoRoute = errors.New("no such route")
+
+func (e *Engine) matchIndexes(ctx context.Context, ev *Event, only string) ([]int, error) {
+	all, err := e.filters.match(ctx, ev.value)
+	if err != nil {
+		return nil, err
+	}
+	if only == "" {
+		return all, nil
+	}
+	r, ok := e.byName[only]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoRoute, only)
+	}
+	for _, i := range all {
+		if i == r.index {
+			return []int{i}, nil
+		}
+	}
+	return nil, nil
+}
+
+// Run executes the given steps of a match in this process: one after
+// another in order when the route serializes its actions, concurrently
+// otherwise. Each failure is logged; the joined errors are returned.
+func (e *Engine) Run(ctx context.Context, m Match, steps []Step) error {
+	if m.Route.Serialize {
+		var errs []error
+		for _, s := range steps {
+			errs = append(errs, e.Send(ctx, m.Msg, s.Action))
+		}
+		return errors.Join(errs...)
+	}
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.Send(ctx, m.Msg, s.Action)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// LocalSteps returns the steps of r that run in this process.
+func (e *Engine) LocalSteps(r *Route) []Step {
+	var out []Step
+	for _, s := range r.Steps {
+		if e.opts.Here(s.RunsOn) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Send runs one action with the retry policy and logs the outcome.
+func (e *Engine) Send(ctx context.Context, msg action.Message, name string) error {
+	a, ok := e.actions[name]
+	if !ok {
+		return fmt.Errorf("action %q is not available in this process", name)
+	}
+	log := e.log.With("route", msg.Route, "action", name, "event_id", msg.EventID)
+	start := time.Now()
+	backoff := e.opts.Retry.Base
+	var err error
+	for attempt := 1; ; attempt++ {
+		var retry bool
+		retry, err = a.Send(ctx, msg)
+		if err == nil {
+			log.Info("action done", "duration", time.Since(start).Round(time.Microsecond), "attempts", attempt)
+			return nil
+		}
+		if !retry || attempt >= e.opts.Retry.Attempts || ctx.Err() != nil {
+			break
+		}
+		log.Warn("action failed, will retry", "attempt", attempt, "backoff", backoff, "error", err)
+		select {
+		case <-ctx.Done():
+			err = errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+			backoff *= 2
+			continue
+		}
+		break
+	}
+	log.Error("action failed", "duration", time.Since(start).Round(time.Microsecond), "error", err)
+	return fmt.Errorf("action %q: %w", name, err)
+}
+
+// Handle evaluates ev and runs every local step of every match. It returns
+// the matches so the caller can place the remote steps.
+func (e *Engine) Handle(ctx context.Context, ev *Event, only string) ([]Match, error) {
+	ms, err := e.Evaluate(ctx, ev, only)
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		steps := e.LocalSteps(m.Route)
+		if len(steps) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = e.Run(ctx, m, steps) // failures are logged by Send
+		}()
+	}
+	wg.Wait()
+	return ms, nil
+}
+
+// Logger returns the engine's logger.
+func (e *Engine) Logger() *slog.Logger { return e.log }

@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/template/bundled"
+)
+
+// template is one compiled template: a prepared query for its package.
+type template struct {
+	name  string
+	pkg   string
+	query rego.PreparedEvalQuery
+}
+
+// rendered is a template's output for one event.
+type rendered struct {
+	Title, Body, URL, AggregationPkg string
+}
+
+// legacyRenderers maps Postee's legacy-scan-renderer values to our packages.
+var legacyRenderers = map[string]string{
+	"html":  "postee.vuls.html",
+	"slack": "postee.vuls.slack",
+	"jira":  "postee.trivy.jira",
+}
+
+// templateSet compiles every template of cfg against one compiler holding
+// the bundled packages, the user's rego-templates directory, inline bodies
+// and fetched URLs. Only templates in use are prepared.
+func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch *http.Client, used map[string]bool) (map[string]*template, config.Errors) {
+	modules := map[string]*ast.Module{}
+	var errs config.Errors
+	for name, src := range bundled.Files() {
+		m, err := ast.ParseModuleWithOpts("bundled/"+name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			errs = append(errs, &config.Error{File: "bundled/" + name, Msg: "internal: " + err.Error()})
+			continue
+		}
+		modules["bundled/"+name] = m
+	}
+	errs = append(errs, loadTemplateDir(dir, modules)...)
+	pkgs := map[string]string{} // template name → package
+	for i, t := range cfg.Templates {
+		key := fmt.Sprintf("templates[%d] %q", i, t.Name)
+		switch {
+		case t.RegoPackage != "":
+			pkgs[t.Name] = t.RegoPackage
+		case t.LegacyScanRenderer != "":
+			p, ok := legacyRenderers[t.LegacyScanRenderer]
+			if !ok {
+				errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key + ".legacy-scan-renderer", Msg: fmt.Sprintf("unknown renderer %q (use html, slack or jira)", t.LegacyScanRenderer)})
+				continue
+			}
+			pkgs[t.Name] = p
+		case t.Body != "":
+			m, err := inlineTemplate(cfg.File, i, t, t.Body, func(row int) int { return t.BodyLine + row - 1 })
+			if err != nil {
+				errs = append(errs, err...)
+				continue
+			}
+			modules[fmt.Sprintf("template-%d-body", i)] = m
+			pkgs[t.Name] = strings.TrimPrefix(m.Package.Path.String(), "data.")
+		case t.URL != "":
+			src, err := fetchTemplate(ctx, fetch, t.URL)
+			if err != nil {
+				errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key + ".url", Msg: err.Error()})
+				continue
+			}
+			m, errs2 := inlineTemplate(t.URL, i, t, src, nil)
+			if errs2 != nil {
+				errs = append(errs, errs2...)
+				continue
+			}
+			modules[fmt.Sprintf("template-%d-url", i)] = m
+			pkgs[t.Name] = strings.TrimPrefix(m.Package.Path.String(), "data.")
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	c := ast.NewCompiler()
+	if c.Compile(modules); c.Failed() {
+		return nil, compileErrors(cfg, c.Errors)
+	}
+	out := map[string]*template{}
+	for i, t := range cfg.Templates {
+		pkg := pkgs[t.Name]
+		if !used[t.Name] {
+			continue
+		}
+		key := fmt.Sprintf("templates[%d] %q", i, t.Name)
+		if !hasPackage(modules, pkg) {
+			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: fmt.Sprintf("rego package %q not found among the bundled templates or in %s", pkg, dir)})
+			continue
+		}
+		ref, err := pkgRef(pkg)
+		if err != nil {
+			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
+			continue
+		}
+		pq, err := rego.New(rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(ref)))), rego.Compiler(c)).PrepareForEval(ctx)
+		if err != nil {
+			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
+			continue
+		}
+		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
+
+func hasPackage(modules map[string]*ast.Module, pkg string) bool {
+	want := "data." + pkg
+	for _, m := range modules {
+		if p := m.Package.Path.String(); p == want || strings.HasPrefix(p, want+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// loadTemplateDir parses every .rego file under dir (recursively), as
+// Postee's rego-templates directory; a missing directory is fine.
+func loadTemplateDir(dir string, modules map[string]*ast.Module) config.Errors {
+	var errs config.Errors
+	if dir == "" {
+		return nil
+	}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && path == dir {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		m, err := parseModule(path, string(src))
+		if err != nil {
+			errs = append(errs, regoErrors(err, path, "", nil)...)
+			return nil
+		}
+		modules[path] = m
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, &config.Error{File: dir, Msg: err.Error()})
+	}
+	return errs
+}
+
+// inlineTemplate parses a template's body or fetched source. Without a
+// package line it gets its own package, posteed.inline.tN.
+func inlineTemplate(file string, i int, t config.Template, src string, shift func(int) int) (*ast.Module, config.Errors) {
+	key := fmt.Sprintf("templates[%d] %q", i, t.Name)
+	if !strings.HasPrefix(strings.TrimSpace(stripComments(src)), "package ") {
+		src = fmt.Sprintf("package posteed.inline.t%d\n", i) + src
+		if shift != nil {
+			orig := shift
+			shift = func(row int) int { return orig(row - 1) }
+		}
+	}
+	m, err := parseModule(file, src)
+	if err != nil {
+		return nil, regoErrors(err, file, key, shift)
+	}
+	return m, nil
+}
+
+func stripComments(src string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(src, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "#") {
+			continue
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+func fetchTemplate(ctx context.Context, c *http.Client, url string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("bad template url: %w", err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetch template: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("fetch template: server answered %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", fmt.Errorf("fetch template: %w", err)
+	}
+	return string(b), nil
+}
+
+// render evaluates the template for one event.
+func (t *template) render(ctx context.Context, in ast.Value) (rendered, error) {
+	rs, err := t.query.Eval(ctx, rego.EvalParsedInput(in))
+	if err != nil {
+		return rendered{}, fmt.Errorf("template %q: %w", t.name, err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return rendered{}, fmt.Errorf("template %q: package %s produced nothing for this event", t.name, t.pkg)
+	}
+	doc, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return rendered{}, fmt.Errorf("template %q: package %s is not an object", t.name, t.pkg)
+	}
+	return rendered{
+		Title:          text(doc["title"]),
+		Body:           text(doc["result"]),
+		URL:            text(doc["url"]),
+		AggregationPkg: text(doc["aggregation_pkg"]),
+	}, nil
+}
+
+// text renders a template value: strings as they are, anything else as JSON
+// (a Slack template's result is a list of blocks).
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return fmt.Sprint(x)
+		}
+		return string(b)
+	}
+}
