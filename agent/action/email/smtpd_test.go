@@ -1,0 +1,183 @@
+package email
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"math/big"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// smtpd is a tiny SMTP server for tests: enough of RFC 5321 for net/smtp,
+// with optional STARTTLS and AUTH PLAIN.
+type smtpd struct {
+	ln       net.Listener
+	tls      *tls.Config // non-nil: offer STARTTLS
+	user     string      // non-empty: offer AUTH PLAIN and require these
+	pass     string
+	rcptCode int // non-zero: answer RCPT with this code
+
+	mu   sync.Mutex
+	mail []received // guarded by mu
+}
+
+type received struct {
+	from   string
+	rcpts  []string
+	data   string
+	tls    bool
+	authed bool
+}
+
+func startSMTPD(t *testing.T, s *smtpd) *smtpd {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ln = ln
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *smtpd) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+func (s *smtpd) received() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.mail...)
+}
+
+func (s *smtpd) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	tp := textproto.NewConn(c)
+	var cur received
+	tp.PrintfLine("220 localhost ESMTP test")
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return
+		}
+		verb, arg, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(verb) {
+		case "EHLO", "HELO":
+			s.ehlo(tp, cur.tls)
+		case "STARTTLS":
+			tp.PrintfLine("220 go ahead")
+			tc := tls.Server(c, s.tls)
+			if tc.Handshake() != nil {
+				return
+			}
+			c, tp, cur.tls = tc, textproto.NewConn(tc), true
+		case "AUTH":
+			cur.authed = s.auth(tp, arg)
+		case "MAIL":
+			cur.from = addr(arg)
+			tp.PrintfLine("250 ok")
+		case "RCPT":
+			s.rcpt(tp, &cur, arg)
+		case "DATA":
+			tp.PrintfLine("354 go on")
+			b, err := tp.ReadDotBytes()
+			if err != nil {
+				return
+			}
+			cur.data = string(b)
+			s.mu.Lock()
+			s.mail = append(s.mail, cur)
+			s.mu.Unlock()
+			tp.PrintfLine("250 queued")
+		case "QUIT":
+			tp.PrintfLine("221 bye")
+			return
+		default:
+			tp.PrintfLine("250 ok")
+		}
+	}
+}
+
+func (s *smtpd) ehlo(tp *textproto.Conn, secured bool) {
+	ext := []string{"localhost", "8BITMIME"}
+	if s.tls != nil && !secured {
+		ext = append(ext, "STARTTLS")
+	}
+	if s.user != "" {
+		ext = append(ext, "AUTH PLAIN")
+	}
+	for i, e := range ext {
+		sep := "-"
+		if i == len(ext)-1 {
+			sep = " "
+		}
+		tp.PrintfLine("250%s%s", sep, e)
+	}
+}
+
+func (s *smtpd) auth(tp *textproto.Conn, arg string) bool {
+	_, resp, _ := strings.Cut(arg, " ")
+	b, _ := base64.StdEncoding.DecodeString(resp)
+	if string(b) != "\x00"+s.user+"\x00"+s.pass {
+		tp.PrintfLine("535 5.7.8 authentication credentials invalid")
+		return false
+	}
+	tp.PrintfLine("235 ok")
+	return true
+}
+
+func (s *smtpd) rcpt(tp *textproto.Conn, cur *received, arg string) {
+	if s.rcptCode != 0 {
+		tp.PrintfLine("%d mailbox unavailable", s.rcptCode)
+		return
+	}
+	cur.rcpts = append(cur.rcpts, addr(arg))
+	tp.PrintfLine("250 ok")
+}
+
+func addr(arg string) string {
+	_, a, _ := strings.Cut(arg, ":")
+	a, _, _ = strings.Cut(strings.TrimSpace(a), " ")
+	return strings.Trim(a, "<>")
+}
+
+// selfSigned returns a server config for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test smtp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
