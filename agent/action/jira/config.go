@@ -1,0 +1,88 @@
+package jira
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/postee-fleet/posteed/agent/action"
+)
+
+// Config is a Postee `type: jira` action.
+type Config struct {
+	URL  string `yaml:"url"`
+	User string `yaml:"user"`
+	// Password is the password (Jira Server/Data Center) or API token
+	// (Jira Cloud), used with User for basic authentication. Secret.
+	Password string `yaml:"password"`
+	// Token is a Jira Server/Data Center personal access token, sent as a
+	// bearer token; it wins over Password. Secret.
+	Token string `yaml:"token"`
+	// TLSVerify defaults to true here (Postee defaulted to false); only an
+	// explicit `tls-verify: false` turns verification off.
+	TLSVerify       *bool             `yaml:"tls-verify"`
+	ProjectKey      string            `yaml:"project-key"`
+	IssueType       string            `yaml:"issuetype"`
+	Priority        string            `yaml:"priority"`
+	Assignee        []string          `yaml:"assignee"`
+	Summary         string            `yaml:"summary"`
+	Labels          []string          `yaml:"labels"`
+	FixVersions     []string          `yaml:"fix-versions"`
+	AffectsVersions []string          `yaml:"affects-versions"`
+	Unknowns        map[string]string `yaml:"unknowns"`
+	// Board and Sprint are accepted so Postee configs load, but issues are
+	// not put into a sprint (see New).
+	Board  string `yaml:"board"`
+	Sprint string `yaml:"sprint"`
+}
+
+const defaultIssueType = "Task"
+
+func (c *Config) resolve(spec action.Spec) error {
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("jira action %q: "+format, append([]any{spec.Name}, a...)...)
+	}
+	u, err := url.Parse(c.URL)
+	if c.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fail("url must be the absolute http(s) URL of the Jira site")
+	}
+	c.URL = strings.TrimSuffix(c.URL, "/")
+	if c.ProjectKey == "" {
+		return fail("project-key is required")
+	}
+	c.ProjectKey = strings.ToUpper(c.ProjectKey)
+	if c.IssueType == "" {
+		c.IssueType = defaultIssueType
+	}
+	for _, s := range []struct {
+		name string
+		v    *string
+	}{{"password", &c.Password}, {"token", &c.Token}} {
+		if *s.v == "" {
+			continue
+		}
+		if *s.v, err = spec.Secret(s.name, *s.v); err != nil {
+			return fail("%s: %w", s.name, err)
+		}
+	}
+	return c.checkAuth(fail)
+}
+
+func (c *Config) checkAuth(fail func(string, ...any) error) error {
+	switch {
+	case c.Token != "" && isCloud(c.URL):
+		return fail("token (a personal access token) works only with Jira Server/Data Center; for Jira Cloud set user and password to an API token")
+	case c.Token != "":
+		return nil
+	case c.User == "" || c.Password == "":
+		return fail("user and password (or token) are required")
+	}
+	return nil
+}
+
+// isCloud tells Jira Cloud, which names users by account id, from Jira
+// Server/Data Center, which names them by user name.
+func isCloud(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && strings.HasSuffix(u.Hostname(), ".atlassian.net")
+}
