@@ -13,6 +13,10 @@
 //	           $JS.API.CONSUMER.INFO.POSTEED_WORK.<runner>
 //	           $JS.API.CONSUMER.MSG.NEXT.POSTEED_WORK.<runner>
 //	           $JS.ACK.POSTEED_WORK.<runner>.>       acks of its own work
+//	           $JS.ACK.*.*.POSTEED_WORK.<runner>.>   the same in the v2 ack format
+//
+// PublishAllow and SubscribeAllow return exactly these lists; the embedded
+// server grants them and denies everything else.
 //
 // The controller publishes work for a runner to posteed.work.<runner>, kept by
 // the JetStream stream POSTEED_WORK and read through the durable pull consumer
@@ -22,6 +26,7 @@ package transport
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 const (
@@ -76,3 +81,34 @@ const (
 	AllResults   = "posteed.res.*"
 	AllWork      = "posteed.work.*"
 )
+
+// PublishAllow is everything runner may publish to.
+func PublishAllow(runner string) []string {
+	return []string{
+		CfgGet(runner),
+		Heartbeat(runner),
+		Up(runner),
+		Result(runner),
+		"$JS.API.CONSUMER.INFO." + WorkStream + "." + runner,
+		"$JS.API.CONSUMER.MSG.NEXT." + WorkStream + "." + runner,
+		"$JS.ACK." + WorkStream + "." + runner + ".>",
+		// nats-server 2.14 introduced $JS.ACK.<domain>.<account hash>.<stream>.<consumer>...
+		// behind a feature flag that a later release turns on by default.
+		"$JS.ACK.*.*." + WorkStream + "." + runner + ".>",
+	}
+}
+
+// SubscribeAllow is everything runner may subscribe to.
+func SubscribeAllow(runner string) []string {
+	return []string{CfgPush(runner), InboxPrefix(runner) + ".>"}
+}
+
+// ReplyAllowed reports whether the controller may answer a request from
+// runner on reply. Permissions cannot restrict the reply subject a runner
+// attaches, and the controller may publish anywhere, so without this check
+// a runner could make the controller publish into another runner's subjects.
+func ReplyAllowed(runner, reply string) bool {
+	prefix := InboxPrefix(runner) + "."
+	return ValidName(runner) == nil && len(reply) > len(prefix) && strings.HasPrefix(reply, prefix) &&
+		!strings.ContainsAny(reply, "*> \t\r\n")
+}

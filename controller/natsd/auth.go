@@ -1,0 +1,179 @@
+package natsd
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+// authenticator decides who a connection is and registers it with the
+// permissions of that identity. It is read-only after construction.
+type authenticator struct {
+	secret     []byte
+	tls        bool              // the listener speaks TLS
+	verify     bool              // client certificates are mandatory and verified
+	nkeys      map[string]string // public nkey -> runner name
+	insecureNA bool
+	log        *slog.Logger
+}
+
+var _ server.Authentication = (*authenticator)(nil)
+
+func newAuthenticator(o Options, tls bool, secret string, log *slog.Logger) (*authenticator, error) {
+	a := &authenticator{
+		secret:     []byte(secret),
+		tls:        tls,
+		verify:     tls && o.CAFile != "",
+		nkeys:      make(map[string]string, len(o.RunnerNKeys)),
+		insecureNA: o.InsecureNoAuth,
+		log:        log,
+	}
+	for name, pub := range o.RunnerNKeys {
+		if err := transport.ValidName(name); err != nil {
+			return nil, fmt.Errorf("runner nkeys: %w", err)
+		}
+		if !nkeys.IsValidPublicUserKey(pub) {
+			return nil, fmt.Errorf("runner nkeys: %q: not a public user nkey", name)
+		}
+		if other, dup := a.nkeys[pub]; dup {
+			return nil, fmt.Errorf("runner nkeys: %q and %q share one nkey", other, name)
+		}
+		a.nkeys[pub] = name
+	}
+	if len(a.nkeys) > 0 && !tls {
+		return nil, errors.New("runner nkeys need tls: set the certificate and key")
+	}
+	return a, nil
+}
+
+// warn says at start-up how runners will be authenticated when that is weak.
+func (a *authenticator) warn() {
+	switch {
+	case a.insecureNA:
+		a.log.Warn("INSECURE: runners are identified by the user name they claim; any client can act as any runner. Use only for local demos.")
+	case !a.tls:
+		a.log.Warn("nats tls is not configured: every runner connection will be refused")
+	case !a.verify && len(a.nkeys) == 0:
+		a.log.Warn("nats tls has no client ca and no runner nkeys: every runner connection will be refused")
+	}
+}
+
+// Check implements server.Authentication.
+func (a *authenticator) Check(c server.ClientAuthentication) bool {
+	if c.Kind() != server.CLIENT {
+		return false
+	}
+	user, err := a.identify(c)
+	if err != nil {
+		a.log.Warn("nats connection refused", "remote", remote(c), "err", err)
+		return false
+	}
+	c.RegisterUser(user)
+	a.log.Debug("nats connection accepted", "remote", remote(c), "user", user.Username)
+	return true
+}
+
+func (a *authenticator) identify(c server.ClientAuthentication) (*server.User, error) {
+	if inProcess(c) {
+		return a.controller(c.GetOpts())
+	}
+	name, err := a.runnerName(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := transport.ValidName(name); err != nil {
+		return nil, err
+	}
+	return &server.User{Username: name, Permissions: Permissions(name)}, nil
+}
+
+// controller admits only the in-process connection made by ConnectController.
+func (a *authenticator) controller(o *server.ClientOpts) (*server.User, error) {
+	if o.Username != transport.ControllerUser || subtle.ConstantTimeCompare([]byte(o.Password), a.secret) != 1 {
+		return nil, errors.New("in-process connection without the controller secret")
+	}
+	// nil permissions: the controller may publish and subscribe anywhere.
+	return &server.User{Username: transport.ControllerUser}, nil
+}
+
+func (a *authenticator) runnerName(c server.ClientAuthentication) (string, error) {
+	o := c.GetOpts()
+	certName, hasCert := verifiedCN(c)
+	switch {
+	case o.Nkey != "":
+		name, err := a.nkeyName(c, o)
+		if err == nil && hasCert && certName != name {
+			err = fmt.Errorf("nkey of runner %q with certificate of %q", name, certName)
+		}
+		return name, err
+	case hasCert && a.verify:
+		return certName, nil
+	case a.insecureNA:
+		return o.Username, nil
+	case !a.tls:
+		return "", errors.New("no tls configured, runner identities cannot be verified")
+	}
+	return "", errors.New("no verified client certificate or nkey")
+}
+
+func (a *authenticator) nkeyName(c server.ClientAuthentication, o *server.ClientOpts) (string, error) {
+	name, ok := a.nkeys[o.Nkey]
+	if !ok {
+		return "", fmt.Errorf("unknown nkey %s", o.Nkey)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(o.Sig)
+	if err != nil {
+		sig, err = base64.StdEncoding.DecodeString(o.Sig)
+	}
+	if err != nil {
+		return "", fmt.Errorf("nkey signature of %q: %w", name, err)
+	}
+	pub, err := nkeys.FromPublicKey(o.Nkey)
+	if err != nil {
+		return "", fmt.Errorf("nkey of %q: %w", name, err)
+	}
+	if err := pub.Verify(c.GetNonce(), sig); err != nil {
+		return "", fmt.Errorf("nkey signature of %q: %w", name, err)
+	}
+	return name, nil
+}
+
+// verifiedCN is the common name of a client certificate that the TLS
+// handshake verified against the CA.
+func verifiedCN(c server.ClientAuthentication) (string, bool) {
+	st := c.GetTLSConnectionState()
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+		return "", false
+	}
+	return st.PeerCertificates[0].Subject.CommonName, true
+}
+
+// inProcess reports a connection made through Server.InProcessConn: its
+// transport is a net.Pipe, which no network client can produce.
+func inProcess(c server.ClientAuthentication) bool {
+	addr := c.RemoteAddress()
+	return addr != nil && addr.Network() == "pipe"
+}
+
+func remote(c server.ClientAuthentication) string {
+	if addr := c.RemoteAddress(); addr != nil {
+		return addr.String()
+	}
+	return ""
+}
+
+// Permissions are runner's: the transport allow lists, everything else
+// denied, and no implicit permission to answer requests.
+func Permissions(runner string) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: transport.PublishAllow(runner)},
+		Subscribe: &server.SubjectPermission{Allow: transport.SubscribeAllow(runner)},
+	}
+}

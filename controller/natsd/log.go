@@ -1,0 +1,39 @@
+package natsd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// levelTrace carries nats-server's protocol traces, below Debug.
+const levelTrace = slog.LevelDebug - 4
+
+// serverLogger routes nats-server's printf-style lines into slog.
+type serverLogger struct{ log *slog.Logger }
+
+var _ server.Logger = serverLogger{}
+
+func newLogger(log *slog.Logger) serverLogger {
+	return serverLogger{log: log.With("component", "nats-server")}
+}
+
+func (l serverLogger) Noticef(format string, v ...any) { l.emit(slog.LevelInfo, format, v) }
+func (l serverLogger) Warnf(format string, v ...any)   { l.emit(slog.LevelWarn, format, v) }
+func (l serverLogger) Errorf(format string, v ...any)  { l.emit(slog.LevelError, format, v) }
+func (l serverLogger) Debugf(format string, v ...any)  { l.emit(slog.LevelDebug, format, v) }
+func (l serverLogger) Tracef(format string, v ...any)  { l.emit(levelTrace, format, v) }
+
+// Fatalf is logged as an error: the embedded server must not exit the
+// controller process; Start reports a server that does not come up.
+func (l serverLogger) Fatalf(format string, v ...any) { l.emit(slog.LevelError, format, v) }
+
+func (l serverLogger) emit(level slog.Level, format string, v []any) {
+	ctx := context.Background()
+	if !l.log.Enabled(ctx, level) {
+		return
+	}
+	l.log.Log(ctx, level, fmt.Sprintf(format, v...))
+}

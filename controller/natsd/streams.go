@@ -1,0 +1,80 @@
+package natsd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+const (
+	// DedupeWindow is how long a Nats-Msg-Id is remembered: long enough for
+	// a runner's spool to resend after a short controller outage.
+	DedupeWindow = 10 * time.Minute
+	// DefaultAckWait is how long a runner may work on one message before it
+	// is redelivered; long actions should send InProgress.
+	DefaultAckWait = 2 * time.Minute
+)
+
+// WorkStreamConfig is POSTEED_WORK. Work-queue retention: a message is
+// deleted once acked, and the server refuses a second consumer on the same
+// runner's subject, which is exactly "one durable queue per runner".
+func WorkStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        transport.WorkStream,
+		Description: "work dispatched to runners, one durable consumer per runner",
+		Subjects:    []string{transport.AllWork},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DedupeWindow,
+	}
+}
+
+// UpStreamConfig is POSTEED_UP. Work-queue retention too: an event is kept
+// until the controller's consumer acked it, then dropped.
+func UpStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        transport.UpStream,
+		Description: "events reported by runners, until the controller handled them",
+		Subjects:    []string{transport.AllUp},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DedupeWindow,
+	}
+}
+
+// EnsureStreams creates or updates POSTEED_WORK and POSTEED_UP.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range []jetstream.StreamConfig{WorkStreamConfig(), UpStreamConfig()} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// EnsureRunnerConsumer creates or updates runner's durable pull consumer on
+// POSTEED_WORK. ackWait 0 means DefaultAckWait.
+func EnsureRunnerConsumer(ctx context.Context, js jetstream.JetStream, runner string, ackWait time.Duration) (jetstream.Consumer, error) {
+	if err := transport.ValidName(runner); err != nil {
+		return nil, err
+	}
+	if ackWait <= 0 {
+		ackWait = DefaultAckWait
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, transport.WorkStream, jetstream.ConsumerConfig{
+		Durable:       runner,
+		Description:   "work for runner " + runner,
+		FilterSubject: transport.Work(runner),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", runner, transport.WorkStream, err)
+	}
+	return c, nil
+}
