@@ -1,0 +1,131 @@
+package exec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/config"
+)
+
+// DefaultTimeout bounds a script when the action sets no timeout. Postee
+// had none: a hung script held its worker forever.
+const DefaultTimeout = 60 * time.Second
+
+// Config holds the Postee keys of an exec action.
+type Config struct {
+	// ExecScript is an inline script; a `#!` first line picks the
+	// interpreter, otherwise it runs under /bin/sh.
+	ExecScript string `yaml:"exec-script"`
+	// InputFile is the path of a script, relative to the config file's
+	// directory; it must exist when the config is loaded.
+	InputFile string `yaml:"input-file"`
+	// Env adds "K=V" entries to the script's environment; a V of the form
+	// $NAME or file:PATH is resolved as a secret.
+	Env     []string        `yaml:"env"`
+	Timeout config.Duration `yaml:"timeout"`
+}
+
+// secretRef matches the values that Spec.Secret resolves; anything else,
+// such as "$HOME/bin", is passed to the script as written.
+var secretRef = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]*|file:.+)$`)
+
+func (c *Config) setDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = config.Duration(DefaultTimeout)
+	}
+}
+
+// program is what a validated config runs: the interpreter and its leading
+// arguments, plus the script text when it is inline.
+type program struct {
+	argv   []string // interpreter and arguments; the script path is appended
+	inline string   // script text to write to a file, when argv needs one
+	shell  bool     // inline script without #!: run as /bin/sh -c inline
+}
+
+func (c *Config) program(baseDir string) (program, error) {
+	script, file := strings.TrimSpace(c.ExecScript), strings.TrimSpace(c.InputFile)
+	switch {
+	case script != "" && file != "":
+		return program{}, errors.New("exec-script and input-file are exclusive")
+	case script == "" && file == "":
+		return program{}, errors.New("one of exec-script or input-file is required")
+	case script != "":
+		return inlineProgram(c.ExecScript)
+	default:
+		return fileProgram(file, baseDir)
+	}
+}
+
+func inlineProgram(script string) (program, error) {
+	argv, ok, err := shebang(script)
+	if err != nil || !ok {
+		return program{shell: true, inline: script}, err
+	}
+	return program{argv: argv, inline: script}, nil
+}
+
+func fileProgram(path, baseDir string) (program, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(baseDir, path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return program{}, fmt.Errorf("input-file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return program{}, fmt.Errorf("input-file: %s is not a regular file", path)
+	}
+	head, err := readHead(path)
+	if err != nil {
+		return program{}, fmt.Errorf("input-file: %w", err)
+	}
+	argv, ok, err := shebang(head)
+	if err != nil {
+		return program{}, fmt.Errorf("input-file: %w", err)
+	}
+	if !ok {
+		argv = []string{"/bin/sh"} // as Postee ran every input-file
+	}
+	return program{argv: append(argv, path)}, nil
+}
+
+// env resolves the env list into "K=V" entries.
+func (c *Config) env(secret func(field, value string) (string, error)) ([]string, error) {
+	out := make([]string, 0, len(c.Env))
+	for i, kv := range c.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t\x00") {
+			return nil, fmt.Errorf("env[%d]: want NAME=value", i)
+		}
+		if secretRef.MatchString(v) && secret != nil {
+			resolved, err := secret("env "+k, v)
+			if err != nil {
+				return nil, fmt.Errorf("env %s: %w", k, err)
+			}
+			v = resolved
+		}
+		out = append(out, k+"="+v)
+	}
+	return out, nil
+}
+
+// newExec validates the config and builds the action.
+func newExec(spec action.Spec, c Config) (*Exec, error) {
+	c.setDefaults()
+	prog, err := c.program(spec.BaseDir)
+	if err != nil {
+		return nil, err
+	}
+	env, err := c.env(spec.Secret)
+	if err != nil {
+		return nil, err
+	}
+	return &Exec{name: spec.Name, prog: prog, env: env, timeout: c.Timeout.D(), grace: killGrace, log: spec.Logger}, nil
+}
