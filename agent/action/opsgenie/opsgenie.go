@@ -1,0 +1,61 @@
+// Package opsgenie creates Opsgenie alerts, as Postee's `type: opsgenie`
+// action does.
+package opsgenie
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/action/httpx"
+)
+
+func init() { action.Register("opsgenie", New) }
+
+var _ action.Action = (*Opsgenie)(nil)
+
+// Opsgenie creates alerts through one API integration.
+type Opsgenie struct {
+	name   string
+	cfg    Config // Token resolved; a secret
+	client *http.Client
+	log    *slog.Logger
+}
+
+// New builds an Opsgenie action from its spec.
+func New(spec action.Spec) (action.Action, error) {
+	var c Config
+	if err := spec.Decode(&c); err != nil {
+		return nil, err
+	}
+	if err := c.resolve(spec); err != nil {
+		return nil, err
+	}
+	log := spec.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Opsgenie{name: spec.Name, cfg: c, client: httpx.NewClient(0, false), log: log}, nil
+}
+
+// Send creates one alert. Opsgenie accepts it asynchronously (202).
+func (o *Opsgenie) Send(ctx context.Context, m action.Message) (bool, error) {
+	b, err := json.Marshal(o.alert(m))
+	if err != nil {
+		return false, fmt.Errorf("opsgenie action %q: %w", o.name, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.URL+"/v2/alerts", bytes.NewReader(b))
+	if err != nil {
+		return false, fmt.Errorf("opsgenie action %q: build request: %w", o.name, action.ErrPermanent)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "GenieKey "+o.cfg.Token)
+	if _, retry, err := httpx.Do(ctx, o.client, req); err != nil {
+		return retry, fmt.Errorf("opsgenie action %q: %w", o.name, err)
+	}
+	return false, nil
+}
