@@ -1,0 +1,89 @@
+// Package http implements Postee's `http` action: one HTTP request per
+// message to a configured URL, with a body that may quote the event.
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	nethttp "net/http"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/action/httpx"
+	"github.com/postee-fleet/posteed/agent/action/subst"
+)
+
+func init() { action.Register("http", New) }
+
+var _ action.Action = (*HTTP)(nil)
+
+// maxEventHeader bounds the Postee-Event header: Postee sent the whole
+// message there, and servers refuse requests whose headers pass 8-16 KiB.
+const maxEventHeader = 8 << 10
+
+// HTTP sends one request per message.
+type HTTP struct {
+	name    string
+	url     string // may hold a token: never in errors or logs
+	method  string
+	headers nethttp.Header
+	body    *subst.Template // nil: the body is the rendered message
+	client  *nethttp.Client
+}
+
+// New decodes and validates an http action.
+func New(spec action.Spec) (action.Action, error) {
+	var c Config
+	if err := spec.Decode(&c); err != nil {
+		return nil, err // it already names file, line, action and key
+	}
+	h, err := newHTTP(spec, c)
+	if err != nil {
+		return nil, fmt.Errorf("action %q: %w", spec.Name, err)
+	}
+	return h, nil
+}
+
+// Send makes the request; network errors, timeouts, 429 and 5xx are worth
+// a retry.
+func (h *HTTP) Send(ctx context.Context, m action.Message) (bool, error) {
+	body := []byte(m.Body)
+	if h.body != nil {
+		body = h.body.Render(m.Input)
+	}
+	req, err := nethttp.NewRequestWithContext(ctx, h.method, h.url, bytes.NewReader(body))
+	if err != nil {
+		// The URL was checked at load; keep it out of the text all the same.
+		return false, fmt.Errorf("action %q: cannot build the request", h.name)
+	}
+	h.setHeaders(req, m, body)
+	if _, retry, err := httpx.Do(ctx, h.client, req); err != nil {
+		return retry, fmt.Errorf("action %q: %w", h.name, err)
+	}
+	return false, nil
+}
+
+func (h *HTTP) setHeaders(req *nethttp.Request, m action.Message, body []byte) {
+	// Postee's receivers may read the message from this header, base64 so
+	// that line breaks survive.
+	if ev := base64.StdEncoding.EncodeToString([]byte(m.Body)); len(ev) <= maxEventHeader {
+		req.Header.Set("Postee-Event", ev)
+	}
+	for k, vals := range h.headers {
+		for _, v := range vals {
+			req.Header.Add(k, v)
+		}
+	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", contentType(body))
+	}
+}
+
+func contentType(body []byte) string {
+	if json.Valid(body) {
+		return "application/json"
+	}
+	return "text/plain; charset=utf-8"
+}
