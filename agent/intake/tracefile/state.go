@@ -1,0 +1,86 @@
+package tracefile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// offsets is what the offsets file holds.
+type offsets struct {
+	Version int `json:"version"`
+	// Patterns were being watched when this was written: an unknown file
+	// found under one of them at startup appeared while the runner was down.
+	Patterns []string              `json:"patterns"`
+	Files    map[string]fileOffset `json:"files"` // keyed by "dev:inode"
+}
+
+type fileOffset struct {
+	Path   string `json:"path"`
+	Offset int64  `json:"offset"` // start of the next line to read
+	Number int64  `json:"line"`   // number of the last line done
+	Gen    int    `json:"gen,omitempty"`
+}
+
+// loadOffsets returns found=false when no offsets were ever written.
+func loadOffsets(path string) (o offsets, found bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return offsets{}, false, nil
+	}
+	if err != nil {
+		return offsets{}, false, fmt.Errorf("tracefile: read offsets: %w", err)
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return offsets{}, false, fmt.Errorf("tracefile: parse offsets %s: %w", path, err)
+	}
+	return o, true, nil
+}
+
+// saveOffsets replaces the file so that a crash leaves the old or the new
+// version, never a mix: temp file, fsync, rename, fsync of the directory.
+func saveOffsets(path string, o offsets) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("tracefile: encode offsets: %w", err)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("tracefile: write offsets: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	if err := writeSync(tmp, b); err != nil {
+		return fmt.Errorf("tracefile: write offsets: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("tracefile: write offsets: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func writeSync(f *os.File, b []byte) error {
+	_, err := f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("tracefile: sync state dir: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("tracefile: sync state dir: %w", err)
+	}
+	return nil
+}
