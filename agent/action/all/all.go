@@ -1,0 +1,12 @@
+// Package all registers every action type: import it for its side effect.
+package all
+
+// One import per action package, kept sorted; each registers itself in
+// action.Default from init.
+import (
+	_ "github.com/postee-fleet/posteed/agent/action/exec"
+	_ "github.com/postee-fleet/posteed/agent/action/http"
+	_ "github.com/postee-fleet/posteed/agent/action/stdout"
+	_ "github.com/postee-fleet/posteed/agent/action/webhook"
+	// other action packages add themselves here
+)
