@@ -64,7 +64,7 @@ func Do(ctx context.Context, c *http.Client, req *http.Request) (body []byte, re
 
 // snippet returns the start of an error body for the error text. Servers
 // often echo the request path ("Cannot POST /hook/<token>"), so the URL's
-// path, query, long path segments and query values, and password are
+// path, query, token-like path segments and query values, and password are
 // blanked out of it first.
 func snippet(body []byte, u *url.URL) string {
 	s := strings.ToValidUTF8(string(body), "")
@@ -90,11 +90,15 @@ func urlSecrets(u *url.URL) []string {
 	add(u.Path, 2)
 	add(u.RawQuery, 2)
 	for _, seg := range strings.Split(u.Path, "/") {
-		add(seg, 8)
+		if tokenLike(seg) {
+			add(seg, 1)
+		}
 	}
 	for _, vals := range u.Query() {
 		for _, v := range vals {
-			add(v, 8)
+			if tokenLike(v) {
+				add(v, 1)
+			}
 		}
 	}
 	if u.User != nil {
@@ -103,6 +107,12 @@ func urlSecrets(u *url.URL) []string {
 	}
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
+}
+
+// tokenLike tells a token ("T0A1B2C3D", a UUID) from a word of the API's
+// path ("services", "IncomingWebhook"), which is kept so the error stays readable.
+func tokenLike(s string) bool {
+	return len(s) >= 16 || len(s) >= 8 && strings.ContainsAny(s, "0123456789")
 }
 
 // stripURL drops the *url.Error wrapper, whose text repeats the full URL.

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,23 @@ func TestSnippetTruncatesOnRuneBoundary(t *testing.T) {
 	s := snippet([]byte(strings.Repeat("é", 300)), req.URL)
 	if !strings.HasSuffix(s, "…") || len([]rune(s)) != 201 {
 		t.Fatalf("snippet = %q (%d runes)", s, len([]rune(s)))
+	}
+}
+
+func TestURLSecretsSparesAPIWords(t *testing.T) {
+	u, _ := url.Parse("https://h/services/T0A1B2C3D/B0123ABCD/abcdefghijklmnopqrstuvwx?x=plain&token=abcdefghijklmnopq")
+	got := map[string]bool{}
+	for _, s := range urlSecrets(u) {
+		got[s] = true
+	}
+	for _, want := range []string{"T0A1B2C3D", "B0123ABCD", "abcdefghijklmnopqrstuvwx", "abcdefghijklmnopq"} {
+		if !got[want] {
+			t.Errorf("%q not redacted", want)
+		}
+	}
+	for _, keep := range []string{"services", "plain"} {
+		if got[keep] {
+			t.Errorf("%q redacted", keep)
+		}
 	}
 }
