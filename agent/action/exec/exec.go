@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	osexec "os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -138,7 +139,7 @@ func (e *Exec) command(m action.Message) (*osexec.Cmd, func(), error) {
 	}
 	cmd := osexec.Command(argv[0], argv[1:]...)
 	cmd.Env = e.environ(m)
-	cmd.Stdin = stringsReader(m.Body)
+	cmd.Stdin = strings.NewReader(m.Body)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = pipeGrace
 	return cmd, cleanup, nil

@@ -3,7 +3,6 @@ package exec
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	osexec "os/exec"
 	"strconv"
@@ -105,5 +104,3 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 }
 
 func (b *boundedBuffer) String() string { return strings.ToValidUTF8(string(b.buf), "") }
-
-func stringsReader(s string) io.Reader { return strings.NewReader(s) }
