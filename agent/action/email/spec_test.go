@@ -1,54 +1,38 @@
 package email
 
 import (
-	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/postee-fleet/posteed/agent/action"
-	"github.com/postee-fleet/posteed/agent/config"
-	"gopkg.in/yaml.v3"
+	"github.com/postee-fleet/posteed/agent/action/actiontest"
 )
 
-// testSpec builds the Spec the config loader would hand over for an action
-// whose type-specific keys are doc. (Stand-in until actiontest exists.)
-func testSpec(t *testing.T, doc string) action.Spec {
+// testSpec builds the Spec the loader would hand over for a email action
+// with the given type-specific keys. "$NAME" secrets come from the test's
+// environment (t.Setenv), and the test fails if anything the action logged
+// holds "sekret", the marker every secret in these tests carries.
+func testSpec(t *testing.T, keys string) action.Spec {
 	t.Helper()
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
-		t.Fatalf("test yaml: %v", err)
-	}
-	var node *yaml.Node
-	if len(n.Content) > 0 {
-		node = n.Content[0]
-	}
-	return action.Spec{
-		Name:   "test-action",
-		Type:   "email",
-		Decode: config.Decoder("cfg.yaml", `actions[0] "test-action"`, node),
-		Secret: envSecret,
-		Logger: slog.New(slog.DiscardHandler),
-	}
+	spec := actiontest.SpecEnv(t, "name: test-action\ntype: email\n"+keys, environ())
+	log, logs := actiontest.Logger()
+	spec.Logger = log
+	t.Cleanup(func() { actiontest.NoSecret(t, logs, "sekret") })
+	return spec
 }
 
-func envSecret(field, v string) (string, error) {
-	name, ok := strings.CutPrefix(v, "$")
-	if !ok {
-		return v, nil
+func environ() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
 	}
-	s, ok := os.LookupEnv(name)
-	if !ok {
-		return "", fmt.Errorf("%s: environment variable %s is not set", field, name)
-	}
-	return s, nil
+	return env
 }
 
-// noSecret fails the test when err's text contains secret.
 func noSecret(t *testing.T, err error, secret string) {
 	t.Helper()
-	if err != nil && strings.Contains(err.Error(), secret) {
-		t.Fatalf("error leaks the secret: %v", err)
-	}
+	actiontest.NoSecret(t, err, secret)
 }

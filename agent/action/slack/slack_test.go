@@ -158,7 +158,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	tests := []struct {
 		name, doc, want string
 	}{
-		{"missing url", "{}", "url is required"},
+		{"missing url", "", "url is required"},
 		{"unknown key", "url: https://x\nchannel: '#a'", "unknown key"},
 		{"not a url", "url: $TEST_SLACK_BAD", "absolute http(s) URL"},
 		{"unset variable", "url: $TEST_SLACK_UNSET", "TEST_SLACK_UNSET"},

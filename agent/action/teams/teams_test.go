@@ -155,7 +155,7 @@ func TestSendFailures(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	t.Setenv("TEST_TEAMS_BAD", "outlook.office.com/webhook/sekret")
 	tests := []struct{ name, doc, want string }{
-		{"missing url", "{}", `teams action "test-action": url is required`},
+		{"missing url", "", `teams action "test-action": url is required`},
 		{"unknown key", "url: https://x\ncolor: red", "unknown key"},
 		{"not a url", "url: $TEST_TEAMS_BAD", "absolute http(s) URL"},
 	}
