@@ -35,11 +35,14 @@ func payloads(m action.Message) []payload {
 	if !ok {
 		return []payload{{Text: textMessage(title, m)}}
 	}
-	head := titleBlock(title)
+	var head []json.RawMessage
+	if title != "" {
+		head = []json.RawMessage{titleBlock(title)}
+	}
 	var out []payload
 	for len(blocks) > 0 {
-		n := min(len(blocks), maxBlocks-1)
-		part := append([]json.RawMessage{head}, blocks[:n]...)
+		n := min(len(blocks), maxBlocks-len(head))
+		part := append(append([]json.RawMessage(nil), head...), blocks[:n]...)
 		out = append(out, payload{Text: truncate(title, maxSection), Blocks: part})
 		blocks = blocks[n:]
 	}

@@ -68,6 +68,7 @@ func TestSendShapes(t *testing.T) {
 		{"postee block list with trailing comma", action.Message{Title: "T", Body: `{"type":"divider"},{"type":"divider"},`},
 			1, []int{3}, "T"},
 		{"split over the block limit", action.Message{Title: "T", Body: many}, 2, []int{50, 12}, "T"},
+		{"blocks without a title", action.Message{Body: many}, 2, []int{50, 10}, ""},
 		{"json that is not blocks", action.Message{Title: "T", Body: `[1,2]`}, 1, []int{0}, "*T*\n[1,2]"},
 	}
 	for _, tt := range tests {
@@ -90,7 +91,7 @@ func TestSendShapes(t *testing.T) {
 					t.Errorf("part %d: text %q, want %q", i, p.Text, tt.wantText)
 				}
 			}
-			if tt.wantBlocks[0] > 0 {
+			if tt.wantBlocks[0] > 0 && tt.msg.Title != "" {
 				if got := string(rec.bodies[0].Blocks[0]); !strings.Contains(got, `"*T*"`) {
 					t.Errorf("first block is not the title: %s", got)
 				}
