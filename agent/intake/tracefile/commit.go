@@ -20,7 +20,9 @@ func (f *Follower) commitIfDue() {
 func (f *Follower) commit() error {
 	o := offsets{Version: 1, Patterns: f.patterns, Files: make(map[string]fileOffset, len(f.byID))}
 	for id, t := range f.byID {
-		o.Files[id.String()] = fileOffset{Path: t.path, Offset: t.done.Load(), Number: t.doneNum, Gen: t.gen}
+		t.updateFingerprint()
+		o.Files[id.String()] = fileOffset{Path: t.path, Offset: t.done.Load(), Number: t.doneNum, Gen: t.gen,
+			Fingerprint: t.fp, FingerprintLen: t.fpLen}
 	}
 	err := saveOffsets(f.statePath, o)
 	f.lastCommit = time.Now()

@@ -125,3 +125,39 @@ func TestRotatedWhileStopped(t *testing.T) {
 		}
 	}
 }
+
+// A file truncated or rewritten in place while the runner was down is read
+// again from 0 under a new FileKey, whether it is now shorter or longer
+// than the saved offset (the fingerprint tells the longer one apart).
+func TestFileChangedWhileStopped(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines int
+	}{
+		{"shorter than the saved offset", 2},
+		{"longer than the saved offset", 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &sink{}
+			path := filepath.Join(t.TempDir(), "tracee.json")
+			appendFile(t, path, nil)
+			opts := testOptions(t, s, path)
+			r := start(t, opts)
+			appendFile(t, path, jsonLines("a", 0, 10))
+			waitFor(t, "first run", func() bool { return s.count() >= 10 })
+			r.stop(t)
+
+			if err := os.WriteFile(path, jsonLines("b", 0, tt.lines), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			start(t, opts)
+			waitFor(t, "rewritten lines", func() bool { return s.count() >= 10+tt.lines })
+			lines := s.all()
+			assertSequence(t, lines[10:], "b", 0, tt.lines)
+			if want := lines[0].FileKey + ":1"; lines[10].FileKey != want {
+				t.Errorf("FileKey %q after rewrite, want %q", lines[10].FileKey, want)
+			}
+		})
+	}
+}

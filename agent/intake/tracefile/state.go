@@ -23,6 +23,9 @@ type fileOffset struct {
 	Offset int64  `json:"offset"` // start of the next line to read
 	Number int64  `json:"line"`   // number of the last line done
 	Gen    int    `json:"gen,omitempty"`
+	// Fingerprint hashes the file's first FingerprintLen bytes.
+	Fingerprint    uint64 `json:"fp,omitempty"`
+	FingerprintLen int    `json:"fp_len,omitempty"`
 }
 
 // loadOffsets returns found=false when no offsets were ever written.

@@ -13,7 +13,8 @@ func TestOffsetsRoundTrip(t *testing.T) {
 		t.Fatalf("missing file: found=%v err=%v", found, err)
 	}
 	want := offsets{Version: 1, Patterns: []string{"/var/log/tracee/*.json"},
-		Files: map[string]fileOffset{"2049:77": {Path: "/var/log/tracee/a.json", Offset: 4096, Number: 12, Gen: 1}}}
+		Files: map[string]fileOffset{"2049:77": {Path: "/var/log/tracee/a.json", Offset: 4096, Number: 12, Gen: 1,
+			Fingerprint: 1<<63 + 5, FingerprintLen: 4096}}}
 	for range 2 { // the second save replaces the first
 		if err := saveOffsets(path, want); err != nil {
 			t.Fatal(err)

@@ -27,6 +27,8 @@ type tracker struct {
 	number    int64     // number of the last line read
 	doneNum   int64     // number of the last line done (handled or skipped)
 	idleSince time.Time // while draining: when it last grew
+	fp        uint64    // hash of the first fpLen bytes
+	fpLen     int
 
 	path     string // written under Follower.mu
 	key      string // written under Follower.mu
@@ -90,10 +92,13 @@ func (f *Follower) startOffset(t *tracker, size int64, mode startMode) (int64, e
 	}
 	delete(f.saved, t.id)
 	t.gen, t.number, t.doneNum = e.Gen, e.Number, e.Number
-	if size >= e.Offset {
+	if size >= e.Offset && sameStart(t.f, e) {
+		t.fp, t.fpLen = e.Fingerprint, e.FingerprintLen
 		return e.Offset, nil
 	}
-	f.log.Info("tracefile: file shrank while stopped, reading it again from the start",
+	// Truncated, rewritten, or another file that took the inode: its lines
+	// need a FileKey of their own, or dedupe would drop them as replays.
+	f.log.Info("tracefile: file changed while stopped, reading it again from the start",
 		"path", t.path, "file_key", fileKey(t.id, t.gen), "offset", e.Offset, "size", size)
 	t.gen++
 	t.number, t.doneNum = 0, 0
@@ -139,6 +144,7 @@ func (f *Follower) truncated(t *tracker) (bool, error) {
 	f.mu.Unlock()
 	t.lr.reset(0)
 	t.number, t.doneNum = 0, 0
+	t.fp, t.fpLen = 0, 0
 	t.done.Store(0)
 	f.dirty++
 	return true, nil
