@@ -205,3 +205,19 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestDeliverImplicitTLS(t *testing.T) {
+	cfg, pool := selfSigned(t)
+	srv := startSMTPD(t, &smtpd{implicit: cfg})
+	to := server{host: "127.0.0.1", port: srv.port(), helo: "localhost", rootCAs: pool, implicit: true}
+	if err := deliver(context.Background(), to, "p@example.com", []string{"x@example.org"}, []byte("Subject: t\r\n\r\nb\r\n")); err != nil {
+		t.Fatalf("deliver: %v", err)
+	}
+	if r := srv.received(); len(r) != 1 || !r[0].tls {
+		t.Fatalf("received %+v, want one message over TLS", r)
+	}
+	to.rootCAs = nil
+	if err := deliver(context.Background(), to, "p@example.com", []string{"x@example.org"}, []byte("b")); err == nil || retryable(err) {
+		t.Fatalf("deliver to an untrusted server = %v; want a permanent error", err)
+	}
+}

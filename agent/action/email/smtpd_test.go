@@ -22,6 +22,7 @@ import (
 type smtpd struct {
 	ln       net.Listener
 	tls      *tls.Config // non-nil: offer STARTTLS
+	implicit *tls.Config // non-nil: TLS from the first byte
 	user     string      // non-empty: offer AUTH PLAIN and require these
 	pass     string
 	rcptCode int // non-zero: answer RCPT with this code
@@ -43,6 +44,9 @@ func startSMTPD(t *testing.T, s *smtpd) *smtpd {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.implicit != nil {
+		ln = tls.NewListener(ln, s.implicit)
 	}
 	s.ln = ln
 	t.Cleanup(func() { ln.Close() })
@@ -71,6 +75,7 @@ func (s *smtpd) serve(c net.Conn) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	tp := textproto.NewConn(c)
 	var cur received
+	_, cur.tls = c.(*tls.Conn)
 	tp.PrintfLine("220 localhost ESMTP test")
 	for {
 		line, err := tp.ReadLine()
