@@ -111,18 +111,21 @@ func runActivated(t *testing.T, tool, fdnames string) ([]string, string) {
 	bound, logDone := watchListening(stderr, len(socks))
 	<-bound
 
+	// A socket that fails to connect or to answer gets an empty reply: a
+	// helper that refused its sockets may already have closed them.
 	conns := make([]net.Conn, len(socks))
 	for i, s := range socks {
 		if conns[i], err = net.Dial("unix", s); err != nil {
-			t.Fatal(err)
+			continue
 		}
 		defer conns[i].Close()
-		if _, err := fmt.Fprintf(conns[i], "ping %d\n", i); err != nil {
-			t.Fatal(err)
-		}
+		_, _ = fmt.Fprintf(conns[i], "ping %d\n", i)
 	}
 	replies := make([]string, len(socks))
 	for i, c := range conns {
+		if c == nil {
+			continue
+		}
 		// A guard against a hung helper, not a wait.
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		b, _ := io.ReadAll(c)
