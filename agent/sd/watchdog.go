@@ -12,9 +12,9 @@ import (
 // Watchdog pings systemd every half WatchdogSec while healthy returns nil,
 // until ctx is done. While healthy fails it withholds the pings, so systemd
 // restarts a daemon that is alive but stuck; pings resume if it recovers in
-// time. Outside systemd, or without a watchdog for this process (WATCHDOG_USEC unset, or
-// WATCHDOG_PID naming another process) it returns nil at once; run it in its
-// own goroutine. A nil healthy counts as always healthy.
+// time. Outside systemd, or without a watchdog for this process
+// (WATCHDOG_USEC unset, or WATCHDOG_PID naming another process), it returns
+// nil at once. Run it in its own goroutine. A nil healthy is always healthy.
 func (n *Notifier) Watchdog(ctx context.Context, healthy func() error) error {
 	if os.Getenv("NOTIFY_SOCKET") == "" {
 		return nil
