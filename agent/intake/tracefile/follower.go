@@ -42,7 +42,7 @@ type Follower struct {
 	commitFailing bool
 	warned        map[string]string // path → last open error logged
 
-	ready           chan struct{} // closed once the initial paths are followed
+	ready           chan struct{} // see Ready
 	skipFinalCommit bool          // test hook: stop the way a crash would
 }
 
@@ -92,6 +92,12 @@ func (f *Follower) SetPaths(paths []string) {
 	}
 }
 
+// Ready is closed once Run watches the initial paths and has committed
+// where each existing file starts, before any backlog is read: files
+// written to from then on are followed. It never closes if Run fails to
+// start.
+func (f *Follower) Ready() <-chan struct{} { return f.ready }
+
 // Run follows the files until ctx is done, then commits the offsets of the
 // lines handled so far and returns. It may be called once.
 func (f *Follower) Run(ctx context.Context) error {
@@ -103,7 +109,6 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 	defer f.closeAll()
 	f.applyPaths(ctx, true)
-	close(f.ready)
 	poll := time.NewTicker(f.opts.PollInterval)
 	defer poll.Stop()
 	tick := time.NewTicker(f.opts.CommitInterval)

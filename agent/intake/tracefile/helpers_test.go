@@ -114,7 +114,7 @@ func start(t *testing.T, opts Options, hook ...func(*Follower)) *running {
 	go func() { r.done <- f.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	select {
-	case <-f.ready:
+	case <-f.Ready():
 	case err := <-r.done:
 		t.Fatalf("Run returned before ready: %v", err)
 	case <-time.After(10 * time.Second):

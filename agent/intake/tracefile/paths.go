@@ -40,6 +40,9 @@ func (f *Follower) applyPaths(ctx context.Context, initial bool) {
 	// decide where a restart begins, so they must not wait for a line.
 	f.dirty++
 	f.commit()
+	if initial {
+		close(f.ready)
+	}
 	for _, name := range opened {
 		if ctx.Err() != nil {
 			return

@@ -55,7 +55,7 @@ func TestRestartMidBurstExactlyOnce(t *testing.T) {
 	}{
 		{"stop between commits", 20000, 1000, 7321},
 		{"stop right after a commit", 20000, 1000, 3000},
-		{"commit every line", 300, 1, 150},
+		{"commit every line", 60, 1, 25},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
