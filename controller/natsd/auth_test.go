@@ -260,6 +260,7 @@ func TestStartRefusesBadOptions(t *testing.T) {
 		edit func(*natsd.Options)
 	}{
 		{"no store", func(o *natsd.Options) { o.StoreDir = "" }},
+		{"store is a file", func(o *natsd.Options) { o.StoreDir = p.CAFile }},
 		{"bad listen", func(o *natsd.Options) { o.Listen = "nope" }},
 		{"bad port", func(o *natsd.Options) { o.Listen = "127.0.0.1:x" }},
 		{"cert without key", func(o *natsd.Options) { o.KeyFile = "" }},

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -84,6 +85,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	so.AlwaysEnableNonce = len(o.RunnerNKeys) > 0
 	auth.warn()
 
+	// An unusable store only shows up as a JetStream that never gets ready.
+	if err := os.MkdirAll(so.StoreDir, 0o700); err != nil {
+		return nil, fmt.Errorf("jetstream store: %w", err)
+	}
 	ns, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("configure nats server: %w", err)
@@ -93,6 +98,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("nats server not ready on %s after %s", so.Host+":"+strconv.Itoa(so.Port), readyTimeout)
+	}
+	// nats-server keeps running without JetStream when the store is
+	// unusable; dispatch and upstream need it, so fail loudly instead.
+	if !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		return nil, fmt.Errorf("nats server: jetstream did not start (store %s)", so.StoreDir)
 	}
 	s := &Server{ns: ns, secret: secret, log: log}
 	s.stop = context.AfterFunc(ctx, s.shutdown)
