@@ -40,6 +40,7 @@ type Route struct {
 	SerializeActions bool
 	RunsOn           string // every action of the route runs on this runner
 	Plugins          Plugins
+	Node             *yaml.Node
 }
 
 // Plugins are Postee's per-route message controls.
@@ -63,6 +64,7 @@ type Template struct {
 	BodyLine           int
 	URL                string
 	LegacyScanRenderer string
+	Node               *yaml.Node
 }
 
 // Action is one configured action; its type-specific keys stay in Node and

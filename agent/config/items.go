@@ -45,7 +45,7 @@ func textLine(v *yaml.Node) int {
 }
 
 func (p *parser) route(i int, n *yaml.Node) Route {
-	r := Route{Line: n.Line}
+	r := Route{Line: n.Line, Node: n}
 	where := fmt.Sprintf("routes[%d]", i)
 	var actionsKey, serialKey string
 	p.each(where, n, func(k, v *yaml.Node) {
@@ -99,7 +99,7 @@ func (p *parser) appendErr(err error) {
 }
 
 func (p *parser) template(i int, n *yaml.Node) Template {
-	t := Template{Line: n.Line}
+	t := Template{Line: n.Line, Node: n}
 	where := fmt.Sprintf("templates[%d]", i)
 	p.each(where, n, func(k, v *yaml.Node) {
 		key := join(where, k.Value)

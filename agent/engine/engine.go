@@ -259,3 +259,9 @@ func (e *Engine) Config() *config.Config { return e.cfg }
 
 // Here reports whether a step runs in this process.
 func (e *Engine) Here(s Step) bool { return e.opts.Here(s.RunsOn) }
+
+// Has reports whether the action named name is built in this process.
+func (e *Engine) Has(name string) bool {
+	_, ok := e.actions[name]
+	return ok
+}

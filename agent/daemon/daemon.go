@@ -1,0 +1,48 @@
+// Package daemon holds the start-up both mains share: logging set up for the
+// journal or a terminal, signals (SIGTERM stops, SIGHUP reloads), socket
+// activation and the watchdog.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/postee-fleet/posteed/agent/sd"
+)
+
+// Logger returns the daemon logger at level ("debug", "info", "warn", "error").
+func Logger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(sd.NewLogHandler(os.Stderr, l)), nil
+}
+
+// Signals returns a context cancelled by SIGTERM/SIGINT and a channel that
+// receives on SIGHUP.
+func Signals() (context.Context, <-chan struct{}, func()) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ctx, reload, func() { signal.Stop(hup); stop() }
+}

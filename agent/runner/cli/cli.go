@@ -1,0 +1,99 @@
+// Package cli is postee-runner's command line.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
+	"github.com/postee-fleet/posteed/agent/daemon"
+	"github.com/postee-fleet/posteed/agent/runner"
+	"github.com/postee-fleet/posteed/agent/sd"
+	"github.com/postee-fleet/posteed/agent/settings"
+)
+
+const usage = `postee-runner: runs the Postee actions placed on this host and reports its events.
+
+Usage:
+  postee-runner [run] [flags]     run the daemon (flags: postee-runner run --help)
+  postee-runner version           print the version
+
+Settings are read from /etc/postee/runner.toml (--config); flags win. The
+runner's routes, templates and actions come from the controller.
+`
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, version string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "postee-runner", version)
+		return 0
+	case "help", "--help", "-h", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "postee-runner: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	err := run(args, version, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "postee-runner:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(args []string, version string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("postee-runner run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s := runner.Flags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "postee-runner", version)
+		return nil
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	if err := settings.Load(fs, s.ConfigFile, !explicit, "discovery"); err != nil {
+		return err
+	}
+	d, err := runner.LoadDiscovery(s.ConfigFile)
+	if err != nil {
+		return err
+	}
+	s.TraceeFiles = d.TraceeFiles
+	if err := s.ResolveCredentials(); err != nil {
+		return err
+	}
+	log, err := daemon.Logger(s.LogLevel)
+	if err != nil {
+		return err
+	}
+	listeners, err := sd.Listeners("http", "https")
+	if err != nil {
+		return err
+	}
+	ctx, reload, stop := daemon.Signals()
+	defer stop()
+	notifier := sd.NewNotifier(log)
+	r, err := runner.New(ctx, runner.Options{Settings: *s, Logger: log, Notifier: notifier, Listeners: listeners, Version: version})
+	if err != nil {
+		return err
+	}
+	go func() { _ = notifier.Watchdog(ctx, r.Healthy) }()
+	return r.Run(ctx, reload)
+}

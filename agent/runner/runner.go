@@ -1,0 +1,285 @@
+// Package runner is the postee-runner daemon: it takes events locally
+// (webhook, Tracee files), runs the actions placed on it, reports every event
+// to the controller once, and executes work the controller dispatches. Its
+// config slice comes from the controller and is cached on disk.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/intake/tracefile"
+	"github.com/postee-fleet/posteed/agent/intake/webhook"
+	"github.com/postee-fleet/posteed/agent/sd"
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+// Notifier tells the service manager about the daemon's state (sd.Notifier).
+type Notifier interface {
+	Ready(status string) error
+	Reloading() error
+	Status(s string) error
+	Stopping() error
+}
+
+// Options are the runner's dependencies.
+type Options struct {
+	Settings  Settings
+	Logger    *slog.Logger
+	Notifier  Notifier
+	Registry  *action.Registry
+	Listeners map[string][]net.Listener
+	Version   string
+	Hostname  string // default os.Hostname
+	MachineID string // default /etc/machine-id
+}
+
+// Runner is a running postee-runner.
+type Runner struct {
+	opts  Options
+	log   *slog.Logger
+	eng   atomic.Pointer[engine.Engine]
+	slice atomic.Pointer[transport.Slice]
+	spool *spool
+	done  *doneSet
+
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	follower *tracefile.Follower
+	intake   []string // bound intake addresses
+
+	applyMu  sync.Mutex    // serializes slice applications
+	applied  chan struct{} // closed once a slice is in use
+	ready    chan struct{} // closed once serving
+	once     sync.Once
+	inflight sync.WaitGroup
+	mu       sync.Mutex
+	stopping bool // guarded by mu
+}
+
+// New prepares a runner: state directory, spool, and the cached slice.
+func New(ctx context.Context, o Options) (*Runner, error) {
+	if err := o.Settings.Validate(); err != nil {
+		return nil, err
+	}
+	if err := transport.ValidName(o.Settings.Name); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Notifier == nil {
+		o.Notifier = sd.NewNotifier(o.Logger)
+	}
+	if o.Registry == nil {
+		o.Registry = action.Default
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+	}
+	if o.MachineID == "" {
+		b, _ := os.ReadFile("/etc/machine-id")
+		o.MachineID = strings.TrimSpace(string(b))
+	}
+	r := &Runner{opts: o, log: o.Logger.With("runner", o.Settings.Name), applied: make(chan struct{}), ready: make(chan struct{})}
+	if err := os.MkdirAll(o.Settings.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	var err error
+	if r.spool, err = openSpool(filepath.Join(o.Settings.StateDir, "spool"), r.log); err != nil {
+		return nil, err
+	}
+	if r.done, err = openDone(o.Settings.StateDir); err != nil {
+		return nil, err
+	}
+	r.loadCachedSlice(ctx)
+	return r, nil
+}
+
+// Ready is closed once the runner serves.
+func (r *Runner) Ready() <-chan struct{} { return r.ready }
+
+// Intake lists the bound intake URLs, after Ready.
+func (r *Runner) Intake() []string { return r.intake }
+
+// Applied is closed once a config slice is in use.
+func (r *Runner) Applied() <-chan struct{} { return r.applied }
+
+// Engine returns the engine of the slice in use (nil before the first one).
+func (r *Runner) Engine() *engine.Engine { return r.eng.Load() }
+
+// Revision is the config revision in use (0: none yet).
+func (r *Runner) Revision() int64 {
+	if s := r.slice.Load(); s != nil {
+		return s.Revision
+	}
+	return 0
+}
+
+// Run serves until ctx is done.
+func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
+	s := r.opts.Settings
+	srv, err := r.listen()
+	if err != nil {
+		return err
+	}
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	start := func(fn func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(bg) }()
+	}
+	start(func(ctx context.Context) { r.spool.Run(ctx, r.sendUp) })
+	start(r.consumeWork)
+	start(r.heartbeat)
+	if err := r.startFollower(bg, &wg); err != nil {
+		stopBG()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	r.waitForConfig(ctx, 10*time.Second)
+	if err := r.announce(); err != nil {
+		r.log.Warn("cannot write runner.json", "error", err)
+	}
+	close(r.ready)
+	r.log.Info("runner ready", "intake", strings.Join(r.intake, ","), "controller", s.ControllerURL, "config_revision", r.Revision())
+	_ = r.opts.Notifier.Ready(r.status())
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return r.shutdown(srv, stopBG, &wg)
+		case err := <-serveErr:
+			stopBG()
+			return fmt.Errorf("intake: %w", err)
+		case <-reload:
+			r.reload(ctx)
+		case <-tick.C:
+			_ = r.opts.Notifier.Status(r.status())
+		}
+	}
+}
+
+func (r *Runner) listen() (*webhook.Server, error) {
+	s := r.opts.Settings
+	httpLn, err := listen(r.opts.Listeners, "http", s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("http intake: %w", err)
+	}
+	httpsLn, err := listen(r.opts.Listeners, "https", s.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("https intake: %w", err)
+	}
+	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, Logger: r.log})
+	if httpLn != nil {
+		r.intake = append(r.intake, "http://"+httpLn.Addr().String())
+	}
+	if httpsLn == nil {
+		return webhook.NewServer(mux, httpLn, nil, nil), nil
+	}
+	r.intake = append(r.intake, "https://"+httpsLn.Addr().String())
+	cert, err := webhook.LoadOrCreateCert(s.HTTPSCert, s.HTTPSKey, filepath.Join(s.StateDir, "tls"))
+	if err != nil {
+		return nil, err
+	}
+	return webhook.NewServer(mux, httpLn, httpsLn, cert), nil
+}
+
+func (r *Runner) waitForConfig(ctx context.Context, max time.Duration) {
+	select {
+	case <-r.applied:
+	case <-ctx.Done():
+	case <-time.After(max):
+		r.log.Warn("no config from the controller yet and none cached; events are spooled for the controller until one arrives")
+	}
+}
+
+func (r *Runner) status() string {
+	conn := "controller unreachable"
+	if r.nc != nil && r.nc.IsConnected() {
+		conn = "connected to controller"
+	}
+	routes := 0
+	if e := r.Engine(); e != nil {
+		routes = len(e.Routes())
+	}
+	return fmt.Sprintf("%s, cfg rev %d, %d routes, %d events spooled", conn, r.Revision(), routes, r.spool.Pending())
+}
+
+func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg *sync.WaitGroup) error {
+	_ = r.opts.Notifier.Stopping()
+	r.log.Info("stopping: finishing events in flight")
+	r.mu.Lock()
+	r.stopping = true
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	stopBG()
+	wg.Wait()
+	r.inflight.Wait()
+	if r.nc != nil {
+		_ = r.nc.Drain()
+	}
+	_ = r.spool.Close()
+	_ = r.done.Close()
+	if e := r.Engine(); e != nil {
+		e.Close()
+	}
+	_ = os.Remove(filepath.Join(r.opts.Settings.RuntimeDir, "runner.json"))
+	r.log.Info("stopped")
+	return err
+}
+
+func (r *Runner) reload(ctx context.Context) {
+	_ = r.opts.Notifier.Reloading()
+	d, err := LoadDiscovery(r.opts.Settings.ConfigFile)
+	if err != nil {
+		r.log.Error("runner.toml not reloaded, keeping the running settings", "error", err)
+	} else if r.follower != nil {
+		r.follower.SetPaths(d.TraceeFiles)
+		r.log.Info("tracee files reloaded", "paths", strings.Join(d.TraceeFiles, ","))
+	}
+	r.fetchConfig(ctx)
+	_ = r.opts.Notifier.Ready(r.status())
+}
+
+// ErrStopping is returned for events arriving during shutdown.
+var ErrStopping = errors.New("runner is stopping")
+
+// listen returns the activated or bound listener; nil when the address is
+// empty and systemd passed none (that intake is off).
+func listen(activated map[string][]net.Listener, name, addr string) (net.Listener, error) {
+	ln, err := sd.Listen(activated, name, addr)
+	if errors.Is(err, sd.ErrNoAddress) {
+		return nil, nil
+	}
+	return ln, err
+}
+
+// Healthy is nil while the runner works; the watchdog stops pinging otherwise.
+func (r *Runner) Healthy() error {
+	if r.spool.Pending() > 1_000_000 {
+		return fmt.Errorf("%d events spooled: upstream stalled", r.spool.Pending())
+	}
+	return nil
+}

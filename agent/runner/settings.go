@@ -1,0 +1,118 @@
+package runner
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/postee-fleet/posteed/agent/sd"
+)
+
+// Settings are the runner's daemon settings: flags, or the same keys in
+// /etc/postee/runner.toml (flags win). Tracee files are listed in the file's
+// [discovery] table.
+type Settings struct {
+	ConfigFile    string
+	Name          string
+	ControllerURL string
+	TLSCert       string // runner client certificate (CN = Name)
+	TLSKey        string
+	CARoot        string // CA of the controller's certificate
+	NKeySeed      string
+	URL           string // HTTP intake
+	TLS           string // HTTPS intake
+	HTTPSCert     string
+	HTTPSKey      string
+	BodyLimit     int64
+	StateDir      string
+	RuntimeDir    string
+	LogLevel      string
+	TraceeFiles   []string // from [discovery] tracee-files
+	StartAtBegin  bool
+}
+
+// Flags registers the settings on fs.
+func Flags(fs *flag.FlagSet) *Settings {
+	s := &Settings{}
+	fs.StringVar(&s.ConfigFile, "config", "/etc/postee/runner.toml", "daemon settings file (TOML; keys are these flag names; flags win)")
+	fs.StringVar(&s.Name, "runner-name", "", "this runner's name, as runs-on names it (and its certificate's CN)")
+	fs.StringVar(&s.ControllerURL, "controller-url", "", "the controller's NATS address, e.g. tls://controller.example:4222")
+	fs.StringVar(&s.TLSCert, "runner-tls-cert", "", "runner client certificate (relative paths: $CREDENTIALS_DIRECTORY)")
+	fs.StringVar(&s.TLSKey, "runner-tls-key", "", "runner client private key")
+	fs.StringVar(&s.CARoot, "runner-ca-root", "", "CA that signed the controller's certificate")
+	fs.StringVar(&s.NKeySeed, "runner-nkey-seed", "", "nkey seed file, an alternative identity to the certificate")
+	fs.StringVar(&s.URL, "url", "0.0.0.0:9082", "HTTP intake address host:port (\"\" disables)")
+	fs.StringVar(&s.TLS, "tls", "0.0.0.0:9445", "HTTPS intake address host:port (\"\" disables)")
+	fs.StringVar(&s.HTTPSCert, "tls-cert", "", "HTTPS intake certificate (default: self-signed, generated once into the state directory)")
+	fs.StringVar(&s.HTTPSKey, "tls-key", "", "HTTPS intake private key")
+	fs.Int64Var(&s.BodyLimit, "body-limit", 10<<20, "largest event accepted, in bytes")
+	fs.StringVar(&s.StateDir, "state-dir", envOr("STATE_DIRECTORY", "/var/lib/postee-runner"), "state directory: cached config, spool, offsets")
+	fs.StringVar(&s.RuntimeDir, "runtime-dir", envOr("RUNTIME_DIRECTORY", "/run/postee-runner"), "runtime directory: runner.json announcement")
+	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&s.StartAtBegin, "tracee-from-start", false, "read Tracee files that already exist from their beginning instead of their end")
+	return s
+}
+
+func envOr(env, fallback string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// Validate checks what a runner cannot start without.
+func (s *Settings) Validate() error {
+	var errs []error
+	if s.Name == "" {
+		errs = append(errs, errors.New("runner-name is not set (flag --runner-name or runner-name in runner.toml)"))
+	}
+	if s.ControllerURL == "" {
+		errs = append(errs, errors.New("controller-url is not set (flag --controller-url or controller-url in runner.toml)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Discovery is the [discovery] table of runner.toml.
+type Discovery struct {
+	TraceeFiles []string `toml:"tracee-files"`
+}
+
+// LoadDiscovery reads the [discovery] table of file (missing file: none).
+func LoadDiscovery(file string) (Discovery, error) {
+	var doc struct {
+		Discovery Discovery `toml:"discovery"`
+	}
+	md, err := toml.DecodeFile(file, &doc)
+	if errors.Is(err, os.ErrNotExist) {
+		return Discovery{}, nil
+	}
+	if err != nil {
+		return Discovery{}, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, k := range md.Undecoded() {
+		if len(k) > 1 && k[0] == "discovery" {
+			return Discovery{}, fmt.Errorf("%s: %s: unknown setting (the [discovery] table takes tracee-files)", file, k.String())
+		}
+	}
+	return doc.Discovery, nil
+}
+
+// ResolveCredentials turns relative TLS file names into paths under
+// $CREDENTIALS_DIRECTORY (systemd LoadCredential=); a blank credential means
+// "not configured".
+func (s *Settings) ResolveCredentials() error {
+	for _, p := range []*string{&s.TLSCert, &s.TLSKey, &s.CARoot, &s.NKeySeed, &s.HTTPSCert, &s.HTTPSKey} {
+		path, ok, err := sd.Credential(*p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			path = ""
+		}
+		*p = path
+	}
+	return nil
+}

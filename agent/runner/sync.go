@@ -1,0 +1,243 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+func (r *Runner) connect(ctx context.Context) error {
+	s := r.opts.Settings
+	nc, err := transport.Connect(ctx, transport.ConnOptions{
+		URL: s.ControllerURL, Name: s.Name, CertFile: s.TLSCert, KeyFile: s.TLSKey, CAFile: s.CARoot,
+		NKeySeedFile: s.NKeySeed, Logger: r.log,
+	}, nats.ConnectHandler(func(*nats.Conn) {
+		r.log.Info("connected to controller")
+		go r.fetchConfig(context.Background())
+	}), nats.ReconnectHandler(func(*nats.Conn) {
+		r.log.Info("reconnected to controller")
+		go r.fetchConfig(context.Background())
+	}))
+	if err != nil {
+		return err
+	}
+	r.nc = nc
+	if r.js, err = jetstream.New(nc); err != nil {
+		return err
+	}
+	if _, err := nc.Subscribe(transport.CfgPush(s.Name), func(m *nats.Msg) {
+		var sl transport.Slice
+		if err := json.Unmarshal(m.Data, &sl); err != nil {
+			r.log.Error("bad config push", "error", err)
+			return
+		}
+		_ = r.apply(context.Background(), &sl)
+	}); err != nil {
+		return fmt.Errorf("subscribe to config pushes: %w", err)
+	}
+	if nc.IsConnected() {
+		go r.fetchConfig(ctx)
+	}
+	return nil
+}
+
+// fetchConfig asks the controller for the current slice.
+func (r *Runner) fetchConfig(ctx context.Context) {
+	if r.nc == nil || !r.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := r.nc.RequestWithContext(ctx, transport.CfgGet(r.opts.Settings.Name), nil)
+	if err != nil {
+		r.log.Warn("cannot fetch config from the controller", "error", err)
+		return
+	}
+	var sl transport.Slice
+	if err := json.Unmarshal(m.Data, &sl); err != nil {
+		r.log.Error("bad config from the controller", "error", err)
+		return
+	}
+	_ = r.apply(ctx, &sl)
+}
+
+func (r *Runner) cachePath() string { return filepath.Join(r.opts.Settings.StateDir, "slice.json") }
+
+// loadCachedSlice starts from the last good slice, so the runner works while
+// the controller is unreachable.
+func (r *Runner) loadCachedSlice(ctx context.Context) {
+	b, err := os.ReadFile(r.cachePath())
+	if err != nil {
+		return
+	}
+	var sl transport.Slice
+	if err := json.Unmarshal(b, &sl); err != nil {
+		r.log.Warn("cached config unreadable; waiting for the controller", "error", err)
+		return
+	}
+	if err := r.apply(ctx, &sl); err == nil {
+		r.log.Info("started from cached config", "config_revision", sl.Revision)
+	}
+}
+
+// apply compiles a slice and swaps it in; a bad slice leaves the running one.
+func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	if sl.Runner != r.opts.Settings.Name {
+		return fmt.Errorf("slice is for %q", sl.Runner)
+	}
+	// Anything can be reflected onto our push subject by JetStream (see
+	// controller/natsd); only a self-consistent slice for us is applied.
+	if sl.Digest == "" || transport.SliceDigest(sl) != sl.Digest {
+		r.log.Warn("config message with a wrong digest ignored", "config_revision", sl.Revision)
+		return errors.New("slice digest mismatch")
+	}
+	if cur := r.slice.Load(); cur != nil && cur.Digest == sl.Digest && r.eng.Load() != nil {
+		if cur.Revision != sl.Revision {
+			r.slice.Store(sl)
+			r.saveCache(sl)
+			r.log.Info("config revision unchanged in content", "config_revision", sl.Revision)
+			r.sendHeartbeat()
+		}
+		return nil
+	}
+	eng, err := r.compileSlice(ctx, sl)
+	if err != nil {
+		r.log.Error("config slice rejected, keeping the running one", "config_revision", sl.Revision, "error", err)
+		return err
+	}
+	old := r.eng.Swap(eng)
+	r.slice.Store(sl)
+	r.saveCache(sl)
+	r.once.Do(func() { close(r.applied) })
+	r.log.Info("config applied", "config_revision", sl.Revision, "routes", len(eng.Routes()))
+	r.sendHeartbeat()
+	if old != nil {
+		go func() { time.Sleep(time.Minute); old.Close() }()
+	}
+	return nil
+}
+
+func (r *Runner) saveCache(sl *transport.Slice) {
+	b, _ := json.Marshal(sl)
+	if err := writeFileAtomic(r.cachePath(), b, 0o600); err != nil {
+		r.log.Warn("cannot cache config", "error", err)
+	}
+}
+
+// compileSlice writes the slice into its own directory and loads it like any
+// cfg.yaml, so the runner validates it with the same code as the controller.
+func (r *Runner) compileSlice(ctx context.Context, sl *transport.Slice) (*engine.Engine, error) {
+	if len(sl.Digest) < 16 {
+		return nil, errors.New("slice has no digest")
+	}
+	root := filepath.Join(r.opts.Settings.StateDir, "slices")
+	dir := filepath.Join(root, sl.Digest[:16])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	for name, content := range sl.Files {
+		clean := filepath.Clean(name)
+		if filepath.IsAbs(clean) || strings.HasPrefix(clean, "..") {
+			return nil, fmt.Errorf("slice file %q escapes the slice directory", name)
+		}
+		p := filepath.Join(dir, clean)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	cfgFile := filepath.Join(dir, "cfg.yaml")
+	if err := os.WriteFile(cfgFile, []byte(sl.Config), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		return nil, err
+	}
+	name := r.opts.Settings.Name
+	eng, err := engine.New(ctx, cfg, engine.Options{
+		Registry: r.opts.Registry, Logger: r.log,
+		Here: func(runsOn string) bool { return runsOn == name || runsOn == engine.Origin },
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.pruneSlices(root, dir)
+	return eng, nil
+}
+
+func (r *Runner) pruneSlices(root, keep string) {
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if p := filepath.Join(root, e.Name()); p != keep {
+			_ = os.RemoveAll(p)
+		}
+	}
+}
+
+func (r *Runner) heartbeat(ctx context.Context) {
+	t := time.NewTicker(transport.HeartbeatInterval)
+	defer t.Stop()
+	r.sendHeartbeat()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.sendHeartbeat()
+		}
+	}
+}
+
+func (r *Runner) sendHeartbeat() {
+	if r.nc == nil {
+		return
+	}
+	st := transport.Status{
+		Runner: r.opts.Settings.Name, Host: r.opts.Hostname, MachineID: r.opts.MachineID, Version: r.opts.Version,
+		ConfigRevision: r.Revision(), Spooled: r.spool.Pending(), Intake: r.intake, Time: time.Now(),
+	}
+	if s := r.slice.Load(); s != nil {
+		st.ConfigDigest = s.Digest
+	}
+	b, _ := json.Marshal(st)
+	_ = r.nc.Publish(transport.Heartbeat(r.opts.Settings.Name), b)
+}
+
+// sendUp publishes one spooled envelope and waits for JetStream's ack; the
+// event id is the message id, so a resend after a crash is dropped there.
+func (r *Runner) sendUp(ctx context.Context, entry []byte) error {
+	var env struct {
+		EventID string `json:"event_id"`
+	}
+	if err := json.Unmarshal(entry, &env); err != nil {
+		r.log.Error("dropping unreadable spool entry", "error", err)
+		return nil
+	}
+	if !r.nc.IsConnected() {
+		return errors.New("controller unreachable")
+	}
+	msg := nats.NewMsg(transport.Up(r.opts.Settings.Name))
+	msg.Data = entry
+	msg.Header.Set(jetstream.MsgIDHeader, env.EventID)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := r.js.PublishMsg(ctx, msg)
+	return err
+}

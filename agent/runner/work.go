@@ -1,0 +1,244 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/intake/tracefile"
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+// consumeWork executes the work the controller queued for this runner, in
+// order; each job is acked after its actions ran and its id was recorded.
+func (r *Runner) consumeWork(ctx context.Context) {
+	name := r.opts.Settings.Name
+	for ctx.Err() == nil {
+		cons, err := r.js.Consumer(ctx, transport.WorkStream, name)
+		if err != nil {
+			select { // the controller creates the queue with the first work or config
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+				continue
+			}
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) { r.onJob(ctx, m) }, jetstream.PullMaxMessages(8))
+		if err != nil {
+			r.log.Warn("cannot read work queue", "error", err)
+			time.Sleep(2 * time.Second)
+			continue
+		}
+		<-ctx.Done()
+		cc.Stop()
+		return
+	}
+}
+
+func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
+	var job transport.Job
+	if err := json.Unmarshal(m.Data(), &job); err != nil {
+		r.log.Error("unreadable work dropped", "error", err)
+		_ = m.Term()
+		return
+	}
+	log := r.log.With("route", job.Route, "event_id", job.EventID)
+	if r.done.Has(job.ID) {
+		log.Info("work already executed; acked without running again")
+		_ = m.Ack()
+		r.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Repeated: true})
+		return
+	}
+	eng := r.Engine()
+	for _, a := range job.Actions {
+		if eng == nil || !eng.Has(a) {
+			log.Warn("work names an action this runner's config does not have yet; retrying later", "action", a, "config_revision", r.Revision())
+			_ = m.NakWithDelay(2 * time.Second)
+			return
+		}
+	}
+	stop := keepAlive(m)
+	err := eng.Run(ctx, r.jobMatch(job), stepsOf(job))
+	stop()
+	if ctx.Err() != nil {
+		return // stopping mid-job: not acked, so it is redelivered after a restart
+	}
+	if derr := r.done.Add(job.ID); derr != nil {
+		log.Error("cannot record executed work", "error", derr)
+	}
+	_ = m.DoubleAck(ctx)
+	o := transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route}
+	if err != nil {
+		o.Error = err.Error()
+	}
+	r.report(o)
+}
+
+// keepAlive tells JetStream a long job is still running.
+func keepAlive(m jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (r *Runner) jobMatch(job transport.Job) engine.Match {
+	var input any
+	dec := json.NewDecoder(bytes.NewReader(job.Event))
+	dec.UseNumber()
+	_ = dec.Decode(&input)
+	return engine.Match{
+		Route: &engine.Route{Name: job.Route, Serialize: job.Serialize},
+		Msg: action.Message{Title: job.Title, Body: job.Body, URL: job.URL, Event: job.Event, Input: input,
+			EventID: job.EventID, Route: job.Route},
+	}
+}
+
+func stepsOf(job transport.Job) []engine.Step {
+	out := make([]engine.Step, len(job.Actions))
+	for i, a := range job.Actions {
+		out[i] = engine.Step{Action: a}
+	}
+	return out
+}
+
+func (r *Runner) report(o transport.Outcome) {
+	b, _ := json.Marshal(o)
+	_ = r.nc.Publish(transport.Result(r.opts.Settings.Name), b)
+}
+
+// Accept implements webhook.Sink: the event is spooled for the controller
+// (durably, before answering) and the runner's own routes run here.
+func (r *Runner) Accept(ctx context.Context, raw []byte, route string) (string, []string, error) {
+	return r.take(ctx, raw, route, "")
+}
+
+func (r *Runner) take(ctx context.Context, raw []byte, route, id string) (string, []string, error) {
+	ev, err := engine.ParseEvent(raw, id)
+	if err != nil {
+		return "", nil, err
+	}
+	r.mu.Lock()
+	if r.stopping {
+		r.mu.Unlock()
+		return ev.ID, nil, ErrStopping
+	}
+	r.inflight.Add(1)
+	r.mu.Unlock()
+	var ms []engine.Match
+	eng := r.Engine()
+	if eng != nil {
+		if ms, err = eng.Evaluate(ctx, ev, route); err != nil {
+			r.inflight.Done()
+			return ev.ID, nil, err
+		}
+	}
+	env, _ := json.Marshal(transport.Envelope{
+		Runner: r.opts.Settings.Name, Host: r.opts.Hostname, MachineID: r.opts.MachineID,
+		EventID: ev.ID, Received: time.Now().UTC(), Event: json.RawMessage(compact(raw)),
+	})
+	if err := r.spool.Append(env); err != nil {
+		r.inflight.Done()
+		return ev.ID, nil, err
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Route.Name
+	}
+	go func() {
+		defer r.inflight.Done()
+		var wg sync.WaitGroup
+		for _, m := range ms {
+			if steps := eng.LocalSteps(m.Route); len(steps) > 0 {
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = eng.Run(context.WithoutCancel(ctx), m, steps) }()
+			}
+		}
+		wg.Wait()
+	}()
+	return ev.ID, names, nil
+}
+
+// compact keeps a spool entry on one line.
+func compact(raw []byte) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// startFollower watches the Tracee files of runner.toml's [discovery].
+func (r *Runner) startFollower(ctx context.Context, wg *sync.WaitGroup) error {
+	paths := r.opts.Settings.TraceeFiles
+	f, err := tracefile.New(tracefile.Options{
+		Paths: paths, StateDir: r.opts.Settings.StateDir, StartAtBeginning: r.opts.Settings.StartAtBegin,
+		Logger: r.log.With("component", "tracee-files"), Handle: r.onLine,
+	})
+	if err != nil {
+		return fmt.Errorf("tracee files: %w", err)
+	}
+	r.follower = f
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := f.Run(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("tracee file watcher stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// onLine takes one Tracee line like a webhook event; its id derives from
+// the line's place in its file, so a line replayed after a crash is the
+// same event to the controller's deduplication.
+func (r *Runner) onLine(ctx context.Context, l tracefile.Line) error {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", r.opts.Settings.Name, l.FileKey, l.Offset))
+	_, _, err := r.take(ctx, append([]byte(nil), l.Data...), "", hex.EncodeToString(h[:16]))
+	if err == ErrStopping {
+		return err
+	}
+	if err != nil && !isBadEvent(err) {
+		return err
+	}
+	return nil
+}
+
+func isBadEvent(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("not valid JSON"))
+}
+
+// announce writes runner.json into the runtime directory so local producers
+// and scripts can find this runner.
+func (r *Runner) announce() error {
+	s := r.opts.Settings
+	if err := os.MkdirAll(s.RuntimeDir, 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{
+		"name": s.Name, "host": r.opts.Hostname, "machine_id": r.opts.MachineID, "version": r.opts.Version,
+		"intake": r.intake, "controller": s.ControllerURL, "pid": os.Getpid(),
+	}, "", "  ")
+	return writeFileAtomic(filepath.Join(s.RuntimeDir, "runner.json"), append(b, '\n'), 0o644)
+}

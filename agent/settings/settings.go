@@ -1,0 +1,95 @@
+// Package settings loads a daemon's TOML settings file and lays command-line
+// flags over it: a flag given on the command line wins over the file, the
+// file wins over the default. Keys are the flag names, so
+// `--controller-url` and `controller-url = "..."` are the same setting.
+package settings
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads file (a missing file is not an error when optional) into the
+// flags of fs that the command line did not set. Unknown keys are errors
+// naming the file, line and key.
+// Tables names the TOML tables the caller decodes itself.
+func Load(fs *flag.FlagSet, file string, optional bool, tables ...string) error {
+	var raw map[string]any
+	md, err := toml.DecodeFile(file, &raw)
+	if err != nil {
+		if optional && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return fmt.Errorf("%s:%d: %s", file, perr.Position.Line, perr.Message)
+		}
+		return fmt.Errorf("read settings: %w", err)
+	}
+	data, _ := os.ReadFile(file)
+	text := string(data)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	for _, key := range md.Keys() {
+		name := key[0]
+		if len(key) != 1 || slices.Contains(tables, name) {
+			continue // tables are decoded by the caller
+		}
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown setting%s", file, lineOf(text, name), name, suggest(fs, name)))
+			continue
+		}
+		if set[name] {
+			continue
+		}
+		if err := f.Value.Set(toString(raw[name])); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %v", file, lineOf(text, name), name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case []any:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func suggest(fs *flag.FlagSet, name string) string {
+	best := ""
+	fs.VisitAll(func(f *flag.Flag) {
+		if best == "" && (strings.Contains(f.Name, name) || strings.Contains(name, f.Name)) {
+			best = f.Name
+		}
+	})
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// lineOf finds the line that sets key (the TOML decoder keeps no positions).
+func lineOf(text, key string) int {
+	for i, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, key); ok && strings.HasPrefix(strings.TrimSpace(rest), "=") {
+			return i + 1
+		}
+	}
+	return 0
+}

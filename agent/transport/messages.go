@@ -1,0 +1,87 @@
+package transport
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"time"
+)
+
+// Slice is the part of the controller's config that one runner needs: only
+// its routes, their templates and actions, and the Rego files they use.
+type Slice struct {
+	Runner   string            `json:"runner"`
+	Revision int64             `json:"revision"`
+	Digest   string            `json:"digest"` // sha256 of Config and Files
+	Config   string            `json:"config"` // a Postee cfg.yaml
+	Files    map[string]string `json:"files"`  // relative path → content
+}
+
+// Job is a route's actions dispatched to a runner, with the message the
+// controller rendered. ID is the idempotency key: a redelivered Job with an
+// ID the runner already executed is acked without running again.
+type Job struct {
+	ID        string          `json:"id"`
+	EventID   string          `json:"event_id"`
+	Route     string          `json:"route"`
+	Serialize bool            `json:"serialize"`
+	Actions   []string        `json:"actions"`
+	Title     string          `json:"title"`
+	Body      string          `json:"body"`
+	URL       string          `json:"url,omitempty"`
+	Event     json.RawMessage `json:"event"`
+}
+
+// Envelope carries an event a runner took in up to the controller.
+type Envelope struct {
+	Runner    string          `json:"runner"`
+	Host      string          `json:"host"`
+	MachineID string          `json:"machine_id,omitempty"`
+	EventID   string          `json:"event_id"`
+	Received  time.Time       `json:"received"`
+	Event     json.RawMessage `json:"event"`
+}
+
+// Status is a runner's periodic heartbeat.
+type Status struct {
+	Runner         string    `json:"runner"`
+	Host           string    `json:"host"`
+	MachineID      string    `json:"machine_id,omitempty"`
+	Version        string    `json:"version"`
+	ConfigRevision int64     `json:"config_revision"`
+	ConfigDigest   string    `json:"config_digest,omitempty"`
+	Spooled        int64     `json:"spooled"` // events waiting to go upstream
+	Intake         []string  `json:"intake,omitempty"`
+	Time           time.Time `json:"time"`
+}
+
+// Outcome reports how a dispatched Job ended on the runner.
+type Outcome struct {
+	JobID    string `json:"job_id"`
+	EventID  string `json:"event_id"`
+	Route    string `json:"route"`
+	Error    string `json:"error,omitempty"`
+	Repeated bool   `json:"repeated,omitempty"` // already executed; not run again
+}
+
+// HeartbeatInterval is how often runners report.
+const HeartbeatInterval = 5 * time.Second
+
+// SliceDigest is the sha256 of a slice's config and files, in a fixed order.
+func SliceDigest(s *Slice) string {
+	h := sha256.New()
+	h.Write([]byte(s.Config))
+	names := make([]string, 0, len(s.Files))
+	for n := range s.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		h.Write([]byte{0})
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(s.Files[n]))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,148 @@
+// Package cli is posteed-controller's command line: run (the daemon),
+// check, test (dry run), runners (fleet view), certs, version.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
+	"github.com/postee-fleet/posteed/agent/daemon"
+	"github.com/postee-fleet/posteed/agent/sd"
+	"github.com/postee-fleet/posteed/agent/settings"
+	"github.com/postee-fleet/posteed/controller"
+)
+
+const usage = `posteed-controller: Postee routes, templates and actions for a fleet of runners.
+
+Usage:
+  posteed-controller [run] [flags]                 run the daemon (flags: posteed-controller run --help)
+  posteed-controller check --cfgfile FILE          validate a Postee cfg.yaml: FILE: valid, or every problem
+  posteed-controller test --cfgfile FILE --event EVENT.json [--route NAME]
+                                                   dry run: matching routes, rendered messages, where actions run
+  posteed-controller runners [--url HOST:PORT]     list the runners known to a running controller
+  posteed-controller certs --dir DIR --controller-host HOST RUNNER...
+                                                   create a dev CA, a controller certificate and runner certificates
+  posteed-controller version                       print the version
+
+Settings are read from /etc/postee/controller.toml (--config); flags win.
+`
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, version string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "run":
+		err = run(args, version, stderr)
+	case "check":
+		return check(args, stdout, stderr)
+	case "test":
+		err = dryRun(args, stdout, stderr)
+	case "runners":
+		err = runners(args, stdout, stderr)
+	case "certs":
+		err = certs(args, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "posteed-controller", version)
+		return 0
+	case "help", "--help", "-h", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "posteed-controller: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "posteed-controller:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(args []string, version string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("posteed-controller run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s := controller.Flags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "posteed-controller", version)
+		return nil
+	}
+	if err := settings.Load(fs, s.ConfigFile, !isSet(fs, "config")); err != nil {
+		return err
+	}
+	if err := s.ResolveCredentials(); err != nil {
+		return err
+	}
+	log, err := daemon.Logger(s.LogLevel)
+	if err != nil {
+		return err
+	}
+	listeners, err := sd.Listeners("http", "https")
+	if err != nil {
+		return err
+	}
+	ctx, reload, stop := daemon.Signals()
+	defer stop()
+	notifier := sd.NewNotifier(log)
+	c, err := controller.New(ctx, controller.Options{Settings: *s, Logger: log, Notifier: notifier, Listeners: listeners, Version: version})
+	if err != nil {
+		return err
+	}
+	go func() { _ = notifier.Watchdog(ctx, c.Healthy) }()
+	return c.Run(ctx, reload)
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// check loads and compiles a config without running anything.
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("posteed-controller check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgfile := fs.String("cfgfile", "/etc/postee/cfg.yaml", "Postee config to check")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 1 {
+		*cfgfile = fs.Arg(0)
+	}
+	eng, err := controller.Compile(context.Background(), *cfgfile, nil)
+	if err != nil {
+		fmt.Fprintln(stdout, err)
+		fmt.Fprintf(stdout, "%s: invalid (%d problem%s)\n", *cfgfile, countLines(err.Error()), plural(countLines(err.Error())))
+		return 1
+	}
+	eng.Close()
+	fmt.Fprintf(stdout, "%s: valid\n", *cfgfile)
+	return 0
+}
+
+func countLines(s string) int { return strings.Count(s, "\n") + 1 }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/pki"
+	"github.com/postee-fleet/posteed/controller"
+)
+
+// dryRun shows what an event would do, running no action.
+func dryRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("posteed-controller test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgfile := fs.String("cfgfile", "/etc/postee/cfg.yaml", "Postee config")
+	eventFile := fs.String("event", "", "event JSON file (- for standard input)")
+	route := fs.String("route", "", "only this route (as POST /tenant/{route})")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *eventFile == "" {
+		return fmt.Errorf("--event is required")
+	}
+	raw, err := readInput(*eventFile)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	eng, err := controller.Compile(ctx, *cfgfile, nil)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	ev, err := engine.ParseEvent(raw, "")
+	if err != nil {
+		return fmt.Errorf("%s: %w", *eventFile, err)
+	}
+	ms, err := eng.Evaluate(ctx, ev, *route)
+	if err != nil {
+		return err
+	}
+	if len(ms) == 0 {
+		fmt.Fprintf(stdout, "no route matches %s\n", *eventFile)
+		return nil
+	}
+	for _, m := range ms {
+		fmt.Fprintf(stdout, "route %q matches (template %q)\n", m.Route.Name, m.Route.Template)
+		fmt.Fprintf(stdout, "  title:  %s\n", m.Msg.Title)
+		if m.Msg.URL != "" {
+			fmt.Fprintf(stdout, "  url:    %s\n", m.Msg.URL)
+		}
+		fmt.Fprintf(stdout, "  result:\n%s\n", indent(m.Msg.Body, "    "))
+		if len(m.Route.Steps) == 0 {
+			fmt.Fprintln(stdout, "  actions: none enabled")
+		}
+		for _, s := range m.Route.Steps {
+			fmt.Fprintf(stdout, "  action %q runs on %s\n", s.Action, placement(s.RunsOn, ev.Host))
+		}
+		if m.Route.Serialize {
+			fmt.Fprintln(stdout, "  actions run one after another (serialize-actions)")
+		}
+	}
+	return nil
+}
+
+func placement(runsOn, host string) string {
+	switch runsOn {
+	case "":
+		return "the controller"
+	case engine.Origin:
+		if host == "" {
+			return "the runner of the event's host (the event names no host: not run unless a runner reports it)"
+		}
+		return fmt.Sprintf("the runner on the event's host %q", host)
+	}
+	return fmt.Sprintf("runner %q", runsOn)
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+func readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// runners prints the fleet view of a running controller.
+func runners(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("posteed-controller runners", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "127.0.0.1:8082", "the controller's HTTP intake address")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	base := *url
+	if !strings.Contains(base, "://") {
+		base = "http://" + strings.Replace(base, "0.0.0.0", "127.0.0.1", 1)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(base + "/runners")
+	if err != nil {
+		return fmt.Errorf("ask the controller: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("controller answered %s", resp.Status)
+	}
+	var list []controller.RunnerInfo
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return fmt.Errorf("controller answer: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tHOST\tVERSION\tCONFIG REV\tLAST HEARTBEAT\tSTATE\tPENDING WORK\tSPOOLED")
+	for _, r := range list {
+		state, seen := "never seen", "-"
+		if !r.LastHeartbeat.IsZero() {
+			seen = time.Since(r.LastHeartbeat).Round(time.Second).String() + " ago"
+			state = "disconnected"
+			if r.Connected {
+				state = "connected"
+			}
+		}
+		rev := fmt.Sprint(r.ConfigRevision)
+		if !r.ConfigCurrent && r.ConfigRevision != 0 {
+			rev += " (outdated)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", r.Name, dash(r.Host), dash(r.Version), rev, seen, state, r.PendingWork, r.Spooled)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// certs creates a development CA and certificates for a controller and runners.
+func certs(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("posteed-controller certs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", ".", "output directory")
+	host := fs.String("controller-host", "localhost", "the controller's host name or address (comma-separated for several)")
+	days := fs.Int("days", 825, "validity in days")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	validity := time.Duration(*days) * 24 * time.Hour
+	ca, err := pki.NewCA("posteed dev CA")
+	if err != nil {
+		return err
+	}
+	if err := pki.WriteCA(*dir, ca); err != nil {
+		return err
+	}
+	hosts := append(strings.Split(*host, ","), "localhost", "127.0.0.1")
+	crt, key, err := ca.Issue(pki.Server, hosts[0], hosts, validity)
+	if err != nil {
+		return err
+	}
+	if err := pki.WritePair(*dir, "controller", crt, key); err != nil {
+		return err
+	}
+	for _, name := range fs.Args() {
+		crt, key, err := ca.Issue(pki.Client, name, nil, validity)
+		if err != nil {
+			return fmt.Errorf("runner %s: %w", name, err)
+		}
+		if err := pki.WritePair(*dir, name, crt, key); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "wrote ca.crt, ca.key, controller.crt/.key and %d runner certificate(s) to %s\n", fs.NArg(), *dir)
+	return nil
+}

@@ -1,0 +1,352 @@
+// Package controller is the posteed-controller daemon: HTTP intake, the
+// engine for controller-side actions, and (in controller mode) the embedded
+// NATS server through which it configures runners and dispatches their work.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/intake/webhook"
+	"github.com/postee-fleet/posteed/agent/sd"
+)
+
+// Notifier tells the service manager about the daemon's state (sd.Notifier).
+type Notifier interface {
+	Ready(status string) error
+	Reloading() error
+	Status(s string) error
+	Stopping() error
+}
+
+// Options are the controller's dependencies.
+type Options struct {
+	Settings  Settings
+	Logger    *slog.Logger
+	Notifier  Notifier
+	Registry  *action.Registry
+	Listeners map[string][]net.Listener // socket-activated, by name ("http", "https")
+	Version   string
+}
+
+// Controller is a running posteed-controller.
+type Controller struct {
+	opts  Options
+	log   *slog.Logger
+	eng   atomic.Pointer[engine.Engine]
+	rev   atomic.Int64
+	fleet *fleet // nil unless in controller mode
+
+	inflight sync.WaitGroup
+	mu       sync.Mutex
+	stopping bool // guarded by mu: no new events once set
+	ready    chan struct{}
+	addrs    []string // intake addresses, set before ready closes
+}
+
+// New loads and compiles the config; it does not listen yet.
+func New(ctx context.Context, o Options) (*Controller, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Notifier == nil {
+		o.Notifier = sd.NewNotifier(o.Logger)
+	}
+	if o.Registry == nil {
+		o.Registry = action.Default
+	}
+	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{})}
+	eng, err := c.compile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.eng.Store(eng)
+	c.rev.Store(1)
+	return c, nil
+}
+
+func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
+	return compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log)
+}
+
+// Compile loads and compiles a Postee config as the controller would, with
+// every registered action type.
+func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
+	return compile(ctx, file, action.Default, log)
+}
+
+func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger) (*engine.Engine, error) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	return engine.New(ctx, cfg, engine.Options{Registry: reg, Logger: log})
+}
+
+// Ready is closed once the controller listens (and its NATS server is up).
+func (c *Controller) Ready() <-chan struct{} { return c.ready }
+
+// HTTPAddr is the bound HTTP intake address ("off" if disabled), after Ready.
+func (c *Controller) HTTPAddr() string { return c.addrs[0] }
+
+// NATSURL is the embedded NATS server's client URL ("" outside controller
+// mode), after Ready.
+func (c *Controller) NATSURL() string {
+	if c.fleet == nil {
+		return ""
+	}
+	return c.fleet.srv.ClientURL()
+}
+
+// Engine returns the engine in use.
+func (c *Controller) Engine() *engine.Engine { return c.eng.Load() }
+
+// Run serves until ctx is done, then shuts down gracefully: no new events,
+// work in flight finished.
+func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
+	s := c.opts.Settings
+	httpLn, err := listen(c.opts.Listeners, "http", s.URL)
+	if err != nil {
+		return fmt.Errorf("http intake: %w", err)
+	}
+	httpsLn, err := listen(c.opts.Listeners, "https", s.TLS)
+	if err != nil {
+		return fmt.Errorf("https intake: %w", err)
+	}
+	var srv *webhook.Server
+	mux := webhook.NewMux(webhook.Options{Sink: c, BodyLimit: s.BodyLimit, Logger: c.log, Health: c.health})
+	mux.HandleFunc("GET /runners", c.serveRunners)
+	if httpsLn != nil {
+		cert, err := webhook.LoadOrCreateCert(s.TLSCert, s.TLSKey, filepath.Join(s.StateDir, "tls"))
+		if err != nil {
+			return err
+		}
+		srv = webhook.NewServer(mux, httpLn, httpsLn, cert)
+	} else {
+		srv = webhook.NewServer(mux, httpLn, nil, nil)
+	}
+	if c.fleetEnabled() {
+		if c.fleet, err = startFleet(ctx, c); err != nil {
+			return err
+		}
+		defer c.fleet.close()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	c.addrs = []string{addr(httpLn), addr(httpsLn)}
+	close(c.ready)
+	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
+	_ = c.opts.Notifier.Ready(c.status())
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return c.shutdown(srv)
+		case err := <-serveErr:
+			return fmt.Errorf("intake: %w", err)
+		case <-reload:
+			_ = c.Reload(ctx)
+		case <-tick.C:
+			_ = c.opts.Notifier.Status(c.status())
+		}
+	}
+}
+
+func addr(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return ln.Addr().String()
+}
+
+func (c *Controller) shutdown(srv *webhook.Server) error {
+	_ = c.opts.Notifier.Stopping()
+	c.log.Info("stopping: finishing events in flight")
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	c.inflight.Wait()
+	c.Engine().Close()
+	c.log.Info("stopped")
+	return err
+}
+
+// Reload validates the config file again and swaps it in; on any error the
+// running config stays and the error is logged and returned.
+func (c *Controller) Reload(ctx context.Context) error {
+	_ = c.opts.Notifier.Reloading()
+	eng, err := c.compile(ctx)
+	if err != nil {
+		c.log.Error("reload failed, keeping the running config", "error", err, "config_revision", c.rev.Load())
+		_ = c.opts.Notifier.Ready(fmt.Sprintf("reload failed, kept config rev %d: %v", c.rev.Load(), firstLine(err)))
+		return err
+	}
+	old := c.eng.Swap(eng)
+	rev := c.rev.Add(1)
+	if c.fleet != nil {
+		c.fleet.publishAll(ctx)
+	}
+	go func() { // let events in flight on the old engine finish first
+		time.Sleep(time.Minute)
+		old.Close()
+	}()
+	c.log.Info("config reloaded", "config_revision", rev, "routes", len(eng.Routes()))
+	_ = c.opts.Notifier.Ready(c.status())
+	return nil
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i] + " …"
+		}
+	}
+	return s
+}
+
+func (c *Controller) status() string {
+	s := fmt.Sprintf("%d routes, cfg rev %d", len(c.Engine().Routes()), c.rev.Load())
+	if c.fleet != nil {
+		s += ", " + c.fleet.summary()
+	}
+	return s
+}
+
+// Healthy is nil while the controller can take and dispatch events.
+func (c *Controller) Healthy() error { return c.health() }
+
+func (c *Controller) health() error {
+	if c.fleet != nil {
+		return c.fleet.health()
+	}
+	return nil
+}
+
+// ErrStopping is returned for events arriving during shutdown.
+var ErrStopping = errors.New("controller is stopping")
+
+// Accept implements webhook.Sink: it matches the event now and runs its
+// actions in the background (tracked, so a stop waits for them).
+func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (string, []string, error) {
+	ev, err := engine.ParseEvent(raw, "")
+	if err != nil {
+		return "", nil, err
+	}
+	eng := c.Engine()
+	ms, err := eng.Evaluate(ctx, ev, route)
+	if err != nil {
+		return ev.ID, nil, err
+	}
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		return ev.ID, nil, ErrStopping
+	}
+	c.inflight.Add(1)
+	c.mu.Unlock()
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Route.Name
+	}
+	go func() {
+		defer c.inflight.Done()
+		c.process(context.WithoutCancel(ctx), eng, ev, ms, "")
+	}()
+	return ev.ID, names, nil
+}
+
+// process runs the controller's steps of each match and dispatches the
+// others; from is the runner that reported the event ("" if it came here).
+func (c *Controller) process(ctx context.Context, eng *engine.Engine, ev *engine.Event, ms []engine.Match, from string) {
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		local := eng.LocalSteps(m.Route)
+		if len(local) > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = eng.Run(ctx, m, local)
+			}()
+		}
+		c.dispatch(ctx, ev, m, from)
+	}
+	wg.Wait()
+}
+
+func (c *Controller) dispatch(ctx context.Context, ev *engine.Event, m engine.Match, from string) {
+	remote := map[string][]engine.Step{}
+	var order []string
+	for _, s := range m.Route.Steps {
+		if s.RunsOn == "" {
+			continue
+		}
+		runner := s.RunsOn
+		if runner == engine.Origin {
+			runner = c.originRunner(ev, from)
+			if runner == "" {
+				c.log.Warn("no runner known on the event's host; origin action not run", "route", m.Route.Name, "action", s.Action, "host", ev.Host, "event_id", ev.ID)
+				continue
+			}
+		}
+		if runner == from {
+			continue // the reporting runner ran its own actions already
+		}
+		if _, ok := remote[runner]; !ok {
+			order = append(order, runner)
+		}
+		remote[runner] = append(remote[runner], s)
+	}
+	for _, runner := range order {
+		if c.fleet == nil {
+			c.log.Error("action placed on a runner but controller mode is off", "route", m.Route.Name, "runner", runner, "event_id", ev.ID)
+			continue
+		}
+		if err := c.fleet.dispatch(ctx, runner, m, remote[runner]); err != nil {
+			c.log.Error("dispatch failed", "route", m.Route.Name, "runner", runner, "event_id", ev.ID, "error", err)
+		}
+	}
+}
+
+func (c *Controller) originRunner(ev *engine.Event, from string) string {
+	if from != "" {
+		return from
+	}
+	if c.fleet == nil || ev.Host == "" {
+		return ""
+	}
+	return c.fleet.runnerOnHost(ev.Host)
+}
+
+func (c *Controller) serveRunners(w http.ResponseWriter, _ *http.Request) {
+	var list []RunnerInfo
+	if c.fleet != nil {
+		list = c.fleet.list(context.Background())
+	}
+	writeJSON(w, list)
+}
+
+// listen returns the activated or bound listener; nil when the address is
+// empty and systemd passed none (that intake is off).
+func listen(activated map[string][]net.Listener, name, addr string) (net.Listener, error) {
+	ln, err := sd.Listen(activated, name, addr)
+	if errors.Is(err, sd.ErrNoAddress) {
+		return nil, nil
+	}
+	return ln, err
+}

@@ -1,0 +1,393 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/controller/natsd"
+)
+
+// RunnerInfo is the fleet view of one runner.
+type RunnerInfo struct {
+	Name           string    `json:"name"`
+	Host           string    `json:"host"`
+	MachineID      string    `json:"machine_id,omitempty"`
+	Version        string    `json:"version"`
+	ConfigRevision int64     `json:"config_revision"`
+	ConfigCurrent  bool      `json:"config_current"`
+	LastHeartbeat  time.Time `json:"last_heartbeat"`
+	Connected      bool      `json:"connected"`
+	PendingWork    uint64    `json:"pending_work"`
+	Spooled        int64     `json:"spooled"`
+	Intake         []string  `json:"intake,omitempty"`
+}
+
+// fleet is the controller's side of the runner channel.
+type fleet struct {
+	c   *Controller
+	srv *natsd.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	up  jetstream.ConsumeContext
+	sem chan struct{} // bounds upstream events processed at once
+
+	mu        sync.Mutex
+	status    map[string]transport.Status // guarded by mu; by runner name
+	consumers map[string]bool             // guarded by mu; work consumers known to exist
+	slices    map[string]*transport.Slice // guarded by mu; current slice per runner
+}
+
+func (c *Controller) fleetEnabled() bool {
+	return c.opts.Settings.ControllerMode || c.opts.Settings.ControllerURL != ""
+}
+
+func listenAddr(u string) (string, error) {
+	if u == "" {
+		return natsd.DefaultListen, nil
+	}
+	if !strings.Contains(u, "://") {
+		return u, nil
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "", fmt.Errorf("controller-url %q: want nats://HOST:PORT", u)
+	}
+	return p.Host, nil
+}
+
+func startFleet(ctx context.Context, c *Controller) (*fleet, error) {
+	s := c.opts.Settings
+	listen, err := listenAddr(s.ControllerURL)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := natsd.Start(ctx, natsd.Options{
+		Listen: listen, StoreDir: filepath.Join(s.StateDir, "jetstream"),
+		CertFile: s.ControllerTLSCert, KeyFile: s.ControllerTLSKey, CAFile: s.ControllerCARoot,
+		InsecureNoAuth: s.InsecureNoAuth, Logger: c.log.With("component", "nats"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}}
+	if err := f.connect(ctx); err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	c.log.Info("runner channel up", "nats", srv.Addr().String(), "tls", s.ControllerTLSCert != "")
+	return f, nil
+}
+
+func (f *fleet) connect(ctx context.Context) error {
+	nc, err := f.srv.ConnectController()
+	if err != nil {
+		return err
+	}
+	f.nc = nc
+	if f.js, err = jetstream.New(nc); err != nil {
+		return err
+	}
+	if err := natsd.EnsureStreams(ctx, f.js); err != nil {
+		return err
+	}
+	subs := map[string]nats.MsgHandler{
+		transport.AllCfgGet:    f.onCfgGet,
+		transport.AllHeartbeat: f.onHeartbeat,
+		transport.AllResults:   f.onResult,
+	}
+	for subj, h := range subs {
+		if _, err := nc.Subscribe(subj, h); err != nil {
+			return fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+	}
+	cons, err := f.js.CreateOrUpdateConsumer(ctx, transport.UpStream, jetstream.ConsumerConfig{
+		Durable: "controller", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Minute, MaxAckPending: 1024,
+	})
+	if err != nil {
+		return fmt.Errorf("upstream consumer: %w", err)
+	}
+	if f.up, err = cons.Consume(f.onUp); err != nil {
+		return fmt.Errorf("consume upstream: %w", err)
+	}
+	f.publishAll(ctx)
+	return nil
+}
+
+func (f *fleet) close() {
+	if f.up != nil {
+		f.up.Drain()
+		<-f.up.Closed()
+	}
+	if f.nc != nil {
+		_ = f.nc.Drain()
+	}
+	f.srv.Shutdown()
+}
+
+// runnerOf is the runner token of a subject like posteed.hb.<runner>: the
+// server only lets a runner publish under its own name, so this is who sent it.
+func runnerOf(subject string) string {
+	i := strings.LastIndexByte(subject, '.')
+	return subject[i+1:]
+}
+
+// slice returns (and caches per revision) runner's slice.
+func (f *fleet) slice(runner string) (*transport.Slice, error) {
+	rev := f.c.rev.Load()
+	f.mu.Lock()
+	cached := f.slices[runner]
+	f.mu.Unlock()
+	if cached != nil && cached.Revision == rev {
+		return cached, nil
+	}
+	s, err := buildSlice(f.c.Engine(), runner, rev)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.slices[runner] = s
+	f.mu.Unlock()
+	return s, nil
+}
+
+func (f *fleet) onCfgGet(m *nats.Msg) {
+	runner := runnerOf(m.Subject)
+	if !transport.ReplyAllowed(runner, m.Reply) {
+		f.c.log.Warn("config request with a reply subject outside the runner's inbox refused", "runner", runner, "reply", m.Reply)
+		return
+	}
+	s, err := f.slice(runner)
+	if err != nil {
+		f.c.log.Error("config slice", "runner", runner, "error", err)
+		return
+	}
+	b, _ := json.Marshal(s)
+	_ = m.Respond(b)
+}
+
+// publishAll pushes the current slice to every runner the config names and
+// every runner seen, so each applies it without asking.
+func (f *fleet) publishAll(ctx context.Context) {
+	names := runnersOf(f.c.Engine())
+	f.mu.Lock()
+	for n := range f.status {
+		if !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	f.mu.Unlock()
+	for _, n := range names {
+		s, err := f.slice(n)
+		if err != nil {
+			f.c.log.Error("config slice", "runner", n, "error", err)
+			continue
+		}
+		b, _ := json.Marshal(s)
+		if err := f.nc.Publish(transport.CfgPush(n), b); err != nil {
+			f.c.log.Error("push config", "runner", n, "error", err)
+		}
+	}
+	_ = f.nc.FlushWithContext(ctx)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fleet) onHeartbeat(m *nats.Msg) {
+	var st transport.Status
+	if err := json.Unmarshal(m.Data, &st); err != nil {
+		return
+	}
+	st.Runner = runnerOf(m.Subject) // identity from the subject, not the payload
+	st.Time = time.Now()
+	f.mu.Lock()
+	_, known := f.status[st.Runner]
+	f.status[st.Runner] = st
+	f.mu.Unlock()
+	if !known {
+		f.c.log.Info("runner connected", "runner", st.Runner, "host", st.Host, "version", st.Version, "config_revision", st.ConfigRevision)
+	}
+}
+
+func (f *fleet) onResult(m *nats.Msg) {
+	var o transport.Outcome
+	if err := json.Unmarshal(m.Data, &o); err != nil {
+		return
+	}
+	log := f.c.log.With("runner", runnerOf(m.Subject), "route", o.Route, "event_id", o.EventID)
+	switch {
+	case o.Error != "":
+		log.Warn("runner work failed", "error", o.Error)
+	case o.Repeated:
+		log.Info("runner work was already done; not repeated")
+	default:
+		log.Debug("runner work done")
+	}
+}
+
+// onUp handles an event a runner reported: the controller's actions of the
+// matching routes run here, other runners' actions are dispatched; the
+// reporting runner ran its own already. Acked once handled.
+func (f *fleet) onUp(m jetstream.Msg) {
+	f.sem <- struct{}{}
+	go func() {
+		defer func() { <-f.sem }()
+		runner := runnerOf(m.Subject())
+		var env transport.Envelope
+		if err := json.Unmarshal(m.Data(), &env); err != nil {
+			f.c.log.Error("bad upstream envelope", "runner", runner, "error", err)
+			_ = m.Term()
+			return
+		}
+		ev, err := engine.ParseEvent(env.Event, env.EventID)
+		if err != nil {
+			f.c.log.Error("bad upstream event", "runner", runner, "event_id", env.EventID, "error", err)
+			_ = m.Term()
+			return
+		}
+		if env.Host != "" {
+			ev.Host = env.Host
+		}
+		ctx := context.Background()
+		eng := f.c.Engine()
+		ms, err := eng.Evaluate(ctx, ev, "")
+		if err != nil {
+			f.c.log.Error("upstream event", "runner", runner, "event_id", ev.ID, "error", err)
+			_ = m.Term()
+			return
+		}
+		f.c.log.Info("event from runner", "runner", runner, "host", env.Host, "event_id", ev.ID, "routes", len(ms))
+		f.c.process(ctx, eng, ev, ms, runner)
+		_ = m.Ack()
+	}()
+}
+
+// dispatch queues steps of m for runner, durably, with an idempotency key.
+func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, steps []engine.Step) error {
+	if err := f.ensureConsumer(ctx, runner); err != nil {
+		return err
+	}
+	job := transport.Job{
+		ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
+		Serialize: m.Route.Serialize, Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, Event: m.Msg.Event,
+	}
+	for _, s := range steps {
+		job.Actions = append(job.Actions, s.Action)
+	}
+	b, err := json.Marshal(job)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(transport.Work(runner))
+	msg.Data = b
+	msg.Header.Set(jetstream.MsgIDHeader, job.ID)
+	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("queue work: %w", err)
+	}
+	f.c.log.Info("work dispatched", "runner", runner, "route", m.Route.Name, "event_id", m.Msg.EventID, "actions", strings.Join(job.Actions, ","))
+	return nil
+}
+
+func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {
+	f.mu.Lock()
+	ok := f.consumers[runner]
+	f.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if _, err := natsd.EnsureRunnerConsumer(ctx, f.js, runner, 0); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.consumers[runner] = true
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fleet) runnerOnHost(host string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	best, when := "", time.Time{}
+	for name, st := range f.status {
+		if strings.EqualFold(st.Host, host) && st.Time.After(when) {
+			best, when = name, st.Time
+		}
+	}
+	return best
+}
+
+func (f *fleet) list(ctx context.Context) []RunnerInfo {
+	names := runnersOf(f.c.Engine())
+	f.mu.Lock()
+	for n := range f.status {
+		if !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	status := make(map[string]transport.Status, len(f.status))
+	for k, v := range f.status {
+		status[k] = v
+	}
+	f.mu.Unlock()
+	sort.Strings(names)
+	rev := f.c.rev.Load()
+	out := make([]RunnerInfo, 0, len(names))
+	for _, n := range names {
+		st := status[n]
+		ri := RunnerInfo{Name: n, Host: st.Host, MachineID: st.MachineID, Version: st.Version, ConfigRevision: st.ConfigRevision,
+			ConfigCurrent: st.ConfigRevision == rev, LastHeartbeat: st.Time, Spooled: st.Spooled, Intake: st.Intake,
+			Connected: !st.Time.IsZero() && time.Since(st.Time) < 3*transport.HeartbeatInterval}
+		if cons, err := f.js.Consumer(ctx, transport.WorkStream, n); err == nil {
+			if info, err := cons.Info(ctx); err == nil {
+				ri.PendingWork = info.NumPending + uint64(info.NumAckPending)
+			}
+		}
+		out = append(out, ri)
+	}
+	return out
+}
+
+func (f *fleet) summary() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, st := range f.status {
+		if time.Since(st.Time) < 3*transport.HeartbeatInterval {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d runners connected", n)
+}
+
+func (f *fleet) health() error {
+	if !f.nc.IsConnected() {
+		return fmt.Errorf("controller lost its own NATS connection")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

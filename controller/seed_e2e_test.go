@@ -1,0 +1,139 @@
+package controller_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// seedControllerRunner is seed controller-runner-mode.md's config with the
+// webhook.site URLs pointed at a local receiver and the exec scripts writing
+// to files the test reads.
+func seedControllerRunner(recv, out string) string {
+	return fmt.Sprintf(`name: Postee Controller Runner Demo
+
+routes:
+- name: controller-only-route
+  input: contains(input.image, "alpine")
+  actions: [my-http-post-from-controller]
+  template: raw-json
+
+- name: runner-only-route
+  input: contains(input.SigMetadata.ID, "TRC-1")
+  serialize-actions: true
+  actions: [my-exec-from-runner, my-http-post-from-runner]
+  template: raw-json
+
+- name: controller-runner-route
+  input: contains(input.SigMetadata.ID, "TRC-2")
+  actions: [my-exec-from-runner, my-http-post-from-runner, my-http-post-from-controller]
+  template: raw-json
+
+templates:
+- name: raw-json
+  rego-package: postee.rawmessage.json
+
+actions:
+- name: stdout
+  type: stdout
+  enable: true
+
+- name: my-http-post-from-controller
+  type: http
+  enable: true
+  url: "%[1]s/controller"
+  method: POST
+  headers:
+    "Foo": [ "bar" ]
+  timeout: 10s
+  body-content: |
+    This is an example of a inline body
+    Input Image: event.input.image
+
+- name: my-exec-from-runner
+  runs-on: "postee-runner-1"
+  type: exec
+  enable: true
+  env: ["MY_ENV_VAR=foo_bar_baz", "MY_KEY=secret"]
+  exec-script: |
+    #!/bin/sh
+    echo "$MY_ENV_VAR $POSTEE_EVENT_ID $POSTEE_ROUTE" >> %[2]s
+
+- name: my-http-post-from-runner
+  runs-on: "postee-runner-1"
+  type: http
+  enable: true
+  url: "%[1]s/runner"
+  method: POST
+  body-content: |
+    This is an another example of a inline body
+    Event ID: event.input.SigMetadata.ID
+`, recv, out)
+}
+
+func TestSeedControllerRunnerMode(t *testing.T) {
+	recv := newReceiver(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	c := newCerts(t, "postee-runner-1")
+	h := startController(t, c, writeCfg(t, dir, seedControllerRunner(recv.URL, out)), t.TempDir())
+	r1 := startRunner(t, h, "postee-runner-1", "node-1")
+	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+
+	// The runner's slice holds only its routes and actions: no controller secret.
+	eng := r1.r.Engine()
+	if n := len(eng.Routes()); n != 2 {
+		t.Fatalf("runner has %d routes, want 2", n)
+	}
+	if eng.Has("my-http-post-from-controller") || eng.Has("stdout") {
+		t.Fatal("runner slice holds a controller action")
+	}
+
+	// controller-only-route: the image scan posted to the controller.
+	h.post("/", sample(t, "image-scan.json"))
+	eventually(t, "controller http action", func() bool { return len(recv.got("/controller")) == 1 })
+	if body := recv.got("/controller")[0]; !strings.Contains(body, "Input Image: alpine:3.10") {
+		t.Fatalf("controller body %q", body)
+	}
+
+	// runner-only-route: TRC-1 posted to the runner runs there, serialized.
+	lines := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")
+	ans := r1.post("/", lines[0])
+	if fmt.Sprint(ans["routes"]) != "[runner-only-route]" {
+		t.Fatalf("runner answered %v", ans)
+	}
+	eventually(t, "runner exec and http", func() bool { return len(readLines(out)) == 1 && len(recv.got("/runner")) == 1 })
+	if got := readLines(out)[0]; !strings.HasPrefix(got, "foo_bar_baz ") || !strings.HasSuffix(got, " runner-only-route") {
+		t.Fatalf("exec output %q", got)
+	}
+	if body := recv.got("/runner")[0]; !strings.Contains(body, "Event ID: TRC-1") {
+		t.Fatalf("runner http body %q", body)
+	}
+
+	// controller-runner-route: TRC-2 at the runner; its two actions run
+	// there, the controller's runs on the controller, once.
+	r1.post("/", sample(t, "tracee-finding-legacy.json"))
+	eventually(t, "mixed route", func() bool {
+		return len(readLines(out)) == 2 && len(recv.got("/runner")) == 2 && len(recv.got("/controller")) == 2
+	})
+
+	// The same finding posted to the controller: runner work dispatched.
+	h.post("/", sample(t, "tracee-finding-legacy.json"))
+	eventually(t, "dispatched work", func() bool {
+		return len(readLines(out)) == 3 && len(recv.got("/runner")) == 3 && len(recv.got("/controller")) == 3
+	})
+	assertStable(t, func() bool { return len(readLines(out)) == 3 && len(recv.got("/controller")) == 3 })
+}
+
+// assertStable checks cond still holds after the system had time to do
+// something it should not (e.g. run an action twice).
+func assertStable(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 30; i++ {
+		if !cond() {
+			t.Fatal("state changed: an action ran more often than expected")
+		}
+		sleep()
+	}
+}

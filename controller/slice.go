@@ -1,0 +1,192 @@
+package controller
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+// buildSlice computes what runner needs from cfg: the routes with an action
+// placed on it (or on the event's origin), reduced to those actions; their
+// templates; and the Rego files those use. Nothing else, so a runner holds
+// only its own secrets.
+func buildSlice(eng *engine.Engine, runner string, rev int64) (*transport.Slice, error) {
+	cfg := eng.Config()
+	s := &transport.Slice{Runner: runner, Revision: rev, Files: map[string]string{}}
+	var routes, templates, actions []*yaml.Node
+	usedTemplates, usedActions := map[string]bool{}, map[string]bool{}
+	for i, r := range eng.Routes() {
+		var mine []string
+		for _, st := range r.Steps {
+			if st.RunsOn == runner || st.RunsOn == engine.Origin {
+				mine = append(mine, st.Action)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		node, err := sliceRoute(cfg, i, mine, s.Files)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, node)
+		usedTemplates[r.Template] = true
+		for _, a := range mine {
+			usedActions[a] = true
+		}
+	}
+	for _, t := range cfg.Templates {
+		if usedTemplates[t.Name] {
+			templates = append(templates, t.Node)
+			if err := templateFiles(cfg, t, s.Files); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, a := range cfg.Actions {
+		if usedActions[a.Name] {
+			actions = append(actions, a.Node)
+		}
+	}
+	doc := mapping("name", scalar(cfg.Name), "routes", seq(routes), "templates", seq(templates), "actions", seq(actions))
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode slice for %s: %w", runner, err)
+	}
+	s.Config = string(out)
+	s.Digest = transport.SliceDigest(s)
+	return s, nil
+}
+
+// sliceRoute copies route i with only the given actions, its input-files
+// renamed into the slice.
+func sliceRoute(cfg *config.Config, i int, actions []string, files map[string]string) (*yaml.Node, error) {
+	r := cfg.Routes[i]
+	out := &yaml.Node{Kind: yaml.MappingNode}
+	n := r.Node
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		switch k.Value {
+		case "actions", "outputs":
+			v = seqOf(actions)
+			k = scalar("actions")
+		case "serialize-outputs":
+			k = scalar("serialize-actions")
+		case "input-files":
+			var names []string
+			for f, p := range r.InputFiles {
+				path := p
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(cfg.Dir, p)
+				}
+				src, err := os.ReadFile(path)
+				if err != nil {
+					return nil, fmt.Errorf("route %q: %w", r.Name, err)
+				}
+				name := fmt.Sprintf("inputs/r%d-%d-%s", i, f, filepath.Base(p))
+				files[name] = string(src)
+				names = append(names, name)
+			}
+			v = seqOf(names)
+		}
+		out.Content = append(out.Content, k, v)
+	}
+	return out, nil
+}
+
+var importRE = regexp.MustCompile(`(?m)^\s*import\s+data\.([A-Za-z0-9_.]+)`)
+var packageRE = regexp.MustCompile(`(?m)^\s*package\s+([A-Za-z0-9_.]+)`)
+
+// templateFiles adds the user's rego-templates files that define t's package
+// and, transitively, the packages they import.
+func templateFiles(cfg *config.Config, t config.Template, files map[string]string) error {
+	if t.RegoPackage == "" {
+		return nil // body templates travel inside the config; bundled ones are in the binary
+	}
+	dir := filepath.Join(cfg.Dir, "rego-templates")
+	byPkg := map[string][]string{} // package → files
+	src := map[string]string{}
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		if m := packageRE.FindStringSubmatch(string(b)); m != nil {
+			rel, _ := filepath.Rel(dir, path)
+			byPkg[m[1]] = append(byPkg[m[1]], rel)
+			src[rel] = string(b)
+		}
+		return nil
+	})
+	want := []string{t.RegoPackage}
+	seen := map[string]bool{}
+	for len(want) > 0 {
+		pkg := want[0]
+		want = want[1:]
+		if seen[pkg] {
+			continue
+		}
+		seen[pkg] = true
+		for p, list := range byPkg {
+			if p != pkg && !strings.HasPrefix(pkg, p+".") && !strings.HasPrefix(p, pkg+".") {
+				continue
+			}
+			for _, rel := range list {
+				files["rego-templates/"+rel] = src[rel]
+				for _, m := range importRE.FindAllStringSubmatch(src[rel], -1) {
+					want = append(want, m[1])
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Runners lists every runner name cfg places an action on.
+func runnersOf(eng *engine.Engine) []string {
+	var out []string
+	for _, r := range eng.Routes() {
+		for _, st := range r.Steps {
+			if st.RunsOn != "" && st.RunsOn != engine.Origin && !slices.Contains(out, st.RunsOn) {
+				out = append(out, st.RunsOn)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+
+func seq(items []*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.SequenceNode, Content: items}
+}
+
+func seqOf(items []string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, s := range items {
+		n.Content = append(n.Content, scalar(s))
+	}
+	return n
+}
+
+func mapping(kv ...any) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	for i := 0; i+1 < len(kv); i += 2 {
+		n.Content = append(n.Content, scalar(kv[i].(string)), kv[i+1].(*yaml.Node))
+	}
+	return n
+}
