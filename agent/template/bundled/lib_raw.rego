@@ -2,12 +2,14 @@
 # one (artifact, image, Tracee signature).
 package postee.lib.raw
 
-import data.postee.lib.text
 import data.postee.lib.tracee
 
-title := t if {
-	t := text.first([text.get(input, "ArtifactName"), text.get(input, "image")])
-	t != "none"
+title := input.ArtifactName if {
+	is_string(input.ArtifactName)
+	input.ArtifactName != ""
+} else := input.image if {
+	is_string(input.image)
+	input.image != ""
 } else := tracee.title if {
 	tracee.is_tracee
 } else := "Postee raw message"
