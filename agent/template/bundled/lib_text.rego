@@ -30,12 +30,6 @@ obj(o, k) := v if {
 # present holds for a value worth showing.
 present(x) if not x in {null, "", "none"}
 
-# first is the first of xs that is present, "none" if there is none.
-first(xs) := [x | some x in xs; present(x)][0] if {
-	some x in xs
-	present(x)
-} else := "none"
-
 # cap shortens s to at most n characters, marking the cut.
 cap(s, n) := concat("", [substring(s, 0, n - 1), "…"]) if {
 	count(s) > n
