@@ -190,6 +190,9 @@ func (f *fleet) publishAll(ctx context.Context) {
 	}
 	f.mu.Unlock()
 	for _, n := range names {
+		if err := f.ensureConsumer(ctx, n); err != nil {
+			f.c.log.Error("work queue for runner", "runner", n, "error", err)
+		}
 		s, err := f.slice(n)
 		if err != nil {
 			f.c.log.Error("config slice", "runner", n, "error", err)
@@ -224,6 +227,9 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 	f.status[st.Runner] = st
 	f.mu.Unlock()
 	if !known {
+		if err := f.ensureConsumer(context.Background(), st.Runner); err != nil {
+			f.c.log.Error("work queue for runner", "runner", st.Runner, "error", err)
+		}
 		f.c.log.Info("runner connected", "runner", st.Runner, "host", st.Host, "version", st.Version, "config_revision", st.ConfigRevision)
 	}
 }

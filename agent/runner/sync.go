@@ -22,12 +22,14 @@ func (r *Runner) connect(ctx context.Context) error {
 	s := r.opts.Settings
 	nc, err := transport.Connect(ctx, transport.ConnOptions{
 		URL: s.ControllerURL, Name: s.Name, CertFile: s.TLSCert, KeyFile: s.TLSKey, CAFile: s.CARoot,
-		NKeySeedFile: s.NKeySeed, Logger: r.log,
+		NKeySeedFile: s.NKeySeed, Logger: r.opts.Logger,
 	}, nats.ConnectHandler(func(*nats.Conn) {
 		r.log.Info("connected to controller")
+		r.spool.Kick()
 		go r.fetchConfig(context.Background())
 	}), nats.ReconnectHandler(func(*nats.Conn) {
 		r.log.Info("reconnected to controller")
+		r.spool.Kick()
 		go r.fetchConfig(context.Background())
 	}))
 	if err != nil {

@@ -30,7 +30,7 @@ func (r *Runner) consumeWork(ctx context.Context) {
 			select { // the controller creates the queue with the first work or config
 			case <-ctx.Done():
 				return
-			case <-time.After(2 * time.Second):
+			case <-time.After(500 * time.Millisecond):
 				continue
 			}
 		}
@@ -200,6 +200,9 @@ func (r *Runner) startFollower(ctx context.Context, wg *sync.WaitGroup) error {
 		return fmt.Errorf("tracee files: %w", err)
 	}
 	r.follower = f
+	r.discMu.Lock()
+	r.traceeFiles = paths
+	r.discMu.Unlock()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -233,7 +236,7 @@ func isBadEvent(err error) bool {
 // and scripts can find this runner.
 func (r *Runner) announce() error {
 	s := r.opts.Settings
-	if err := os.MkdirAll(s.RuntimeDir, 0o755); err != nil {
+	if err := mkdirReadable(s.RuntimeDir); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(map[string]any{
@@ -241,4 +244,17 @@ func (r *Runner) announce() error {
 		"intake": r.intake, "controller": s.ControllerURL, "pid": os.Getpid(),
 	}, "", "  ")
 	return writeFileAtomic(filepath.Join(s.RuntimeDir, "runner.json"), append(b, '\n'), 0o644)
+}
+
+// mkdirReadable creates dir readable by all when it is missing: under the
+// unit's UMask=0077 it would otherwise be private, hiding runner.json from
+// the local producers it is for. An existing directory keeps its mode.
+func mkdirReadable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
