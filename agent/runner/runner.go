@@ -62,6 +62,9 @@ type Runner struct {
 	follower *tracefile.Follower
 	intake   []string // bound intake addresses
 
+	discMu      sync.Mutex
+	traceeFiles []string // guarded by discMu: the paths the follower was given
+
 	applyMu  sync.Mutex    // serializes slice applications
 	applied  chan struct{} // closed once a slice is in use
 	ready    chan struct{} // closed once serving
@@ -153,6 +156,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 		stopBG()
 		return err
 	}
+	start(r.watchSettings)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
 	r.waitForConfig(ctx, 10*time.Second)
@@ -222,7 +226,12 @@ func (r *Runner) status() string {
 	if e := r.Engine(); e != nil {
 		routes = len(e.Routes())
 	}
-	return fmt.Sprintf("%s, cfg rev %d, %d routes, %d events spooled", conn, r.Revision(), routes, r.spool.Pending())
+	st := fmt.Sprintf("%s, cfg rev %d, %d routes, %d events spooled", conn, r.Revision(), routes, r.spool.Pending())
+	if r.follower != nil {
+		fs := r.follower.Stats()
+		st += fmt.Sprintf(", %d tracee lines (%d bad) from %d files", fs.Lines, fs.BadLines, len(fs.Files))
+	}
+	return st
 }
 
 func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg *sync.WaitGroup) error {
@@ -252,13 +261,7 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg *sync.WaitGroup
 
 func (r *Runner) reload(ctx context.Context) {
 	_ = r.opts.Notifier.Reloading()
-	d, err := LoadDiscovery(r.opts.Settings.ConfigFile)
-	if err != nil {
-		r.log.Error("runner.toml not reloaded, keeping the running settings", "error", err)
-	} else if r.follower != nil {
-		r.follower.SetPaths(d.TraceeFiles)
-		r.log.Info("tracee files reloaded", "paths", strings.Join(d.TraceeFiles, ","))
-	}
+	r.reloadDiscovery()
 	r.fetchConfig(ctx)
 	_ = r.opts.Notifier.Ready(r.status())
 }

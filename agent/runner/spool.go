@@ -22,9 +22,11 @@ import (
 // controller's JetStream acknowledged each one. After a restart, whatever is
 // past the cursor is sent again; JetStream drops a duplicate by its event id.
 type spool struct {
-	dir  string
-	log  *slog.Logger
-	wake chan struct{}
+	dir       string
+	log       *slog.Logger
+	wake      chan struct{} // an entry was appended
+	kick      chan struct{} // the controller is reachable again: retry now
+	compactAt int64         // the sent log is emptied once this large
 
 	mu      sync.Mutex
 	f       *os.File // guarded by mu; append handle
@@ -45,7 +47,7 @@ func openSpool(dir string, log *slog.Logger) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &spool{dir: dir, log: log, wake: make(chan struct{}, 1), f: f, size: st.Size()}
+	s := &spool{dir: dir, log: log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), compactAt: 8 << 20, f: f, size: st.Size()}
 	cur := s.cursor()
 	if cur > s.size { // the log was truncated under us; start over
 		cur = 0
@@ -88,6 +90,15 @@ func (s *spool) Append(entry []byte) error {
 	return nil
 }
 
+// Kick ends the pause after a failed send, so that a reconnected controller
+// gets the backlog at once rather than after the backoff.
+func (s *spool) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Pending is how many entries wait to be sent.
 func (s *spool) Pending() int64 { return s.pending.Load() }
 
@@ -126,6 +137,7 @@ func (s *spool) Run(ctx context.Context, send func(ctx context.Context, entry []
 			}
 			select {
 			case <-ctx.Done():
+			case <-s.kick:
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, 10*time.Second)
@@ -178,7 +190,7 @@ func (s *spool) drain(ctx context.Context, off int64, send func(context.Context,
 func (s *spool) compact(off int64) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if off != s.size || s.size < 8<<20 {
+	if off != s.size || s.size < s.compactAt {
 		return off
 	}
 	if err := s.f.Truncate(0); err != nil {

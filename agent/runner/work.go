@@ -41,10 +41,28 @@ func (r *Runner) consumeWork(ctx context.Context) {
 			continue
 		}
 		<-ctx.Done()
-		cc.Stop()
+		r.stopWork(cc)
 		return
 	}
 }
+
+// stopWork drains rather than stops: the jobs already fetched still reach
+// onJob, which hands them back so they are redelivered as soon as the runner
+// is back (a stopped consumer would leave them unacked until the ack wait
+// runs out), and the job in progress ends before the connection and the
+// done-log close.
+func (r *Runner) stopWork(cc jetstream.ConsumeContext) {
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(workDrainMax):
+		r.log.Warn("work in progress did not finish in time; it may run again after the restart")
+	}
+}
+
+// workDrainMax bounds the wait for a job in progress at shutdown: past the
+// exec action's default timeout, within systemd's default stop timeout.
+const workDrainMax = 75 * time.Second
 
 func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 	var job transport.Job
@@ -54,6 +72,10 @@ func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	log := r.log.With("route", job.Route, "event_id", job.EventID)
+	if ctx.Err() != nil {
+		_ = m.Nak() // stopping: not started, so handed back for the next start
+		return
+	}
 	if r.done.Has(job.ID) {
 		log.Info("work already executed; acked without running again")
 		_ = m.Ack()
@@ -69,15 +91,17 @@ func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 		}
 	}
 	stop := keepAlive(m)
+	// A started job runs to its end even when the runner stops: cancelled
+	// half-way and unacked, it would run again, whole, after the restart.
+	ctx = context.WithoutCancel(ctx)
 	err := eng.Run(ctx, r.jobMatch(job), stepsOf(job))
 	stop()
-	if ctx.Err() != nil {
-		return // stopping mid-job: not acked, so it is redelivered after a restart
-	}
 	if derr := r.done.Add(job.ID); derr != nil {
 		log.Error("cannot record executed work", "error", derr)
 	}
-	_ = m.DoubleAck(ctx)
+	ackCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_ = m.DoubleAck(ackCtx)
+	cancel()
 	o := transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route}
 	if err != nil {
 		o.Error = err.Error()
@@ -217,8 +241,7 @@ func (r *Runner) startFollower(ctx context.Context, wg *sync.WaitGroup) error {
 // the line's place in its file, so a line replayed after a crash is the
 // same event to the controller's deduplication.
 func (r *Runner) onLine(ctx context.Context, l tracefile.Line) error {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", r.opts.Settings.Name, l.FileKey, l.Offset))
-	_, _, err := r.take(ctx, append([]byte(nil), l.Data...), "", hex.EncodeToString(h[:16]))
+	_, _, err := r.take(ctx, append([]byte(nil), l.Data...), "", lineEventID(r.opts.Settings.Name, l.FileKey, l.Offset))
 	if err == ErrStopping {
 		return err
 	}
@@ -226,6 +249,13 @@ func (r *Runner) onLine(ctx context.Context, l tracefile.Line) error {
 		return err
 	}
 	return nil
+}
+
+// lineEventID names the line at off in the file fileKey, the same way on
+// every read.
+func lineEventID(runner, fileKey string, off int64) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", runner, fileKey, off))
+	return hex.EncodeToString(h[:16])
 }
 
 func isBadEvent(err error) bool {

@@ -1,0 +1,145 @@
+package runner
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTraceeFileAppend: lines of both Tracee shapes appended to a followed
+// file run the runner's own route here and reach the controller once each.
+func TestTraceeFileAppend(t *testing.T) {
+	x := newTracee1(t)
+	samples := traceeLines(t)
+	n := len(samples)
+	appendFile(t, x.file, seqLines(samples, 0, n, true))
+	appendFile(t, x.file, seqLines(samples, n, 2*n, false))
+
+	eventually(t, "every line at the controller", func() bool { return x.recv.exactlyOnce(0, 2*n) })
+	eventually(t, "the runner's exec for the local lines", func() bool { return len(readLines(x.out)) == n })
+	ids := map[string]bool{}
+	idLine := regexp.MustCompile(`^[0-9a-f]{32} local$`)
+	for _, l := range readLines(x.out) {
+		if !idLine.MatchString(l) {
+			t.Fatalf("exec output %q: want an event id and the route", l)
+		}
+		ids[l] = true
+	}
+	if len(ids) != n {
+		t.Fatalf("exec saw %d distinct events, want %d", len(ids), n)
+	}
+	stays(t, "each event once", func() bool { return x.recv.exactlyOnce(0, 2*n) && len(readLines(x.out)) == n })
+}
+
+// TestTraceeFileBurst: a burst written faster than it is read loses nothing
+// and repeats nothing.
+func TestTraceeFileBurst(t *testing.T) {
+	const total = 2000
+	x := newTracee1(t)
+	samples := traceeLines(t)
+	for from := 0; from < total; from += 500 {
+		appendFile(t, x.file, seqLines(samples, from, from+500, false))
+	}
+	eventually(t, fmt.Sprintf("%d lines at the controller", total), func() bool { return x.recv.distinct() == total })
+	if !x.recv.exactlyOnce(0, total) {
+		t.Fatal(x.recv.diagnose(0, total))
+	}
+	eventually(t, "spool drained", func() bool { return x.runner.r.spool.Pending() == 0 })
+	stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
+}
+
+// TestTraceeFileRunnerRestart stops the runner in the middle of a burst
+// that goes on while it is down, and starts it again on the same state:
+// every line reaches the controller exactly once.
+func TestTraceeFileRunnerRestart(t *testing.T) {
+	const total, chunk = 2000, 20
+	x := newTracee1(t)
+	samples := traceeLines(t)
+	written := make(chan int, total/chunk)
+	go func() { // a producer pacing its writes, as Tracee does
+		defer close(written)
+		for from := 0; from < total; from += chunk {
+			if err := appendTo(x.file, seqLines(samples, from, from+chunk, false)); err != nil {
+				t.Error(err)
+				return
+			}
+			written <- from + chunk
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	eventually(t, "part of the burst read", func() bool { return x.runner.r.follower.Stats().Lines >= total/4 })
+	x.runner.shutdown()
+	read := x.runner.r.follower.Stats().Lines
+	x.runner.start()
+	last := 0
+	for n := range written {
+		last = n
+	}
+	t.Logf("runner stopped after reading %d lines, %d at the controller; %d written in all", read, x.recv.distinct(), last)
+	if read >= total {
+		t.Log("the burst ended before the runner stopped: only the spool's restart was tested")
+	}
+
+	eventually(t, "every line at the controller", func() bool { return x.recv.distinct() == total })
+	if !x.recv.exactlyOnce(0, total) {
+		t.Fatal(x.recv.diagnose(0, total))
+	}
+	eventually(t, "spool drained", func() bool { return x.runner.r.spool.Pending() == 0 })
+	stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
+}
+
+// TestTraceeFileBadLines: lines that are not JSON are counted, logged with
+// their file and line number, and skipped; the good lines around them pass.
+func TestTraceeFileBadLines(t *testing.T) {
+	x := newTracee1(t)
+	samples := traceeLines(t)
+	good := strings.Split(strings.TrimSpace(seqLines(samples, 0, 4, false)), "\n")
+	content := strings.Join([]string{
+		good[0],
+		"not json at all",
+		good[1],
+		`{"truncated": `,
+		good[2],
+		"",
+		good[3],
+	}, "\n") + "\n"
+	appendFile(t, x.file, content)
+
+	eventually(t, "the good lines at the controller", func() bool { return x.recv.exactlyOnce(0, 4) })
+	st := x.runner.r.follower.Stats()
+	if st.BadLines != 2 || st.Lines != 4 {
+		t.Fatalf("follower counted %d lines and %d bad, want 4 and 2", st.Lines, st.BadLines)
+	}
+	for _, line := range []string{"line=2", "line=4"} {
+		if !x.logs.has("skipping bad line", "path="+x.file, line) {
+			t.Errorf("no log of the bad %s of %s", line, x.file)
+		}
+	}
+	if !strings.Contains(x.runner.r.status(), "2 bad") {
+		t.Errorf("status %q does not count the bad lines", x.runner.r.status())
+	}
+}
+
+func TestLineEventID(t *testing.T) {
+	a := lineEventID("r1", "8:12", 0)
+	tests := []struct {
+		name         string
+		runner, file string
+		off          int64
+		same         bool
+	}{
+		{"same line again", "r1", "8:12", 0, true},
+		{"next line", "r1", "8:12", 1, false},
+		{"same offset after a truncation", "r1", "8:12:1", 0, false},
+		{"another runner", "r2", "8:12", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := lineEventID(tt.runner, tt.file, tt.off); (got == a) != tt.same || len(got) != 32 {
+				t.Fatalf("id %q against %q, want same=%v", got, a, tt.same)
+			}
+		})
+	}
+}
