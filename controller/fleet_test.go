@@ -26,19 +26,28 @@ import (
 type receiver struct {
 	*httptest.Server
 	mu     sync.Mutex
-	bodies map[string][]string // guarded by mu
+	bodies map[string][]string    // guarded by mu
+	times  map[string][]time.Time // guarded by mu; arrival of each body
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{bodies: map[string][]string{}}
+	r := &receiver{bodies: map[string][]string{}, times: map[string][]time.Time{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
+		now := time.Now()
 		r.mu.Lock()
 		r.bodies[req.URL.Path] = append(r.bodies[req.URL.Path], string(b))
+		r.times[req.URL.Path] = append(r.times[req.URL.Path], now)
 		r.mu.Unlock()
 	}))
 	t.Cleanup(r.Close)
 	return r
+}
+
+func (r *receiver) arrivals(path string) []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.times[path]...)
 }
 
 func (r *receiver) got(path string) []string {
@@ -90,6 +99,10 @@ type harness struct {
 	done     chan error
 	reload   chan struct{}
 	log      *slog.Logger
+	logs     *logRecorder
+	// natsListen is the embedded server's address; a fixed port lets
+	// runners find a restarted controller again.
+	natsListen string
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -101,8 +114,15 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // startController runs a controller with TLS NATS on random loopback ports.
 func startController(t *testing.T, c *certs, cfgFile, stateDir string) *harness {
+	return startControllerOn(t, c, cfgFile, stateDir, "127.0.0.1:-1")
+}
+
+// startControllerOn runs a controller whose NATS server listens on natsListen.
+func startControllerOn(t *testing.T, c *certs, cfgFile, stateDir, natsListen string) *harness {
 	t.Helper()
-	h := &harness{t: t, certs: c, cfgFile: cfgFile, stateDir: stateDir, reload: make(chan struct{}, 1), log: testLogger(t)}
+	logs := newLogRecorder()
+	h := &harness{t: t, certs: c, cfgFile: cfgFile, stateDir: stateDir, reload: make(chan struct{}, 1),
+		log: slog.New(logs.tee(testLogger(t).Handler())), logs: logs, natsListen: natsListen}
 	h.start()
 	t.Cleanup(h.shutdown)
 	return h
@@ -113,7 +133,7 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := controller.Settings{
 		CfgFile: h.cfgFile, URL: "127.0.0.1:0", StateDir: h.stateDir, BodyLimit: 1 << 20,
-		ControllerURL: "127.0.0.1:-1", ControllerTLSCert: h.certs.path("controller.crt"),
+		ControllerURL: h.natsListen, ControllerTLSCert: h.certs.path("controller.crt"),
 		ControllerTLSKey: h.certs.path("controller.key"), ControllerCARoot: h.certs.path("ca.crt"),
 	}
 	ctrl, err := controller.New(ctx, controller.Options{Settings: s, Logger: h.log.With("daemon", "controller"), Notifier: nopNotifier{}})
@@ -176,11 +196,21 @@ type runnerHarness struct {
 	done  chan error
 	state string
 	opts  runner.Options
+	logs  *logRecorder
 }
 
 func startRunner(t *testing.T, h *harness, name, host string, tweak ...func(*runner.Settings)) *runnerHarness {
 	t.Helper()
-	rh := &runnerHarness{t: t, name: name, state: t.TempDir()}
+	rh := newRunner(t, h, name, host, tweak...)
+	rh.start()
+	return rh
+}
+
+// newRunner prepares a runner with its own state directory; start or
+// startAsync runs it.
+func newRunner(t *testing.T, h *harness, name, host string, tweak ...func(*runner.Settings)) *runnerHarness {
+	t.Helper()
+	rh := &runnerHarness{t: t, name: name, state: t.TempDir(), logs: newLogRecorder()}
 	s := runner.Settings{
 		Name: name, ControllerURL: h.ctrl.NATSURL(), TLSCert: h.certs.path(name + ".crt"), TLSKey: h.certs.path(name + ".key"),
 		CARoot: h.certs.path("ca.crt"), URL: "127.0.0.1:0", StateDir: rh.state, RuntimeDir: filepath.Join(rh.state, "run"), BodyLimit: 1 << 20,
@@ -188,10 +218,24 @@ func startRunner(t *testing.T, h *harness, name, host string, tweak ...func(*run
 	for _, f := range tweak {
 		f(&s)
 	}
-	rh.opts = runner.Options{Settings: s, Logger: h.log.With("daemon", name), Notifier: nopNotifier{}, Hostname: host, MachineID: "m-" + name, Version: "test"}
-	rh.start()
+	log := slog.New(rh.logs.tee(testLogger(t).Handler())).With("daemon", name)
+	rh.opts = runner.Options{Settings: s, Logger: log, Notifier: nopNotifier{}, Hostname: host, MachineID: "m-" + name, Version: "test"}
 	t.Cleanup(rh.shutdown)
 	return rh
+}
+
+// startAsync runs the runner without waiting until it is ready: a runner
+// that never gets a config would hold start for its config timeout.
+func (rh *runnerHarness) startAsync() {
+	rh.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := runner.New(ctx, rh.opts)
+	if err != nil {
+		cancel()
+		rh.t.Fatal(err)
+	}
+	rh.r, rh.stop, rh.done = r, cancel, make(chan error, 1)
+	go func() { rh.done <- r.Run(ctx, nil) }()
 }
 
 func (rh *runnerHarness) start() {
