@@ -111,7 +111,7 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		pq, err := rego.New(rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(ref)))), rego.Compiler(c)).PrepareForEval(ctx)
+		pq, err := rego.New(rego.ParsedQuery(renderQuery(ref)), rego.Compiler(c)).PrepareForEval(ctx)
 		if err != nil {
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
@@ -122,6 +122,40 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 		return nil, errs
 	}
 	return out, nil
+}
+
+// renderQuery asks for the four documents a template may define, and only
+// those: evaluating the whole package would also evaluate its helper rules
+// and sub-packages (the bundled aggregation packages live under each
+// template's package). url and aggregation_pkg are optional, hence the
+// comprehensions.
+func renderQuery(pkg ast.Ref) ast.Body {
+	rule := func(name string) *ast.Term { return ast.NewTerm(pkg.Append(ast.StringTerm(name))) }
+	optional := func(name string) *ast.Term {
+		x := ast.VarTerm("x")
+		return ast.ArrayComprehensionTerm(x, ast.NewBody(ast.Assign.Expr(x, rule(name))))
+	}
+	return ast.NewBody(
+		ast.Assign.Expr(ast.VarTerm("__title"), rule("title")),
+		ast.Assign.Expr(ast.VarTerm("__result"), rule("result")),
+		ast.Assign.Expr(ast.VarTerm("__url"), optional("url")),
+		ast.Assign.Expr(ast.VarTerm("__agg"), optional("aggregation_pkg")),
+	)
+}
+
+// renderModule collects the documents a template defines into one object,
+// so the template is one reference that OPA can partially evaluate at load.
+func renderModule(i int, pkg string) (*ast.Module, error) {
+	src := fmt.Sprintf(`package posteed.render.t%d
+
+doc := {
+	"title": data.%[2]s.title,
+	"result": data.%[2]s.result,
+	"url": [x | x := data.%[2]s.url],
+	"agg": [x | x := data.%[2]s.aggregation_pkg],
+}
+`, i, pkg)
+	return ast.ParseModuleWithOpts(fmt.Sprintf("posteed-render-%d.rego", i), src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 }
 
 func hasPackage(modules map[string]*ast.Module, pkg string) bool {
@@ -226,19 +260,23 @@ func (t *template) render(ctx context.Context, in ast.Value) (rendered, error) {
 	if err != nil {
 		return rendered{}, fmt.Errorf("template %q: %w", t.name, err)
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return rendered{}, fmt.Errorf("template %q: package %s produced nothing for this event", t.name, t.pkg)
+	if len(rs) == 0 {
+		return rendered{}, fmt.Errorf("template %q: package %s defines no title and result for this event", t.name, t.pkg)
 	}
-	doc, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return rendered{}, fmt.Errorf("template %q: package %s is not an object", t.name, t.pkg)
-	}
+	b := rs[0].Bindings
 	return rendered{
-		Title:          text(doc["title"]),
-		Body:           text(doc["result"]),
-		URL:            text(doc["url"]),
-		AggregationPkg: text(doc["aggregation_pkg"]),
+		Title:          text(b["__title"]),
+		Body:           text(b["__result"]),
+		URL:            text(first(b["__url"])),
+		AggregationPkg: text(first(b["__agg"])),
 	}, nil
+}
+
+func first(v any) any {
+	if list, ok := v.([]any); ok && len(list) > 0 {
+		return list[0]
+	}
+	return nil
 }
 
 // text renders a template value: strings as they are, anything else as JSON
