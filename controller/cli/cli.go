@@ -41,7 +41,7 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd {
 	case "run":
-		err = run(args, version, stderr)
+		err = run(args, version, stdout, stderr)
 	case "check":
 		return check(args, stdout, stderr)
 	case "test":
@@ -70,7 +70,7 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func run(args []string, version string, stderr io.Writer) error {
+func run(args []string, version string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	s := controller.Flags(fs)
@@ -79,7 +79,7 @@ func run(args []string, version string, stderr io.Writer) error {
 		return err
 	}
 	if *showVersion {
-		fmt.Fprintln(stderr, "posteed-controller", version)
+		fmt.Fprintln(stdout, "posteed-controller", version)
 		return nil
 	}
 	if err := settings.Load(fs, s.ConfigFile, !isSet(fs, "config")); err != nil {

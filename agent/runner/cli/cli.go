@@ -43,7 +43,7 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "postee-runner: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-	err := run(args, version, stderr)
+	err := run(args, version, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -54,7 +54,7 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func run(args []string, version string, stderr io.Writer) error {
+func run(args []string, version string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("postee-runner run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	s := runner.Flags(fs)
@@ -63,7 +63,7 @@ func run(args []string, version string, stderr io.Writer) error {
 		return err
 	}
 	if *showVersion {
-		fmt.Fprintln(stderr, "postee-runner", version)
+		fmt.Fprintln(stdout, "postee-runner", version)
 		return nil
 	}
 	explicit := false
