@@ -1,0 +1,170 @@
+package controller_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/runner"
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+// A runner whose certificate another CA signed is refused at the TLS
+// handshake: no config, and the controller never counts it as connected.
+func TestRunnerFromForeignCAGetsNothing(t *testing.T) {
+	dir := t.TempDir()
+	c := newCerts(t)
+	foreign := newCerts(t, "postee-runner-1")
+	h := startController(t, c, writeCfg(t, dir, workCfg(`true`)), t.TempDir())
+	rh := newRunner(t, h, "postee-runner-1", "node-1", func(s *runner.Settings) {
+		s.TLSCert, s.TLSKey = foreign.path("postee-runner-1.crt"), foreign.path("postee-runner-1.key")
+	})
+	rh.startAsync()
+
+	h.logs.wait(t, "TLS handshake error")
+	rh.logs.wait(t, "controller unreachable")
+	// A config push to every runner the config names reaches nobody.
+	h.reload <- struct{}{}
+	h.logs.wait(t, "config reloaded", "config_revision", "2")
+	assertStable(t, func() bool { return rh.r.Revision() == 0 })
+	for _, ri := range fleetView(t, h) {
+		if ri.Connected || !ri.LastHeartbeat.IsZero() || ri.ConfigRevision != 0 {
+			t.Fatalf("fleet view counts the foreign runner: %+v", ri)
+		}
+	}
+}
+
+// A runner configured as postee-runner-1 but holding postee-runner-2's
+// certificate is postee-runner-2 to the server: every subject of
+// postee-runner-1 it uses is refused, it gets no config and no work, and the
+// real postee-runner-1 keeps getting its work.
+func TestRunnerNameNotMatchingCertificate(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	c := newCerts(t, "postee-runner-1", "postee-runner-2")
+	h := startController(t, c, writeCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)), t.TempDir())
+	r1 := startRunner(t, h, "postee-runner-1", "node-1")
+	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	impostor := newRunner(t, h, "postee-runner-1", "node-x", func(s *runner.Settings) {
+		s.TLSCert, s.TLSKey = c.path("postee-runner-2.crt"), c.path("postee-runner-2.key")
+	})
+	impostor.startAsync()
+
+	impostor.logs.wait(t, "nats error", "err", `Permissions Violation for Subscription to "posteed.cfg.postee-runner-1"`)
+	impostor.logs.wait(t, "nats error", "err", `Permissions Violation for Publish to "posteed.cfg.get.postee-runner-1"`)
+	impostor.logs.wait(t, "nats error", "err", `Permissions Violation for Publish to "posteed.hb.postee-runner-1"`)
+
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, h.post("/", trc1(t, i))["event_id"].(string))
+	}
+	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == len(ids) })
+	assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil })
+	if impostor.r.Revision() != 0 || impostor.logs.has("action done") {
+		t.Fatalf("impostor has config revision %d or ran work", impostor.r.Revision())
+	}
+	for _, ri := range fleetView(t, h) {
+		if ri.Name == "postee-runner-1" && ri.Host != "node-1" {
+			t.Fatalf("impostor heartbeats reached the fleet view: %+v", ri)
+		}
+		if ri.Name == "postee-runner-2" && ri.Connected {
+			t.Fatalf("impostor reported as runner-2: %+v", ri)
+		}
+	}
+}
+
+// violations collects a connection's asynchronous errors.
+func violations(ch chan error) nats.Option {
+	return nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case ch <- err:
+		default:
+		}
+	})
+}
+
+func expectViolation(t *testing.T, errs <-chan error, kind, subject string) {
+	t.Helper()
+	want := `Permissions Violation for ` + kind + ` to "` + subject + `"`
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case err := <-errs:
+			if strings.Contains(err.Error(), want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q reported", want)
+		}
+	}
+}
+
+// A plain nats.go client with postee-runner-2's certificate asks for
+// postee-runner-1's config and pulls from its work queue: refused, while
+// postee-runner-1 gets every job.
+func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	c := newCerts(t, "postee-runner-1", "postee-runner-2")
+	h := startController(t, c, writeCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)), t.TempDir())
+	r1 := startRunner(t, h, "postee-runner-1", "node-1")
+	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	first := h.post("/", trc1(t, 0))["event_id"].(string) // the work queue exists from here
+	eventually(t, "first job", func() bool { return len(readLines(out)) == 1 })
+
+	errs := make(chan error, 64)
+	nc, err := transport.Connect(context.Background(), transport.ConnOptions{
+		URL: h.ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.path("postee-runner-2.crt"),
+		KeyFile: c.path("postee-runner-2.key"), CAFile: c.path("ca.crt"),
+	}, violations(errs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := nc.Request(transport.CfgGet("postee-runner-1"), nil, 300*time.Millisecond); err == nil {
+		t.Fatal("runner-2 got runner-1's config")
+	}
+	expectViolation(t, errs, "Publish", transport.CfgGet("postee-runner-1"))
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := js.Consumer(ctx, transport.WorkStream, "postee-runner-1"); err == nil {
+		t.Fatal("runner-2 looked up runner-1's work consumer")
+	}
+	expectViolation(t, errs, "Publish", "$JS.API.CONSUMER.INFO.POSTEED_WORK.postee-runner-1")
+
+	next := "$JS.API.CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-1"
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(next, inbox, []byte(`{"batch":10,"expires":1000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	expectViolation(t, errs, "Publish", next)
+
+	ids := []string{first}
+	for i := 1; i <= 5; i++ {
+		ids = append(ids, h.post("/", trc1(t, i))["event_id"].(string))
+	}
+	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == len(ids) })
+	assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil })
+	if m, err := sub.NextMsg(10 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("runner-2 received %v (%v) on its pull inbox", m, err)
+	}
+}
