@@ -102,6 +102,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error)
 	for _, r := range e.routes {
 		r.tmpl = tmpls[r.Template]
 		e.byName[r.Name] = r
+		if p := r.Plugins; p.AggregateMessageNumber > 0 || p.AggregateMessageTimeout > 0 || p.AggregateIssuesNumber > 0 || p.AggregateIssuesTimeout > 0 {
+			e.log.Warn("aggregate-message-number/-timeout are not supported yet: each event is sent on its own", "route", r.Name)
+		}
 	}
 	return e, nil
 }
