@@ -148,12 +148,19 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	close(c.ready)
 	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
 	_ = c.opts.Notifier.Ready(c.status())
+	changed, err := watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log)
+	if err != nil {
+		c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", "error", err)
+	}
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return c.shutdown(srv)
+		case <-changed:
+			c.log.Info("cfg.yaml changed; reloading")
+			_ = c.Reload(ctx)
 		case err := <-serveErr:
 			return fmt.Errorf("intake: %w", err)
 		case <-reload:
