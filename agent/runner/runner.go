@@ -160,6 +160,12 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
 	r.waitForConfig(ctx, 10*time.Second)
+	if ctx.Err() != nil {
+		// Stopped while waiting: READY=1 now would tell systemd that a
+		// stopping service started, and runner.json would announce it.
+		close(r.ready)
+		return r.shutdown(srv, stopBG, &wg)
+	}
 	if err := r.announce(); err != nil {
 		r.log.Warn("cannot write runner.json", "error", err)
 	}
@@ -246,8 +252,12 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg *sync.WaitGroup
 	stopBG()
 	wg.Wait()
 	r.inflight.Wait()
-	if r.nc != nil {
+	switch {
+	case r.nc == nil:
+	case r.nc.IsConnected():
 		_ = r.nc.Drain()
+	default: // a drain would wait for a reconnect until its timeout
+		r.nc.Close()
 	}
 	_ = r.spool.Close()
 	_ = r.done.Close()
