@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/daemon/daemontest"
+)
+
+// readyTimeout covers the runner's wait for a first config (10s) when no
+// controller answers and no slice is cached.
+const readyTimeout = 20 * time.Second
+
+// TestRunnerWithoutController starts the runner with an unreachable
+// controller under systemd's notify protocol and watchdog.
+func TestRunnerWithoutController(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t)
+	ns := daemontest.NewNotifySocket(t)
+	cmd := r.command(ns.Env(), "WATCHDOG_USEC=200000")
+	cmd.Args = daemontest.WithPID("WATCHDOG_PID", cmd.Args...)
+	cmd.Path = cmd.Args[0]
+	p := daemontest.Start(t, cmd)
+
+	// The watchdog is fed during the start-up wait too.
+	ns.Await(t, `^WATCHDOG=1$`, 5*time.Second)
+	ready, _ := ns.Await(t, `^READY=1\n`, readyTimeout)
+	if !strings.Contains(ready, "\nSTATUS=controller unreachable") {
+		t.Errorf("READY notification %q: want STATUS=controller unreachable", ready)
+	}
+	announce := filepath.Join(r.runtime, "runner.json")
+	var a struct {
+		Name   string   `json:"name"`
+		Pid    int      `json:"pid"`
+		Intake []string `json:"intake"`
+	}
+	if err := json.Unmarshal([]byte(daemontest.ReadFile(t, announce)), &a); err != nil {
+		t.Fatalf("runner.json after READY: %v", err)
+	}
+	if a.Name != "x" || a.Pid != p.Pid() || len(a.Intake) != 1 || !strings.HasPrefix(a.Intake[0], "http://127.0.0.1:") {
+		t.Errorf("runner.json = %+v, want name x, pid %d, one loopback http intake", a, p.Pid())
+	}
+
+	p.Signal(t, syscall.SIGTERM)
+	ns.Await(t, `^STOPPING=1$`, 5*time.Second)
+	if code := p.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, p.Stderr())
+	}
+	if _, err := os.Stat(announce); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("runner.json after stop: %v, want it removed", err)
+	}
+}
+
+// TestRunnerStopDuringStart stops the runner while it still waits for its
+// first config: systemd's stop must not wait for that.
+func TestRunnerStopDuringStart(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t)
+	ns := daemontest.NewNotifySocket(t)
+	p := daemontest.Start(t, r.command(ns.Env()))
+	p.AwaitLog(t, "controller unreachable", 5*time.Second)
+	p.Signal(t, syscall.SIGTERM)
+	start := time.Now()
+	_, before := ns.Await(t, `^STOPPING=1$`, 5*time.Second)
+	for _, m := range before {
+		if strings.HasPrefix(m, "READY=1") {
+			t.Errorf("READY=1 sent after SIGTERM, before STOPPING=1: %q", before)
+		}
+	}
+	if code := p.Wait(t, 5*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, p.Stderr())
+	}
+	t.Logf("stopped in %s", time.Since(start).Round(time.Millisecond))
+}
+
+func TestRunnerVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--version"}, {"version"}, {"run", "--version"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = daemontest.Env()
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if want := "postee-runner " + daemontest.Version; err != nil || strings.TrimSpace(stdout.String()) != want {
+			t.Errorf("%q: %v, stdout %q (stderr %q), want %q", args, err, stdout.String(), stderr.String(), want)
+		}
+	}
+}
