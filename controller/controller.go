@@ -5,11 +5,14 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -52,6 +55,7 @@ type Controller struct {
 	mu       sync.Mutex
 	stopping bool // guarded by mu: no new events once set
 	ready    chan struct{}
+	loaded   atomic.Value // string: sha256 of the cfg.yaml bytes in use
 	addrs    []string // intake addresses, set before ready closes
 }
 
@@ -77,7 +81,28 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 }
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
-	return compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log)
+	sum := fileDigest(c.opts.Settings.CfgFile)
+	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log)
+	if err == nil {
+		c.loaded.Store(sum)
+	}
+	return eng, err
+}
+
+// fileChanged reports whether cfg.yaml differs from the one in use, so a
+// watch event for a file already reloaded by SIGHUP is not a second reload.
+func (c *Controller) fileChanged() bool {
+	cur, _ := c.loaded.Load().(string)
+	return fileDigest(c.opts.Settings.CfgFile) != cur
+}
+
+func fileDigest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // Compile loads and compiles a Postee config as the controller would, with
@@ -159,8 +184,10 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 		case <-ctx.Done():
 			return c.shutdown(srv)
 		case <-changed:
-			c.log.Info("cfg.yaml changed; reloading")
-			_ = c.Reload(ctx)
+			if c.fileChanged() {
+				c.log.Info("cfg.yaml changed; reloading")
+				_ = c.Reload(ctx)
+			}
 		case err := <-serveErr:
 			return fmt.Errorf("intake: %w", err)
 		case <-reload:
