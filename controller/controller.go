@@ -56,7 +56,7 @@ type Controller struct {
 	stopping bool // guarded by mu: no new events once set
 	ready    chan struct{}
 	loaded   atomic.Value // string: sha256 of the cfg.yaml bytes in use
-	addrs    []string // intake addresses, set before ready closes
+	addrs    []string     // intake addresses, set before ready closes
 }
 
 // New loads and compiles the config; it does not listen yet.
