@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -111,6 +112,10 @@ func BenchmarkEngine(b *testing.B) {
 	e := benchEngine(b)
 	events := sampleEvents(b)
 	ctx := context.Background()
+	// posteed-controller runs with GOGC=400 (agent/daemon.TuneGC).
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
