@@ -17,7 +17,9 @@ import (
 
 // TestSocketActivation starts the controller the way systemd's .socket unit
 // does, through systemd-socket-activate: the first connection starts it and
-// is served on the passed socket named "http".
+// is served on the passed socket named "http". No "https" socket is passed,
+// as when posteed-controller-https.socket is masked: HTTPS stays off even
+// though an address is configured.
 func TestSocketActivation(t *testing.T) {
 	t.Parallel()
 	activate, err := exec.LookPath("systemd-socket-activate")
@@ -25,8 +27,8 @@ func TestSocketActivation(t *testing.T) {
 		t.Skip("systemd-socket-activate is not installed")
 	}
 	d := newDaemon(t, "")
-	addr := daemontest.FreeAddr(t)
-	cmd := exec.Command(activate, "-l", addr, "--fdname=http", "-E", "PATH", bin, "--config="+d.settings, "--url", "")
+	addr, httpsAddr := daemontest.FreeAddr(t), daemontest.FreeAddr(t)
+	cmd := exec.Command(activate, "-l", addr, "--fdname=http", "-E", "PATH", bin, "--config="+d.settings, "--url", "", "--tls", httpsAddr)
 	cmd.Env = daemontest.Env()
 	p := daemontest.Start(t, cmd)
 	p.AwaitLog(t, "Listening on", 10*time.Second)
@@ -38,6 +40,10 @@ func TestSocketActivation(t *testing.T) {
 	}
 	if strings.Join(a.Routes, ",") != "alpine" {
 		t.Errorf("routes %q, want [alpine]", a.Routes)
+	}
+	if c, err := net.Dial("tcp", httpsAddr); err == nil {
+		c.Close()
+		t.Errorf("the daemon bound the configured https address %s though systemd passed no https socket", httpsAddr)
 	}
 	p.Signal(t, syscall.SIGTERM)
 	if code := p.Wait(t, 30*time.Second); code != 0 {
@@ -107,5 +113,8 @@ func startActivated(t *testing.T, d *daemon, f *os.File) *daemontest.Proc {
 	cmd.ExtraFiles = []*os.File{f}
 	p := daemontest.Start(t, cmd)
 	ns.Await(t, `^READY=1\n`, startTimeout)
+	if l, _ := p.Line("controller ready"); daemontest.LogAttr(l, "https") != "off" {
+		t.Errorf("tls = \"\" and no https socket: want https off; ready line %q", l)
+	}
 	return p
 }

@@ -87,6 +87,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	daemon.OnlyActivated(listeners, map[string]*string{"http": &s.URL, "https": &s.TLS}, log)
 	ctx, reload, stop := daemon.Signals()
 	defer stop()
 	notifier := sd.NewNotifier(log)
