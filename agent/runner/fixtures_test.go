@@ -235,15 +235,20 @@ type tracee1 struct {
 	runner *runnerHarness
 }
 
-func newTracee1(t *testing.T) *tracee1 {
+// Without tweaks runner.toml lists the file; a test that tweaks the settings
+// writes its own runner.toml.
+func newTracee1(t *testing.T, tweak ...func(*Settings)) *tracee1 {
 	t.Helper()
 	dir := t.TempDir()
 	x := &tracee1{logs: &logSink{}, recv: newSeqReceiver(t), out: filepath.Join(dir, "exec.out"), file: filepath.Join(dir, "tracee", "events.json")}
 	certs := testCerts(t, "r1")
 	x.ctrl = startController(t, certs, testCfg(t, x.recv.URL, x.out), "", x.logs)
 	writeFile(t, x.file, "")
-	x.runner = newRunner(t, certs, "r1", x.ctrl.ctrl.NATSURL(), x.logs, func(s *Settings) { s.TraceeFiles = []string{x.file} })
-	writeFile(t, x.runner.opts.Settings.ConfigFile, fmt.Sprintf("[discovery]\ntracee-files = [%q]\n", x.file))
+	x.runner = newRunner(t, certs, "r1", x.ctrl.ctrl.NATSURL(), x.logs,
+		append([]func(*Settings){func(s *Settings) { s.TraceeFiles = []string{x.file} }}, tweak...)...)
+	if cfg := x.runner.opts.Settings.ConfigFile; len(tweak) == 0 {
+		writeFile(t, cfg, fmt.Sprintf("[discovery]\ntracee-files = [%q]\n", x.file))
+	}
 	x.runner.start()
 	eventually(t, "runner config", func() bool { return x.runner.r.Revision() > 0 })
 	return x

@@ -52,6 +52,12 @@ func (r *Runner) consumeWork(ctx context.Context) {
 // runs out), and the job in progress ends before the connection and the
 // done-log close.
 func (r *Runner) stopWork(cc jetstream.ConsumeContext) {
+	if !r.nc.IsConnected() {
+		// A drain needs the server and would hold the stop until it gives
+		// up; jobs fetched but not run come back after their ack wait.
+		cc.Stop()
+		return
+	}
 	cc.Drain()
 	select {
 	case <-cc.Closed():
