@@ -43,11 +43,12 @@ func openSpool(dir string, log *slog.Logger) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	st, err := f.Stat()
+	size, err := dropPartialTail(f)
 	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &spool{dir: dir, log: log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), compactAt: 8 << 20, f: f, size: st.Size()}
+	s := &spool{dir: dir, log: log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), compactAt: 8 << 20, f: f, size: size}
 	cur := s.cursor()
 	if cur > s.size { // the log was truncated under us; start over
 		cur = 0
@@ -55,6 +56,34 @@ func openSpool(dir string, log *slog.Logger) (*spool, error) {
 	}
 	s.pending.Store(countLines(f, cur))
 	return s, nil
+}
+
+// dropPartialTail cuts an entry left half-written by a crash: nobody was
+// told it was taken, and the next entry appended to it would make both
+// unreadable. It returns the size kept.
+func dropPartialTail(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return 0, err
+	}
+	size := st.Size()
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			keep := start + int64(i) + 1
+			if keep == size {
+				return size, nil
+			}
+			return keep, f.Truncate(keep)
+		}
+		end = start
+	}
+	return 0, f.Truncate(0)
 }
 
 // countLines counts the entries past off (at startup only).

@@ -1,0 +1,194 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// upstream records what a spool sent; fail decides, per attempt, whether
+// the controller refuses an entry.
+type upstream struct {
+	mu       sync.Mutex
+	sent     []string // guarded by mu
+	attempts int      // guarded by mu
+	fail     func(entry string, attempt int) bool
+}
+
+func (u *upstream) send(_ context.Context, entry []byte) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.attempts++
+	if u.fail != nil && u.fail(string(entry), u.attempts) {
+		return errors.New("controller unreachable")
+	}
+	u.sent = append(u.sent, string(entry))
+	return nil
+}
+
+func (u *upstream) got() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.sent)
+}
+
+func entries(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf(`{"event_id":"e%d"}`, i))
+	}
+	return out
+}
+
+func openTestSpool(t *testing.T, dir string) *spool {
+	t.Helper()
+	s, err := openSpool(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runSpool sends with u until the returned stop is called; stop waits for
+// the sender to end.
+func runSpool(s *spool, u *upstream) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx, u.send) }()
+	return func() { cancel(); <-done }
+}
+
+func appendAll(t *testing.T, s *spool, es []string) {
+	t.Helper()
+	for _, e := range es {
+		if err := s.Append([]byte(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSpoolSendsInOrder(t *testing.T) {
+	type failFunc = func(entry string, attempt int) bool
+	tests := []struct {
+		name string
+		fail func() failFunc // a fresh one per run: it may keep state
+	}{
+		{"controller up", func() failFunc { return nil }},
+		{"an entry refused twice", func() failFunc {
+			left := 2
+			return func(e string, _ int) bool {
+				if e != `{"event_id":"e3"}` || left == 0 {
+					return false
+				}
+				left--
+				return true
+			}
+		}},
+		{"every other attempt refused", func() failFunc { return func(_ string, attempt int) bool { return attempt%2 == 0 } }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openTestSpool(t, t.TempDir())
+			defer s.Close()
+			u := &upstream{fail: tt.fail()}
+			appendAll(t, s, entries(0, 3))
+			stop := runSpool(s, u)
+			defer stop()
+			appendAll(t, s, entries(3, 8))
+			want := entries(0, 8)
+			eventually(t, "every entry sent", func() bool { return len(u.got()) >= len(want) })
+			if got := u.got(); !slices.Equal(got, want) {
+				t.Fatalf("sent %v, want %v", got, want)
+			}
+			if n := s.Pending(); n != 0 {
+				t.Fatalf("%d pending after everything was sent", n)
+			}
+		})
+	}
+}
+
+// TestSpoolRestartResumes: a spool reopened after a stop sends only what the
+// controller did not acknowledge before it.
+func TestSpoolRestartResumes(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestSpool(t, dir)
+	appendAll(t, s, entries(0, 10))
+	u := &upstream{fail: func(e string, _ int) bool { return e == `{"event_id":"e4"}` }}
+	stop := runSpool(s, u)
+	eventually(t, "the entries before the refused one", func() bool { return len(u.got()) == 4 })
+	stop()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTestSpool(t, dir)
+	defer s.Close()
+	if n := s.Pending(); n != 6 {
+		t.Fatalf("%d pending after reopening, want 6", n)
+	}
+	u2 := &upstream{}
+	stop = runSpool(s, u2)
+	defer stop()
+	eventually(t, "the rest sent", func() bool { return len(u2.got()) >= 6 })
+	if got, want := u2.got(), entries(4, 10); !slices.Equal(got, want) {
+		t.Fatalf("sent after reopening %v, want %v", got, want)
+	}
+}
+
+// TestSpoolCompaction: once everything sent fills compactAt, the log is
+// emptied, and entries appended afterwards are still sent, once.
+func TestSpoolCompaction(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestSpool(t, dir)
+	s.compactAt = 256
+	u := &upstream{}
+	stop := runSpool(s, u)
+	appendAll(t, s, entries(0, 20)) // ~400 bytes
+	eventually(t, "first batch sent", func() bool { return len(u.got()) == 20 })
+	eventually(t, "log emptied", func() bool {
+		st, err := os.Stat(filepath.Join(dir, "spool.log"))
+		return err == nil && st.Size() == 0 && s.cursor() == 0
+	})
+	appendAll(t, s, entries(20, 25))
+	eventually(t, "second batch sent", func() bool { return len(u.got()) == 25 })
+	stop()
+	if got := u.got(); !slices.Equal(got, entries(0, 25)) {
+		t.Fatalf("sent %v", got)
+	}
+	s.Close()
+	if n := openTestSpool(t, dir).Pending(); n != 0 {
+		t.Fatalf("%d pending after reopening a sent spool", n)
+	}
+}
+
+// TestSpoolPartialTail: an entry half-written by a crash is dropped on open,
+// so the next entry is not glued to it.
+func TestSpoolPartialTail(t *testing.T) {
+	tests := []struct{ name, log string }{
+		{"after complete entries", `{"event_id":"e0"}` + "\n" + `{"event_id":"e1"}` + "\n" + `{"event_id":"torn`},
+		{"alone", `{"event_id":"torn`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "spool.log"), tt.log)
+			s := openTestSpool(t, dir)
+			defer s.Close()
+			appendAll(t, s, entries(9, 10))
+			u := &upstream{}
+			stop := runSpool(s, u)
+			defer stop()
+			kept := len(readLines(filepath.Join(dir, "spool.log")))
+			eventually(t, "entries sent", func() bool { return len(u.got()) == kept })
+			if got := u.got(); got[len(got)-1] != `{"event_id":"e9"}` || slices.Contains(got, `{"event_id":"torn`) {
+				t.Fatalf("sent %v", got)
+			}
+		})
+	}
+}
