@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,4 +95,48 @@ func TestRunnerVersion(t *testing.T) {
 			t.Errorf("%q: %v, stdout %q (stderr %q), want %q", args, err, stdout.String(), stderr.String(), want)
 		}
 	}
+}
+
+// TestRunnerSocketActivated passes the runner an "http" socket as
+// postee-runner.socket would (and no "https" one, as when
+// postee-runner-https.socket is masked): an event sent before the runner
+// even started is taken while the controller is unreachable.
+func TestRunnerSocketActivated(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	httpsAddr := daemontest.FreeAddr(t)
+	cmd := r.command("LISTEN_FDS=1", "LISTEN_FDNAMES=http")
+	cmd.Args = daemontest.WithPID("LISTEN_PID", append(cmd.Args, "--url", "", "--tls", httpsAddr)...)
+	cmd.Path = cmd.Args[0]
+	cmd.ExtraFiles = []*os.File{f}
+	p := daemontest.Start(t, cmd)
+
+	a := daemontest.Post(t, ln.Addr().String(), event(t))
+	if a.EventID == "" {
+		t.Errorf("answer %+v: want an event id", a)
+	}
+	// The intake serves, so the listeners are set up by now.
+	if c, err := net.Dial("tcp", httpsAddr); err == nil {
+		c.Close()
+		t.Errorf("the runner bound the configured https address %s though systemd passed no https socket", httpsAddr)
+	}
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, p.Stderr())
+	}
+}
+
+func event(t *testing.T) []byte {
+	t.Helper()
+	return []byte(daemontest.ReadFile(t, filepath.Join("..", "..", "testdata", "events", "tracee-finding.json")))
 }
