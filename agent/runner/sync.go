@@ -20,17 +20,27 @@ import (
 
 func (r *Runner) connect(ctx context.Context) error {
 	s := r.opts.Settings
+	// The handlers can fire before Connect returns, that is before r.nc
+	// and r.js are set; their fetch waits until connect is done.
+	set := make(chan struct{})
+	defer close(set)
+	fetch := func() {
+		go func() {
+			<-set
+			r.fetchConfig(context.Background())
+		}()
+	}
 	nc, err := transport.Connect(ctx, transport.ConnOptions{
 		URL: s.ControllerURL, Name: s.Name, CertFile: s.TLSCert, KeyFile: s.TLSKey, CAFile: s.CARoot,
 		NKeySeedFile: s.NKeySeed, Logger: r.opts.Logger,
 	}, nats.ConnectHandler(func(*nats.Conn) {
 		r.log.Info("connected to controller")
 		r.spool.Kick()
-		go r.fetchConfig(context.Background())
+		fetch()
 	}), nats.ReconnectHandler(func(*nats.Conn) {
 		r.log.Info("reconnected to controller")
 		r.spool.Kick()
-		go r.fetchConfig(context.Background())
+		fetch()
 	}))
 	if err != nil {
 		return err
