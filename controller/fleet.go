@@ -20,6 +20,11 @@ import (
 	"github.com/postee-fleet/posteed/controller/natsd"
 )
 
+// workAckWait is how long a runner may stay silent on a job before JetStream
+// hands it out again: after a runner crash its unfinished work comes back
+// this soon. A runner working on a long job says so every 10 s.
+const workAckWait = 30 * time.Second
+
 // RunnerInfo is the fleet view of one runner.
 type RunnerInfo struct {
 	Name           string    `json:"name"`
@@ -320,7 +325,7 @@ func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {
 	if ok {
 		return nil
 	}
-	if _, err := natsd.EnsureRunnerConsumer(ctx, f.js, runner, 0); err != nil {
+	if _, err := natsd.EnsureRunnerConsumer(ctx, f.js, runner, workAckWait); err != nil {
 		return err
 	}
 	f.mu.Lock()

@@ -119,7 +119,7 @@ func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 func keepAlive(m jetstream.Msg) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(30 * time.Second)
+		t := time.NewTicker(10 * time.Second) // well inside the controller's 30 s ack wait
 		defer t.Stop()
 		for {
 			select {
@@ -186,7 +186,7 @@ func (r *Runner) take(ctx context.Context, raw []byte, route, id string) (string
 	}
 	env, _ := json.Marshal(transport.Envelope{
 		Runner: r.opts.Settings.Name, Host: r.opts.Hostname, MachineID: r.opts.MachineID,
-		EventID: ev.ID, Received: time.Now().UTC(), Event: json.RawMessage(compact(raw)),
+		EventID: ev.ID, Received: time.Now().UTC(), Event: json.RawMessage(raw), // Marshal compacts it onto one line
 	})
 	if err := r.spool.Append(env); err != nil {
 		r.inflight.Done()
@@ -208,15 +208,6 @@ func (r *Runner) take(ctx context.Context, raw []byte, route, id string) (string
 		wg.Wait()
 	}()
 	return ev.ID, names, nil
-}
-
-// compact keeps a spool entry on one line.
-func compact(raw []byte) []byte {
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return raw
-	}
-	return b.Bytes()
 }
 
 // startFollower watches the Tracee files of runner.toml's [discovery].

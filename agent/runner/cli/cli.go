@@ -79,6 +79,9 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	if err := s.ResolveCredentials(); err != nil {
 		return err
 	}
+	if err := runner.CheckIdentity(s.Name, s.TLSCert); err != nil {
+		return err
+	}
 	log, err := daemon.Logger(s.LogLevel)
 	if err != nil {
 		return err
