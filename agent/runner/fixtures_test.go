@@ -179,7 +179,7 @@ actions:
 
 // traceeLines holds one line of each Tracee shape: the legacy SigMetadata
 // lines and the current metadata.Properties finding, compacted.
-func traceeLines(t *testing.T) []string {
+func traceeLines(t testing.TB) []string {
 	t.Helper()
 	dir := filepath.Join("..", "..", "testdata", "events")
 	b, err := os.ReadFile(filepath.Join(dir, "tracee-findings.jsonl"))

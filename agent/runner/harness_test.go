@@ -174,7 +174,7 @@ func (nopNotifier) Stopping() error     { return nil }
 
 // freeAddr finds a loopback port nothing listens on, for a peer that starts
 // later; the port is free when this returns, not reserved.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -209,7 +209,7 @@ func stays(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -219,7 +219,7 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func appendFile(t *testing.T, path, content string) {
+func appendFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := appendTo(path, content); err != nil {
 		t.Fatal(err)

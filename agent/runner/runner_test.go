@@ -108,3 +108,19 @@ func TestWebhookSpooledWhileControllerDown(t *testing.T) {
 	stays(t, "each event once", func() bool { return recv.exactlyOnce(0, total) })
 	<-rh.r.Ready() // the controller's config arrived
 }
+
+// TestTakeSpoolsOneLine: an event posted pretty-printed is one spool entry.
+func TestTakeSpoolsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestSpool(t, dir)
+	defer s.Close()
+	r := &Runner{opts: Options{Settings: Settings{Name: "r1"}}, spool: s}
+	if _, _, err := r.take(t.Context(), []byte("{\n  \"a\": [1,\n 2]\n}\n"), "", "id-1"); err != nil {
+		t.Fatal(err)
+	}
+	r.inflight.Wait()
+	lines := readLines(filepath.Join(dir, "spool.log"))
+	if len(lines) != 1 || !strings.Contains(lines[0], `"event":{"a":[1,2]}`) || !strings.Contains(lines[0], `"event_id":"id-1"`) {
+		t.Fatalf("spool holds %q", lines)
+	}
+}
