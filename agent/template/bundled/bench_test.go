@@ -8,14 +8,35 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
+// renderQuery is the engine's query for a template package: only the four
+// documents it reads, not the package's helpers or aggregation sub-package.
+func renderQuery(pkg string) ast.Body {
+	ref := ast.MustParseRef("data." + pkg)
+	rule := func(name string) *ast.Term { return ast.NewTerm(ref.Append(ast.StringTerm(name))) }
+	optional := func(name string) *ast.Term {
+		x := ast.VarTerm("x")
+		return ast.ArrayComprehensionTerm(x, ast.NewBody(ast.Assign.Expr(x, rule(name))))
+	}
+	return ast.NewBody(
+		ast.Assign.Expr(ast.VarTerm("__title"), rule("title")),
+		ast.Assign.Expr(ast.VarTerm("__result"), rule("result")),
+		ast.Assign.Expr(ast.VarTerm("__url"), optional("url")),
+		ast.Assign.Expr(ast.VarTerm("__agg"), optional("aggregation_pkg")),
+	)
+}
+
 // benchmarkRender measures one package on one sample event the way the
-// engine renders: a prepared query and an input converted once.
+// engine renders: a prepared query for title, result, url and
+// aggregation_pkg, and an input converted once.
 func benchmarkRender(b *testing.B, pkg, event string) {
 	c, err := compiled()
 	if err != nil {
 		b.Fatal(err)
 	}
-	pq := prepare(b, c, pkg)
+	pq, err := rego.New(rego.ParsedQuery(renderQuery(pkg)), rego.Compiler(c)).PrepareForEval(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
 	in, err := ast.InterfaceToValue(sampleEvent(b, event))
 	if err != nil {
 		b.Fatal(err)
@@ -38,8 +59,16 @@ func BenchmarkVulsSlackTrivy(b *testing.B) {
 	benchmarkRender(b, "postee.vuls.slack", "trivy-image-report.json")
 }
 
+func BenchmarkTrivyJira(b *testing.B) {
+	benchmarkRender(b, "postee.trivy.jira", "trivy-image-report.json")
+}
+
 func BenchmarkTraceeSlack(b *testing.B) {
 	benchmarkRender(b, "postee.tracee.slack", "tracee-finding.json")
+}
+
+func BenchmarkTraceeHTML(b *testing.B) {
+	benchmarkRender(b, "postee.tracee.html", "tracee-finding.json")
 }
 
 func BenchmarkTraceeHTMLLegacy(b *testing.B) {
@@ -48,4 +77,12 @@ func BenchmarkTraceeHTMLLegacy(b *testing.B) {
 
 func BenchmarkRawJSON(b *testing.B) {
 	benchmarkRender(b, "postee.rawmessage.json", "tracee-finding.json")
+}
+
+func BenchmarkRawJSONTrivy(b *testing.B) {
+	benchmarkRender(b, "postee.rawmessage.json", "trivy-image-report.json")
+}
+
+func BenchmarkRawHTMLImageScan(b *testing.B) {
+	benchmarkRender(b, "postee.rawmessage.html", "image-scan.json")
 }

@@ -1,15 +1,18 @@
 # Titles for the raw message templates: the event's own name when it has
-# one (artifact, image, Tracee signature).
+# one (artifact, image, Tracee signature). Every raw message is titled, so
+# this is one else chain of direct references, cheapest test first.
 package postee.lib.raw
 
 import data.postee.lib.tracee
 
 title := input.ArtifactName if {
-	is_string(input.ArtifactName)
 	input.ArtifactName != ""
+	is_string(input.ArtifactName)
 } else := input.image if {
-	is_string(input.image)
 	input.image != ""
+	is_string(input.image)
 } else := tracee.title if {
-	tracee.is_tracee
+	is_object(input.SigMetadata)
+} else := tracee.title if {
+	is_string(input.metadata.Properties.signatureID)
 } else := "Postee raw message"

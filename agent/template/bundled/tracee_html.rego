@@ -13,7 +13,8 @@ aggregation_pkg := "postee.tracee.html.aggregation"
 default result := "<p>Tracee detection</p>\n"
 
 result := r if {
-	r := concat("", [description_html(tracee.description), fields_html(tracee.fields)])
+	f := tracee.finding
+	r := concat("", [description_html(f.description), fields_html(f.fields)])
 	r != ""
 }
 

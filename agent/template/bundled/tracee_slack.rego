@@ -15,15 +15,17 @@ default result := [{"type": "section", "text": {"type": "mrkdwn", "text": "Trace
 
 result := array.concat(
 	array.concat(
-		[{"type": "header", "text": {"type": "plain_text", "text": substring(tracee.title, 0, 150)}}],
-		description_blocks(tracee.description),
+		[{"type": "header", "text": {"type": "plain_text", "text": substring(f.title, 0, 150)}}],
+		description_blocks(f.description),
 	),
-	fields_blocks(tracee.fields),
-)
+	fields_blocks(f.fields),
+) if {
+	f := tracee.finding
+}
 
 description_blocks(d) := [] if {
 	d in {"", null}
-} else := [text.slack_section(text.slack(sprintf("%v", [d])))]
+} else := [{"type": "section", "text": {"type": "mrkdwn", "text": text.slack_cap(text.slack(sprintf("%v", [d])))}}]
 
 # All fields are escaped in one pass (\u0001 cannot come out of the escape)
 # and split back. A section holds at most ten fields of 2000 characters.
