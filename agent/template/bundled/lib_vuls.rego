@@ -8,9 +8,12 @@ import data.postee.lib.text
 
 buckets := ["critical", "high", "medium", "low", "unknown"]
 
-is_aqua if is_array(input.resources)
-
-is_aqua if is_object(input.vulnerability_summary)
+# One else chain: a rule defined twice has both bodies evaluated.
+is_aqua := true if {
+	is_array(input.resources)
+} else := true if {
+	is_object(input.vulnerability_summary)
+}
 
 artifact := object.get(input, "ArtifactName", object.get(input, "image", ""))
 
@@ -24,18 +27,30 @@ artifact_label := "Image" if {
 	input.ArtifactType == "container_image"
 } else := "Artifact"
 
-os := concat(" ", [text.get(input, "os"), text.get(input, "version")]) if {
+# The first and third branches are the usual events, read without helper
+# calls; the others keep every odd value rendering as before.
+os := concat(" ", [o, text.get(input, "version")]) if {
+	o := input.os
+	is_string(o)
+	not o in {"", "none"}
+} else := concat(" ", [text.get(input, "os"), text.get(input, "version")]) if {
 	text.present(input.os)
+} else := concat(" ", [f, text.get(o, "Name")]) if {
+	o := input.Metadata.OS
+	f := o.Family
+	is_string(f)
+	not f in {"", "none"}
 } else := concat(" ", [text.get(o, "Family"), text.get(o, "Name")]) if {
 	o := text.obj(text.obj(input, "Metadata"), "OS")
 	text.present(o.Family)
 } else := "none"
 
-# details are the label/value pairs worth a line above the tables.
+# details are the label/value pairs worth a line above the tables. The
+# templates print values with %v, so the registry needs no text.get.
 details := [d |
 	some d in [
 		[artifact_label, artifact],
-		["Registry", text.get(input, "registry")],
+		["Registry", object.get(input, "registry", "")],
 		["OS", os],
 	]
 	not d[1] in {"", null, "none"}
@@ -94,13 +109,19 @@ aqua_rows := [{
 rows := array.concat(trivy_rows, aqua_rows)
 
 # Grouping walks the rows once per bucket: linear in the report size.
-by_severity := {b: [r | some r in rows; r.severity == b] | some b in buckets}
+by_severity := {b: [r | some r in all; r.severity == b] | all := rows; some b in buckets}
+
+# groups are the non-empty buckets in order with their rows, so that the
+# templates render only those.
+groups := [[b, l] | some b in buckets; l := by_severity[b]; count(l) > 0]
 
 # Aqua's summary is authoritative (the resource list can be partial);
 # otherwise count what the report lists.
 summary_keys := {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "unknown": "negligible"}
 
-counts := {b: object.get(input, ["vulnerability_summary", summary_keys[b]], count(by_severity[b])) | some b in buckets}
+counts := {b: count(l) | some b, l in by_severity} if {
+	not is_object(input.vulnerability_summary)
+} else := {b: object.get(input, ["vulnerability_summary", summary_keys[b]], count(by_severity[b])) | some b in buckets}
 
 labels := {
 	"critical": "Critical",

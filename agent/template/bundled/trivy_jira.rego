@@ -24,7 +24,7 @@ result := concat("\n\n", [part |
 			checks_wiki(vuls.checks),
 		],
 		array.concat(
-			[severity_wiki(b, vuls.by_severity[b]) | some b in vuls.buckets; count(vuls.by_severity[b]) > 0],
+			[severity_wiki(g[0], g[1]) | some g in vuls.groups],
 			[see_more_wiki(vuls.url)],
 		),
 	)
@@ -38,10 +38,11 @@ details_wiki(details, compliance) := concat("\n", array.concat(
 
 summary_wiki(counts) := concat("\n", [
 	"h3. Vulnerability summary",
-	text.jira_table([vuls.labels[b] | some b in vuls.buckets], [[count_cell(counts[b], b) | some b in vuls.buckets]]),
-])
-
-count_cell(n, b) := sprintf("{color:%s}*%v*{color}", [vuls.colors[b], n])
+	text.jira_table([labels[b] | some b in vuls.buckets], [[sprintf("{color:%s}*%v*{color}", [colors[b], counts[b]]) | some b in vuls.buckets]]),
+]) if {
+	labels := vuls.labels
+	colors := vuls.colors
+}
 
 checks_wiki(checks) := "" if {
 	count(checks) == 0
@@ -63,7 +64,7 @@ severity_wiki(b, rows) := concat("\n", array.concat(
 # row_cells renders all rows' plain cells with one escape pass, as in
 # vuls.html.
 row_cells(rows) := split(strings.replace_n(
-	object.union(text.jira_escapes, {"\u0001": " | "}),
+	{"|": "\\|", "[": "\\[", "]": "\\]", "{": "\\{", "}": "\\}", "\n": " ", "\r": "", "\u0001": " | "},
 	concat("\u0002", [sprintf("%v\u0001%v\u0001%v\u0001%.160v", [r.pkg, r.installed, r.fixed, r.title]) | some r in rows]),
 ), "\u0002")
 

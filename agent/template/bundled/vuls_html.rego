@@ -23,7 +23,7 @@ result := concat("", [
 	"<h3>Vulnerability summary</h3>\n",
 	summary_html(vuls.counts, vuls.unknown_label),
 	checks_html(vuls.checks),
-	concat("", [severity_html(b, vuls.by_severity[b]) | some b in vuls.buckets]),
+	concat("", [severity_html(g[0], g[1]) | some g in vuls.groups]),
 	see_more_html(vuls.url),
 ])
 
@@ -33,16 +33,11 @@ compliance_html(c) := "" if {
 	c == ""
 } else := sprintf("<p><b>%s</b></p>\n", [c])
 
-summary_html(c, unknown) := sprintf(concat("", [
-	"<table border=\"1\" style=\"border-collapse: collapse;\">\n",
-	"<tr><th>Critical</th><th>High</th><th>Medium</th><th>Low</th><th>%s</th></tr>\n<tr>",
-	"<td style=\"color: #c00000; font-weight: bold;\">%v</td>",
-	"<td style=\"color: #e0443d; font-weight: bold;\">%v</td>",
-	"<td style=\"color: #f79421; font-weight: bold;\">%v</td>",
-	"<td style=\"color: #e1c930; font-weight: bold;\">%v</td>",
-	"<td style=\"color: #4a8f3c; font-weight: bold;\">%v</td>",
-	"</tr>\n</table>\n",
-]), [unknown, c.critical, c.high, c.medium, c.low, c.unknown])
+# One literal format: a concat of constants would run on every event.
+summary_html(c, unknown) := sprintf(
+	"<table border=\"1\" style=\"border-collapse: collapse;\">\n<tr><th>Critical</th><th>High</th><th>Medium</th><th>Low</th><th>%s</th></tr>\n<tr><td style=\"color: #c00000; font-weight: bold;\">%v</td><td style=\"color: #e0443d; font-weight: bold;\">%v</td><td style=\"color: #f79421; font-weight: bold;\">%v</td><td style=\"color: #e1c930; font-weight: bold;\">%v</td><td style=\"color: #4a8f3c; font-weight: bold;\">%v</td></tr>\n</table>\n",
+	[unknown, c.critical, c.high, c.medium, c.low, c.unknown],
+)
 
 checks_html(checks) := "" if {
 	count(checks) == 0
@@ -67,7 +62,7 @@ severity_html(b, rows) := "" if {
 # and row separators are control characters the escape turns into markup
 # or leaves for the split.
 row_cells(rows) := split(strings.replace_n(
-	object.union(text.html_escapes, {"\u0001": "</td><td>"}),
+	{"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;", "\u0001": "</td><td>"},
 	concat("\u0002", [sprintf("%v\u0001%v\u0001%v\u0001%.160v", [r.pkg, r.installed, r.fixed, r.title]) | some r in rows]),
 ), "\u0002")
 

@@ -20,10 +20,10 @@ result := [block |
 	some part in [
 		[text.slack_header(vuls.title)],
 		details_blocks(vuls.details, vuls.compliance),
-		[{"type": "section", "fields": [count_field(b) | some b in vuls.buckets]}],
+		[{"type": "section", "fields": count_fields(vuls.labels, vuls.counts)}],
 		checks_blocks(vuls.checks),
 		[text.slack_divider],
-		[severity_block(b, vuls.by_severity[b]) | some b in vuls.buckets; count(vuls.by_severity[b]) > 0],
+		[severity_block(g[0], g[1]) | some g in vuls.groups],
 		see_more_blocks(vuls.url),
 	]
 	some block in part
@@ -37,7 +37,9 @@ details_blocks(details, compliance) := [text.slack_section(concat("\n", lines))]
 	count(lines) > 0
 } else := []
 
-count_field(b) := {"type": "mrkdwn", "text": sprintf("*%s:* %v", [vuls.labels[b], vuls.counts[b]])}
+# labels and counts come in as arguments: one rule lookup each, not one a
+# bucket.
+count_fields(labels, counts) := [{"type": "mrkdwn", "text": sprintf("*%s:* %v", [labels[b], counts[b]])} | some b in vuls.buckets]
 
 checks_blocks(checks) := [] if {
 	count(checks) == 0
