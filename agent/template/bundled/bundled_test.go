@@ -346,3 +346,28 @@ func jsonText(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestTraceeFastAndSlowPathsAgree renders the same finding through the fast
+// path (usual shape) and the else (an odd ctx sends it there: a null
+// SigMetadata makes sig fall back to {}), and expects the same fields.
+func TestTraceeFastAndSlowPathsAgree(t *testing.T) {
+	base := map[string]any{
+		"hostName": "node-1", "processName": "sh", "processId": 7, "timestamp": 1763630042123456789,
+		"container":  map[string]any{"id": "c1"},
+		"kubernetes": map[string]any{"podName": "p", "podNamespace": "ns"},
+		"metadata":   map[string]any{"Properties": map[string]any{"signatureID": "TRC-9", "signatureName": "n", "Severity": 2}},
+	}
+	odd := map[string]any{"SigMetadata": nil}
+	for k, v := range base {
+		odd[k] = v
+	}
+	for _, pkg := range []string{"postee.tracee.html", "postee.tracee.slack"} {
+		fast, slow := render(t, pkg, base), render(t, pkg, odd)
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast path %v, else %v", pkg, fast, slow)
+		}
+		if out := resultText(t, fast); !strings.Contains(out, "c1") || !strings.Contains(out, "ns/p") {
+			t.Errorf("%s: container id or pod missing:\n%s", pkg, out)
+		}
+	}
+}
