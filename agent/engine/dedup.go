@@ -30,7 +30,7 @@ func (d *dedup) first(r *Route, ev *Event) bool {
 	b.WriteString(r.Name)
 	for _, p := range props {
 		b.WriteByte(0)
-		v, _ := json.Marshal(lookup(ev.Doc, p))
+		v, _ := json.Marshal(lookup(ev.Doc(), p))
 		b.Write(v)
 	}
 	key := b.String()

@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -17,8 +17,10 @@ import (
 type Event struct {
 	ID    string
 	Raw   []byte
-	Doc   any       // decoded JSON, numbers as json.Number
-	value ast.Value // Doc as Rego input
+	value ast.Value // the event as Rego input
+
+	docOnce sync.Once
+	doc     any // decoded JSON for actions, made on first use
 	// Host is the host the event came from, when known (runner envelope or
 	// Tracee's hostName), for origin routing.
 	Host string
@@ -29,23 +31,53 @@ var ErrNotJSON = errors.New("event is not valid JSON")
 
 // ParseEvent parses raw JSON into an Event with id (a new random id when id is "").
 func ParseEvent(raw []byte, id string) (*Event, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, fmt.Errorf("%w: empty body", ErrNotJSON)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the first JSON value", ErrNotJSON)
-	}
-	v, err := ast.InterfaceToValue(doc)
+	v, err := parseValue(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	if id == "" {
 		id = NewID()
 	}
-	return &Event{ID: id, Raw: raw, Doc: doc, value: v, Host: HostOf(doc)}, nil
+	return &Event{ID: id, Raw: raw, value: v, Host: hostOf(v)}, nil
+}
+
+// Doc is the event decoded as encoding/json does with UseNumber, for the
+// actions (event.input.<path> substitution); only events that match a
+// route pay for it.
+func (e *Event) Doc() any {
+	e.docOnce.Do(func() {
+		dec := json.NewDecoder(bytes.NewReader(e.Raw))
+		dec.UseNumber()
+		_ = dec.Decode(&e.doc) // parsed before: cannot fail
+	})
+	return e.doc
+}
+
+// hostOf finds the host an event names: Tracee's current `hostName`, or
+// the legacy `Context.hostName`.
+func hostOf(v ast.Value) string {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return ""
+	}
+	if t := obj.Get(ast.StringTerm("hostName")); t != nil {
+		if s, ok := t.Value.(ast.String); ok && s != "" {
+			return string(s)
+		}
+	}
+	if c := obj.Get(ast.StringTerm("Context")); c != nil {
+		if co, ok := c.Value.(ast.Object); ok {
+			if t := co.Get(ast.StringTerm("hostName")); t != nil {
+				if s, ok := t.Value.(ast.String); ok {
+					return string(s)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // NewID returns a random 128-bit event id in hex.
@@ -53,22 +85,4 @@ func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// HostOf finds the host an event names: Tracee's current `hostName`, or the
-// legacy `Context.hostName`.
-func HostOf(doc any) string {
-	m, ok := doc.(map[string]any)
-	if !ok {
-		return ""
-	}
-	if h, ok := m["hostName"].(string); ok && h != "" {
-		return h
-	}
-	if c, ok := m["Context"].(map[string]any); ok {
-		if h, ok := c["hostName"].(string); ok {
-			return h
-		}
-	}
-	return ""
 }

@@ -44,7 +44,7 @@ func (e *Engine) Evaluate(ctx context.Context, ev *Event, only string) ([]Match,
 		}
 		out = append(out, Match{Route: r, Msg: action.Message{
 			Title: out1.Title, Body: out1.Body, URL: out1.URL,
-			Event: ev.Raw, Input: ev.Doc, EventID: ev.ID, Route: r.Name,
+			Event: ev.Raw, Input: ev.Doc(), EventID: ev.ID, Route: r.Name,
 		}})
 	}
 	return out, nil

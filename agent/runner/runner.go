@@ -72,6 +72,11 @@ type Runner struct {
 	inflight sync.WaitGroup
 	mu       sync.Mutex
 	stopping bool // guarded by mu
+
+	lines     chan lineJob // Tracee lines waiting for evaluation
+	evaluated atomic.Int64 // Tracee lines evaluated
+	headOnce  sync.Once
+	envHead   []byte // the constant start of a line's envelope
 }
 
 // New prepares a runner: state directory, spool, and the cached slice.
@@ -151,6 +156,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	start(func(ctx context.Context) { r.spool.Run(ctx, r.sendUp) })
 	start(r.consumeWork)
+	lineWorkers := r.startLineWorkers()
 	start(r.heartbeat)
 	if err := r.startFollower(bg, &wg); err != nil {
 		stopBG()
@@ -164,7 +170,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 		// Stopped while waiting: READY=1 now would tell systemd that a
 		// stopping service started, and runner.json would announce it.
 		close(r.ready)
-		return r.shutdown(srv, stopBG, &wg)
+		return r.shutdown(srv, stopBG, &wg, lineWorkers)
 	}
 	if err := r.announce(); err != nil {
 		r.log.Warn("cannot write runner.json", "error", err)
@@ -177,7 +183,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return r.shutdown(srv, stopBG, &wg)
+			return r.shutdown(srv, stopBG, &wg, lineWorkers)
 		case err := <-serveErr:
 			stopBG()
 			return fmt.Errorf("intake: %w", err)
@@ -240,7 +246,7 @@ func (r *Runner) status() string {
 	return st
 }
 
-func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg *sync.WaitGroup) error {
+func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg, lineWorkers *sync.WaitGroup) error {
 	_ = r.opts.Notifier.Stopping()
 	r.log.Info("stopping: finishing events in flight")
 	r.mu.Lock()
@@ -250,7 +256,9 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg *sync.WaitGroup
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	stopBG()
-	wg.Wait()
+	wg.Wait()      // the follower is done: no more lines
+	close(r.lines) // workers evaluate what is queued, then end
+	lineWorkers.Wait()
 	r.inflight.Wait()
 	switch {
 	case r.nc == nil:

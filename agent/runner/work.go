@@ -237,26 +237,11 @@ func (r *Runner) startFollower(ctx context.Context, wg *sync.WaitGroup) error {
 // onLine takes one Tracee line like a webhook event; its id derives from
 // the line's place in its file, so a line replayed after a crash is the
 // same event to the controller's deduplication.
-func (r *Runner) onLine(ctx context.Context, l tracefile.Line) error {
-	_, _, err := r.take(ctx, append([]byte(nil), l.Data...), "", lineEventID(r.opts.Settings.Name, l.FileKey, l.Offset))
-	if err == ErrStopping {
-		return err
-	}
-	if err != nil && !isBadEvent(err) {
-		return err
-	}
-	return nil
-}
-
 // lineEventID names the line at off in the file fileKey, the same way on
 // every read.
 func lineEventID(runner, fileKey string, off int64) string {
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", runner, fileKey, off))
 	return hex.EncodeToString(h[:16])
-}
-
-func isBadEvent(err error) bool {
-	return err != nil && bytes.Contains([]byte(err.Error()), []byte("not valid JSON"))
 }
 
 // announce writes runner.json into the runtime directory so local producers
