@@ -14,7 +14,8 @@ import (
 // Match is a route that matched an event, with its rendered message.
 type Match struct {
 	Route *Route
-	Msg   action.Message
+	Msg   action.Message // Msg.Input is filled in by Run, when an action runs
+	ev    *Event
 }
 
 // Evaluate matches ev against every route (or only the route named only)
@@ -44,8 +45,8 @@ func (e *Engine) Evaluate(ctx context.Context, ev *Event, only string) ([]Match,
 		}
 		out = append(out, Match{Route: r, Msg: action.Message{
 			Title: out1.Title, Body: out1.Body, URL: out1.URL,
-			Event: ev.Raw, Input: ev.Doc(), EventID: ev.ID, Route: r.Name,
-		}})
+			Event: ev.Raw, EventID: ev.ID, Route: r.Name,
+		}, ev: ev})
 	}
 	return out, nil
 }
@@ -77,6 +78,9 @@ func (e *Engine) matchIndexes(ctx context.Context, ev *Event, only string) ([]in
 // another in order when the route serializes its actions, concurrently
 // otherwise. Each failure is logged; the joined errors are returned.
 func (e *Engine) Run(ctx context.Context, m Match, steps []Step) error {
+	if m.Msg.Input == nil && m.ev != nil {
+		m.Msg.Input = m.ev.Doc()
+	}
 	if m.Route.Serialize {
 		var errs []error
 		for _, s := range steps {
