@@ -123,6 +123,9 @@ func (p *jsonParser) object(depth int) (ast.Value, error) {
 			p.pos++
 		case '}':
 			p.pos++
+			if !repeatedKey(terms) {
+				return ast.NewObject(terms...), nil // one allocation for all entries
+			}
 			obj := ast.NewObject()
 			for _, kv := range terms { // Insert: a repeated key keeps its last value
 				obj.Insert(kv[0], kv[1])
@@ -132,6 +135,29 @@ func (p *jsonParser) object(depth int) (ast.Value, error) {
 			return nil, p.errorf("expected ',' or '}' in an object")
 		}
 	}
+}
+
+// repeatedKey reports whether a key occurs twice (NewObject would keep both).
+func repeatedKey(terms [][2]*ast.Term) bool {
+	if len(terms) > 32 {
+		seen := make(map[ast.String]struct{}, len(terms))
+		for _, kv := range terms {
+			k := kv[0].Value.(ast.String)
+			if _, dup := seen[k]; dup {
+				return true
+			}
+			seen[k] = struct{}{}
+		}
+		return false
+	}
+	for i := 1; i < len(terms); i++ {
+		for j := 0; j < i; j++ {
+			if terms[i][0].Value.(ast.String) == terms[j][0].Value.(ast.String) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (p *jsonParser) array(depth int) (ast.Value, error) {
