@@ -81,3 +81,22 @@ func scalar(m *yaml.Node, key string) string {
 	}
 	return ""
 }
+
+// GuardedSpec is the Spec the loader would hand over for an action of typ
+// with the given type-specific keys: "$NAME" secrets come from the process
+// environment (t.Setenv), and the test fails if anything the action logged
+// holds marker, the string every secret in the test carries.
+func GuardedSpec(t testing.TB, typ, keys, marker string) action.Spec {
+	t.Helper()
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	spec := SpecEnv(t, "name: test-action\ntype: "+typ+"\n"+keys, env)
+	log, logs := Logger()
+	spec.Logger = log
+	t.Cleanup(func() { NoSecret(t, logs, marker) })
+	return spec
+}
