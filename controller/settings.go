@@ -61,15 +61,5 @@ func defaultDir(env, fallback string) string {
 // $CREDENTIALS_DIRECTORY (systemd LoadCredential=); a blank credential means
 // "not configured".
 func (s *Settings) ResolveCredentials() error {
-	for _, p := range []*string{&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot} {
-		path, ok, err := sd.Credential(*p)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			path = ""
-		}
-		*p = path
-	}
-	return nil
+	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot)
 }

@@ -28,19 +28,11 @@ import (
 	"github.com/postee-fleet/posteed/agent/transport"
 )
 
-// Notifier tells the service manager about the daemon's state (sd.Notifier).
-type Notifier interface {
-	Ready(status string) error
-	Reloading() error
-	Status(s string) error
-	Stopping() error
-}
-
 // Options are the runner's dependencies.
 type Options struct {
 	Settings  Settings
 	Logger    *slog.Logger
-	Notifier  Notifier
+	Notifier  sd.StateNotifier
 	Registry  *action.Registry
 	Listeners map[string][]net.Listener
 	Version   string

@@ -104,15 +104,5 @@ func LoadDiscovery(file string) (Discovery, error) {
 // $CREDENTIALS_DIRECTORY (systemd LoadCredential=); a blank credential means
 // "not configured".
 func (s *Settings) ResolveCredentials() error {
-	for _, p := range []*string{&s.TLSCert, &s.TLSKey, &s.CARoot, &s.NKeySeed, &s.HTTPSCert, &s.HTTPSKey} {
-		path, ok, err := sd.Credential(*p)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			path = ""
-		}
-		*p = path
-	}
-	return nil
+	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.CARoot, &s.NKeySeed, &s.HTTPSCert, &s.HTTPSKey)
 }

@@ -33,3 +33,20 @@ func Credential(name string) (path string, configured bool, err error) {
 	}
 	return path, len(bytes.TrimSpace(data)) > 0, nil
 }
+
+// ResolveCredentials applies Credential to each setting in place: a
+// relative name becomes its path under $CREDENTIALS_DIRECTORY and a blank
+// credential becomes "" (not configured).
+func ResolveCredentials(settings ...*string) error {
+	for _, p := range settings {
+		path, ok, err := Credential(*p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			path = ""
+		}
+		*p = path
+	}
+	return nil
+}

@@ -72,3 +72,14 @@ func statusLine(s string) string {
 	}
 	return "STATUS=" + strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
 }
+
+// StateNotifier is what a daemon tells the service manager; *Notifier is
+// the real one, tests pass their own.
+type StateNotifier interface {
+	Ready(status string) error
+	Reloading() error
+	Status(s string) error
+	Stopping() error
+}
+
+var _ StateNotifier = (*Notifier)(nil)
