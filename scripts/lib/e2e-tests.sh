@@ -33,6 +33,7 @@ install_fleet() {
 		--controller-host controller runner-1 runner-2 >/dev/null
 
 	on controller apt-get install -y -q "$(deb v1 posteed-controller)" >"$work/apt-controller.log"
+	installed_idle controller posteed-controller
 	tls controller controller
 	install -m 0644 "$work/share/cfg.yaml" "$work/controller/root/etc/postee/cfg.yaml"
 	on controller posteed-controller check --cfgfile /etc/postee/cfg.yaml
@@ -42,6 +43,7 @@ install_fleet() {
 
 	for h in runner-1 runner-2; do
 		on "$h" apt-get install -y -q "$(deb v1 postee-runner)" >"$work/apt-$h.log"
+		installed_idle "$h" postee-runner
 		tls "$h" runner "$h"
 		on "$h" sed -i -e "s|^#runner-name = \"\"|runner-name = \"$h\"|" \
 			-e 's|^#controller-url = ""|controller-url = "tls://controller:4222"|' /etc/postee/runner.toml
@@ -49,6 +51,17 @@ install_fleet() {
 	done
 	wait_for 60 "both runners connected with the current config" runners_ok 2
 	on controller posteed-controller runners
+}
+
+# installed_idle HOST PACKAGE: installing enabled and started nothing.
+installed_idle() {
+	local u state
+	for u in "$2.service" "$2.socket" "$2-https.socket"; do
+		state=$(on "$1" systemctl is-enabled "$u" || true)
+		[[ $state == disabled ]] || die "$1: $u is $state after install, want disabled"
+		! on "$1" systemctl is-active -q "$u" || die "$1: $u is active after install"
+	done
+	echo "ok: $1: $2 installed, its units disabled and stopped"
 }
 
 # tls HOST ROLE [RUNNER]: the TLS files into HOST's /etc/postee/tls, 0600 root.
