@@ -74,7 +74,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 	sum := fileDigest(c.opts.Settings.CfgFile)
-	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log)
+	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.flushed)
 	if err == nil {
 		c.loaded.Store(sum)
 	}
@@ -100,15 +100,15 @@ func fileDigest(path string) string {
 // Compile loads and compiles a Postee config as the controller would, with
 // every registered action type.
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
-	return compile(ctx, file, action.Default, log)
+	return compile(ctx, file, action.Default, log, nil)
 }
 
-func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger) (*engine.Engine, error) {
+func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match)) (*engine.Engine, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
 	}
-	return engine.New(ctx, cfg, engine.Options{Registry: reg, Logger: log})
+	return engine.New(ctx, cfg, engine.Options{Registry: reg, Logger: log, OnFlush: flush})
 }
 
 // Ready is closed once the controller listens (and its NATS server is up).
@@ -292,16 +292,19 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 	}
 	go func() {
 		defer c.inflight.Done()
-		c.process(context.WithoutCancel(ctx), eng, ev, ms, "")
+		c.process(context.WithoutCancel(ctx), eng, ms)
 	}()
 	return ev.ID, names, nil
 }
 
 // process runs the controller's steps of each match and dispatches the
-// others; from is the runner that reported the event ("" if it came here).
-func (c *Controller) process(ctx context.Context, eng *engine.Engine, ev *engine.Event, ms []engine.Match, from string) {
+// others. A match held for aggregation runs nothing yet.
+func (c *Controller) process(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
 	var wg sync.WaitGroup
 	for _, m := range ms {
+		if m.Held {
+			continue
+		}
 		local := eng.LocalSteps(m.Route)
 		if len(local) > 0 {
 			wg.Add(1)
@@ -310,12 +313,21 @@ func (c *Controller) process(ctx context.Context, eng *engine.Engine, ev *engine
 				_ = eng.Run(ctx, m, local)
 			}()
 		}
-		c.dispatch(ctx, ev, m, from)
+		c.dispatch(ctx, m)
 	}
 	wg.Wait()
 }
 
-func (c *Controller) dispatch(ctx context.Context, ev *engine.Event, m engine.Match, from string) {
+// flushed is the engine's OnFlush: an aggregated message whose timeout
+// passed, or that was held when its engine closed.
+func (c *Controller) flushed(ctx context.Context, eng *engine.Engine, m engine.Match) {
+	c.process(ctx, eng, []engine.Match{m})
+}
+
+// dispatch queues m's runner steps. The runner that reported the event
+// (m.From) ran its own actions already.
+func (c *Controller) dispatch(ctx context.Context, m engine.Match) {
+	from, id := m.From(), m.Msg.EventID
 	remote := map[string][]engine.Step{}
 	var order []string
 	for _, s := range m.Route.Steps {
@@ -324,14 +336,14 @@ func (c *Controller) dispatch(ctx context.Context, ev *engine.Event, m engine.Ma
 		}
 		runner := s.RunsOn
 		if runner == engine.Origin {
-			runner = c.originRunner(ev, from)
+			runner = c.originRunner(m)
 			if runner == "" {
-				c.log.Warn("no runner known on the event's host; origin action not run", "route", m.Route.Name, "action", s.Action, "host", ev.Host, "event_id", ev.ID)
+				c.log.Warn("no runner known on the event's host; origin action not run", "route", m.Route.Name, "action", s.Action, "host", m.Host(), "event_id", id)
 				continue
 			}
 		}
 		if runner == from {
-			continue // the reporting runner ran its own actions already
+			continue
 		}
 		if _, ok := remote[runner]; !ok {
 			order = append(order, runner)
@@ -340,23 +352,23 @@ func (c *Controller) dispatch(ctx context.Context, ev *engine.Event, m engine.Ma
 	}
 	for _, runner := range order {
 		if c.fleet == nil {
-			c.log.Error("action placed on a runner but controller mode is off", "route", m.Route.Name, "runner", runner, "event_id", ev.ID)
+			c.log.Error("action placed on a runner but controller mode is off", "route", m.Route.Name, "runner", runner, "event_id", id)
 			continue
 		}
 		if err := c.fleet.dispatch(ctx, runner, m, remote[runner]); err != nil {
-			c.log.Error("dispatch failed", "route", m.Route.Name, "runner", runner, "event_id", ev.ID, "error", err)
+			c.log.Error("dispatch failed", "route", m.Route.Name, "runner", runner, "event_id", id, "error", err)
 		}
 	}
 }
 
-func (c *Controller) originRunner(ev *engine.Event, from string) string {
-	if from != "" {
+func (c *Controller) originRunner(m engine.Match) string {
+	if from := m.From(); from != "" {
 		return from
 	}
-	if c.fleet == nil || ev.Host == "" {
+	if c.fleet == nil || m.Host() == "" {
 		return ""
 	}
-	return c.fleet.runnerOnHost(ev.Host)
+	return c.fleet.runnerOnHost(m.Host())
 }
 
 func (c *Controller) serveRunners(w http.ResponseWriter, _ *http.Request) {

@@ -278,6 +278,7 @@ func (f *fleet) onUp(m jetstream.Msg) {
 		if env.Host != "" {
 			ev.Host = env.Host
 		}
+		ev.From = runner
 		ctx := context.Background()
 		eng := f.c.Engine()
 		ms, err := eng.Evaluate(ctx, ev, "")
@@ -287,7 +288,7 @@ func (f *fleet) onUp(m jetstream.Msg) {
 			return
 		}
 		f.c.log.Info("event from runner", "runner", runner, "host", env.Host, "event_id", ev.ID, "routes", len(ms))
-		f.c.process(ctx, eng, ev, ms, runner)
+		f.c.process(ctx, eng, ms)
 		_ = m.Ack()
 	}()
 }

@@ -41,6 +41,10 @@ type Options struct {
 	// HTTPClient fetches template urls at load.
 	HTTPClient *http.Client
 	Retry      RetryPolicy
+	// OnFlush receives a route's aggregated message when its timeout
+	// passes or the engine closes (aggregate-message-timeout); the daemon
+	// runs or dispatches its steps. Default: run the local steps here.
+	OnFlush func(context.Context, *Engine, Match)
 }
 
 // RetryPolicy is the one retry stage for actions run in this process.
@@ -77,12 +81,16 @@ type Engine struct {
 	filters *filters
 	actions map[string]action.Action // built actions, by name
 	dedup   *dedup
+	agg     *aggregator // nil when no route aggregates
 }
 
 // New compiles cfg. The error is a config.Errors listing every problem.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error) {
 	opts = withDefaults(cfg, opts)
 	e := &Engine{cfg: cfg, opts: opts, log: opts.Logger, byName: map[string]*Route{}, actions: map[string]action.Action{}, dedup: newDedup()}
+	if e.opts.OnFlush == nil {
+		e.opts.OnFlush = runLocal
+	}
 	var errs config.Errors
 	f, ferrs := compileFilters(ctx, cfg)
 	errs = append(errs, ferrs...)
@@ -102,8 +110,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error)
 	for _, r := range e.routes {
 		r.tmpl = tmpls[r.Template]
 		e.byName[r.Name] = r
-		if p := r.Plugins; p.AggregateMessageNumber > 0 || p.AggregateMessageTimeout > 0 || p.AggregateIssuesNumber > 0 || p.AggregateIssuesTimeout > 0 {
-			e.log.Warn("aggregate-message-number/-timeout are not supported yet: each event is sent on its own", "route", r.Name)
+		if r.aggregates() && e.agg == nil {
+			e.agg = newAggregator(e)
 		}
 	}
 	return e, nil
@@ -138,6 +146,12 @@ func withDefaults(cfg *config.Config, o Options) Options {
 		o.Retry.Base = time.Second
 	}
 	return o
+}
+
+func runLocal(ctx context.Context, e *Engine, m Match) {
+	if steps := e.LocalSteps(m.Route); len(steps) > 0 {
+		_ = e.Run(ctx, m, steps)
+	}
 }
 
 func (e *Engine) route(i int, r config.Route) *Route {
@@ -239,8 +253,12 @@ func (e *Engine) secrets(key string, strict bool) func(field, value string) (str
 	}
 }
 
-// Close releases the actions' resources.
+// Close sends the messages held for aggregation and releases the actions'
+// resources.
 func (e *Engine) Close() {
+	if e.agg != nil {
+		e.agg.close()
+	}
 	for _, a := range e.actions {
 		if c, ok := a.(action.Closer); ok {
 			_ = c.Close()

@@ -24,6 +24,8 @@ type Event struct {
 	// Host is the host the event came from, when known (runner envelope or
 	// Tracee's hostName), for origin routing.
 	Host string
+	// From is the runner that reported the event ("" if it came directly).
+	From string
 }
 
 // ErrNotJSON is returned by ParseEvent for a body that is not one JSON value.

@@ -15,7 +15,11 @@ import (
 type Match struct {
 	Route *Route
 	Msg   action.Message // Msg.Input is filled in by Run, when an action runs
-	ev    *Event
+	// Held is set for a route that aggregates: the message waits to be sent
+	// with others (through Options.OnFlush); run nothing for it now.
+	Held   bool
+	ev     *Event
+	aggPkg string
 }
 
 // Evaluate matches ev against every route (or only the route named only)
@@ -43,10 +47,22 @@ func (e *Engine) Evaluate(ctx context.Context, ev *Event, only string) ([]Match,
 			}
 			cache[r.Template] = out1
 		}
-		out = append(out, Match{Route: r, Msg: action.Message{
+		m := Match{Route: r, Msg: action.Message{
 			Title: out1.Title, Body: out1.Body, URL: out1.URL,
 			Event: ev.Raw, EventID: ev.ID, Route: r.Name,
-		}, ev: ev})
+		}, ev: ev, aggPkg: out1.AggregationPkg}
+		if e.agg != nil && r.aggregates() {
+			sent, err := e.agg.add(ctx, m)
+			if err != nil {
+				e.log.Error("aggregated message not rendered", "route", r.Name, "error", err)
+			}
+			if sent == nil {
+				m.Held = true
+			} else {
+				m = *sent
+			}
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -156,7 +172,7 @@ func (e *Engine) Handle(ctx context.Context, ev *Event, only string) ([]Match, e
 	var wg sync.WaitGroup
 	for _, m := range ms {
 		steps := e.LocalSteps(m.Route)
-		if len(steps) == 0 {
+		if len(steps) == 0 || m.Held {
 			continue
 		}
 		wg.Add(1)
@@ -167,6 +183,22 @@ func (e *Engine) Handle(ctx context.Context, ev *Event, only string) ([]Match, e
 	}
 	wg.Wait()
 	return ms, nil
+}
+
+// From is the runner that reported the event a match came from.
+func (m Match) From() string {
+	if m.ev == nil {
+		return ""
+	}
+	return m.ev.From
+}
+
+// Host is the host of the event a match came from ("" if unknown).
+func (m Match) Host() string {
+	if m.ev == nil {
+		return ""
+	}
+	return m.ev.Host
 }
 
 // Logger returns the engine's logger.

@@ -23,6 +23,7 @@ type template struct {
 	name  string
 	pkg   string
 	query rego.PreparedEvalQuery
+	c     *ast.Compiler // holds every template module, for aggregation packages
 }
 
 // rendered is a template's output for one event.
@@ -116,7 +117,7 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq}
+		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq, c: c}
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -1,0 +1,59 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/postee-fleet/posteed/controller"
+)
+
+// TestAggregatedRoute: Postee's aggregate-message-number with the bundled
+// Tracee template: two findings, one exec run with the aggregated message.
+func TestAggregatedRoute(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	cfg := writeCfg(t, dir, fmt.Sprintf(`
+routes:
+- name: tracee-digest
+  input: startswith(input.SigMetadata.ID, "TRC-")
+  actions: [record]
+  template: tracee-slack
+  plugins:
+    aggregate-message-number: 2
+templates:
+- {name: tracee-slack, rego-package: postee.tracee.slack}
+actions:
+- name: record
+  type: exec
+  enable: true
+  exec-script: echo "$POSTEE_TITLE" >> %s
+`, out))
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := controller.New(ctx, controller.Options{Settings: controller.Settings{CfgFile: cfg, URL: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20}, Notifier: nopNotifier{}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	<-c.Ready()
+	lines := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")
+	for _, l := range lines[:3] {
+		postJSON(t, "http://"+c.HTTPAddr()+"/", l)
+	}
+	eventually(t, "one aggregated exec", func() bool { return len(readLines(out)) == 1 })
+	assertStable(t, func() bool { return len(readLines(out)) == 1 })
+	if got := readLines(out)[0]; !strings.Contains(got, "(2)") {
+		t.Fatalf("aggregated title %q", got)
+	}
+	cancel()
+	<-done
+	done <- nil
+	// the third finding was held; stopping sends it rather than losing it
+	if n := len(readLines(out)); n != 2 {
+		t.Fatalf("after stop: %d exec runs, want 2", n)
+	}
+}
