@@ -13,6 +13,10 @@ import (
 type Slice struct {
 	Runner   string            `json:"runner"`
 	Revision int64             `json:"revision"`
+	// Epoch changes when the controller's revision counter may have
+	// restarted; within one epoch revisions only grow, so a runner ignores
+	// a slice older than the one it runs.
+	Epoch string `json:"epoch"`
 	Digest   string            `json:"digest"` // sha256 of Config and Files
 	Config   string            `json:"config"` // a Postee cfg.yaml
 	Files    map[string]string `json:"files"`  // relative path → content
@@ -31,6 +35,10 @@ type Job struct {
 	Body      string          `json:"body"`
 	URL       string          `json:"url,omitempty"`
 	Event     json.RawMessage `json:"event"`
+	// Revision is the controller's config revision when it dispatched the
+	// job: a runner at that revision or later that lacks an action named
+	// here will never have it, and drops the job.
+	Revision int64 `json:"revision"`
 }
 
 // Envelope carries an event a runner took in up to the controller.
@@ -41,6 +49,13 @@ type Envelope struct {
 	EventID   string          `json:"event_id"`
 	Received  time.Time       `json:"received"`
 	Event     json.RawMessage `json:"event"`
+	// Route is set for an event posted to /tenant/{route}: the controller
+	// matches it against that route only.
+	Route string `json:"route,omitempty"`
+	// Revision is the config revision the runner evaluated the event with;
+	// 0 means it had no config, so the controller dispatches the runner's
+	// own actions back to it as work.
+	Revision int64 `json:"revision"`
 }
 
 // Status is a runner's periodic heartbeat.
