@@ -197,9 +197,12 @@ func (s *spool) drain(ctx context.Context, off int64, send func(context.Context,
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// an entry longer than the buffer: read it whole
+			// An entry longer than the buffer: read it whole. line points
+			// into the reader's buffer, which the next read overwrites, so
+			// it is copied first.
+			head := append([]byte(nil), line...)
 			rest, err2 := r.ReadBytes('\n')
-			line, err = append(append([]byte(nil), line...), rest...), err2
+			line, err = append(head, rest...), err2
 		}
 		if err != nil {
 			return off, nil // partial tail: wait for more

@@ -192,3 +192,32 @@ func TestSpoolPartialTail(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolLargeEntry: entries longer than the spool's read buffer are sent
+// intact, in order with the small ones around them.
+func TestSpoolLargeEntry(t *testing.T) {
+	big := func(id string, n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = 'a' + byte(i%26)
+		}
+		return fmt.Sprintf(`{"event_id":%q,"event":{"pad":%q}}`, id, b)
+	}
+	want := []string{`{"event_id":"e0"}`, big("big1", 600<<10), `{"event_id":"e2"}`, big("big3", 300<<10)}
+	s := openTestSpool(t, t.TempDir())
+	defer s.Close()
+	u := &upstream{}
+	appendAll(t, s, want)
+	stop := runSpool(s, u)
+	defer stop()
+	eventually(t, "every entry sent", func() bool { return len(u.got()) >= len(want) })
+	got := u.got()
+	if len(got) != len(want) {
+		t.Fatalf("sent %d entries, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("entry %d sent with %d bytes, differs from the %d spooled", i, len(got[i]), len(want[i]))
+		}
+	}
+}
