@@ -231,6 +231,9 @@ func (r *Runner) status() string {
 		routes = len(e.Routes())
 	}
 	st := fmt.Sprintf("%s, cfg rev %d, %d routes, %d events spooled", conn, r.Revision(), routes, r.spool.Pending())
+	if n := r.spool.Dropped(); n > 0 {
+		st += fmt.Sprintf(" (%d dropped as unsendable)", n)
+	}
 	if r.follower != nil {
 		fs := r.follower.Stats()
 		st += fmt.Sprintf(", %d tracee lines (%d bad) from %d files", fs.Lines, fs.BadLines, len(fs.Files))

@@ -124,3 +124,32 @@ func TestTakeSpoolsOneLine(t *testing.T) {
 		t.Fatalf("spool holds %q", lines)
 	}
 }
+
+// TestOversizedEventDropped: an event the runner took but the controller's
+// server can never carry (over its max payload) is dropped from the spool,
+// and the events behind it still reach the controller.
+func TestOversizedEventDropped(t *testing.T) {
+	x := newTracee1(t, func(s *Settings) { s.BodyLimit = 32 << 20 })
+	url := x.runner.r.Intake()[0] + "/"
+	big := `{"seq":0,"pad":"` + strings.Repeat("x", 9<<20) + `"}` // over the controller's 8 MiB
+	for i, ev := range []string{big, `{"seq":1}`} {
+		resp, err := http.Post(url, "application/json", strings.NewReader(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("event %d: %s", i, resp.Status)
+		}
+	}
+	eventually(t, "the event behind the oversized one at the controller", func() bool { return x.recv.distinct() == 1 })
+	if !x.recv.exactlyOnce(1, 2) {
+		t.Fatalf("controller got %s", x.recv.diagnose(1, 2))
+	}
+	if n := x.runner.r.spool.Dropped(); n != 1 {
+		t.Fatalf("%d dropped, want 1", n)
+	}
+	if !x.logs.has("level=ERROR", "spooled event dropped", "maximum payload") {
+		t.Fatal("the drop was not logged")
+	}
+}

@@ -33,7 +33,19 @@ type spool struct {
 	size    int64    // guarded by mu
 	dirty   bool     // guarded by mu: written since the last fsync
 	pending atomic.Int64
+	dropped atomic.Int64 // entries that could never be sent
 }
+
+// unsendableError marks an entry the controller can never take (larger than
+// its largest message, or unreadable): the spool drops it rather than retry
+// it forever with every later event held behind it.
+type unsendableError struct {
+	eventID string
+	err     error
+}
+
+func (e *unsendableError) Error() string { return "entry can never be sent: " + e.err.Error() }
+func (e *unsendableError) Unwrap() error { return e.err }
 
 func openSpool(dir string, log *slog.Logger) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -131,6 +143,9 @@ func (s *spool) Kick() {
 // Pending is how many entries wait to be sent.
 func (s *spool) Pending() int64 { return s.pending.Load() }
 
+// Dropped is how many entries were given up as unsendable since the start.
+func (s *spool) Dropped() int64 { return s.dropped.Load() }
+
 func (s *spool) cursorPath() string { return filepath.Join(s.dir, "spool.cursor") }
 
 func (s *spool) cursor() int64 {
@@ -147,7 +162,8 @@ func (s *spool) setCursor(off int64) error {
 }
 
 // Run sends entries with send until ctx is done. send returns an error for
-// an entry that was not acknowledged; it is tried again after a pause.
+// an entry that was not acknowledged; it is tried again after a pause,
+// unless the error is an *unsendableError: that entry is dropped.
 func (s *spool) Run(ctx context.Context, send func(ctx context.Context, entry []byte) error) {
 	off := s.cursor()
 	sync := time.NewTicker(time.Second)
@@ -207,7 +223,7 @@ func (s *spool) drain(ctx context.Context, off int64, send func(context.Context,
 		if err != nil {
 			return off, nil // partial tail: wait for more
 		}
-		if err := send(ctx, bytes.TrimSuffix(line, []byte{'\n'})); err != nil {
+		if err := send(ctx, bytes.TrimSuffix(line, []byte{'\n'})); err != nil && !s.drop(err, len(line)-1) {
 			return off, err
 		}
 		off += int64(len(line))
@@ -216,6 +232,18 @@ func (s *spool) drain(ctx context.Context, off int64, send func(context.Context,
 			_ = s.setCursor(off)
 		}
 	}
+}
+
+// drop reports whether err gives the entry up for good, and then logs and
+// counts it: the events behind it go on.
+func (s *spool) drop(err error, size int) bool {
+	var ue *unsendableError
+	if !errors.As(err, &ue) {
+		return false
+	}
+	s.dropped.Add(1)
+	s.log.Error("spooled event dropped: the controller can never take it", "event_id", ue.eventID, "size", size, "error", ue.err)
+	return true
 }
 
 // compact empties the log once everything in it was sent.

@@ -10,6 +10,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // upstream records what a spool sent; fail decides, per attempt, whether
@@ -19,6 +22,7 @@ type upstream struct {
 	sent     []string // guarded by mu
 	attempts int      // guarded by mu
 	fail     func(entry string, attempt int) bool
+	refuse   func(entry string) error // an error other than unreachable, or nil
 }
 
 func (u *upstream) send(_ context.Context, entry []byte) error {
@@ -27,6 +31,11 @@ func (u *upstream) send(_ context.Context, entry []byte) error {
 	u.attempts++
 	if u.fail != nil && u.fail(string(entry), u.attempts) {
 		return errors.New("controller unreachable")
+	}
+	if u.refuse != nil {
+		if err := u.refuse(string(entry)); err != nil {
+			return err
+		}
 	}
 	u.sent = append(u.sent, string(entry))
 	return nil
@@ -219,5 +228,78 @@ func TestSpoolLargeEntry(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("entry %d sent with %d bytes, differs from the %d spooled", i, len(got[i]), len(want[i]))
 		}
+	}
+}
+
+// TestSpoolDropsUnsendable: an entry the controller can never take is logged
+// and dropped, and the entries behind it are sent; a transient failure is
+// still retried in order.
+func TestSpoolDropsUnsendable(t *testing.T) {
+	logs := &logSink{}
+	s, err := openSpool(t.TempDir(), logs.logger("r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	transient := 2
+	u := &upstream{
+		fail: func(e string, _ int) bool { // e5 fails twice as if the controller were away
+			if e != `{"event_id":"e5"}` || transient == 0 {
+				return false
+			}
+			transient--
+			return true
+		},
+		refuse: func(e string) error {
+			if e == `{"event_id":"e2"}` {
+				return &unsendableError{eventID: "e2", err: fmt.Errorf("nats: %w", nats.ErrMaxPayload)}
+			}
+			return nil
+		},
+	}
+	appendAll(t, s, entries(0, 8))
+	stop := runSpool(s, u)
+	defer stop()
+	want := slices.Concat(entries(0, 2), entries(3, 8))
+	eventually(t, "the sendable entries sent", func() bool { return len(u.got()) >= len(want) })
+	if got := u.got(); !slices.Equal(got, want) {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+	eventually(t, "nothing pending", func() bool { return s.Pending() == 0 })
+	if n := s.Dropped(); n != 1 {
+		t.Fatalf("%d dropped, want 1", n)
+	}
+	if !logs.has("level=ERROR", "event_id=e2", fmt.Sprintf("size=%d", len(`{"event_id":"e2"}`)), "maximum payload exceeded") {
+		t.Fatal("the dropped entry was not logged with its event id and size")
+	}
+}
+
+// TestSendUpUnsendable: sendUp tells a size refusal and an unreadable entry,
+// which never succeed, from failures a retry can cure.
+func TestSendUpUnsendable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"client max payload", fmt.Errorf("nats: %w", nats.ErrMaxPayload), true},
+		{"server max payload", errors.New("nats: Maximum Payload Violation"), true},
+		{"stream max message size", fmt.Errorf("nats: %w", jetstream.ErrStreamMessageExceedsMaximum), true},
+		{"disconnected", nats.ErrConnectionClosed, false},
+		{"timeout", context.DeadlineExceeded, false},
+		{"no responders", jetstream.ErrNoStreamResponse, false},
+		{"none", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tooLarge(tt.err); got != tt.want {
+				t.Fatalf("tooLarge(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+	r := &Runner{log: slog.New(slog.DiscardHandler)}
+	var ue *unsendableError
+	if err := r.sendUp(t.Context(), []byte(`{"event_id":`)); !errors.As(err, &ue) {
+		t.Fatalf("an unreadable entry: %v, want it unsendable", err)
 	}
 }

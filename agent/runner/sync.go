@@ -244,8 +244,7 @@ func (r *Runner) sendUp(ctx context.Context, entry []byte) error {
 		EventID string `json:"event_id"`
 	}
 	if err := json.Unmarshal(entry, &env); err != nil {
-		r.log.Error("dropping unreadable spool entry", "error", err)
-		return nil
+		return &unsendableError{err: fmt.Errorf("unreadable spool entry: %w", err)}
 	}
 	if !r.nc.IsConnected() {
 		return errors.New("controller unreachable")
@@ -256,5 +255,16 @@ func (r *Runner) sendUp(ctx context.Context, entry []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := r.js.PublishMsg(ctx, msg)
+	if tooLarge(err) {
+		return &unsendableError{eventID: env.EventID, err: err}
+	}
 	return err
+}
+
+// tooLarge reports whether a publish failed for the message's size, which
+// no retry changes: over the server's max payload (checked by the client,
+// or refused by the server) or over the stream's largest message.
+func tooLarge(err error) bool {
+	return err != nil && (errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) ||
+		strings.Contains(strings.ToLower(err.Error()), "maximum payload"))
 }
