@@ -26,7 +26,6 @@ type Settings struct {
 	ControllerTLSKey  string
 	ControllerCARoot  string
 	InsecureNoAuth    bool
-	ExecAckWait       string
 }
 
 // Flags registers the settings on fs.

@@ -76,3 +76,11 @@ func lookup(doc any, path string) any {
 	}
 	return cur
 }
+
+// KeepStateFrom carries old's unique-message-props memory over to e, so a
+// reload (every save of cfg.yaml) does not let duplicates through.
+func (e *Engine) KeepStateFrom(old *Engine) {
+	if old != nil && old != e {
+		e.dedup = old.dedup
+	}
+}
