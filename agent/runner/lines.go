@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +23,10 @@ import (
 type lineJob struct {
 	raw []byte
 	id  string
+	// eng is the engine in use when the line was spooled, whose revision
+	// its envelope carries: the controller relies on that revision to know
+	// whether the runner ran its own routes for the line (nil: it did not).
+	eng *engine.Engine
 }
 
 // lineQueue is how many read lines may wait for evaluation.
@@ -53,12 +58,13 @@ func (r *Runner) onLine(ctx context.Context, l tracefile.Line) error {
 	}
 	r.inflight.Add(1)
 	r.mu.Unlock()
-	if err := r.spool.Append(r.envelope(id, l.Data)); err != nil {
+	eng, rev := r.current()
+	if err := r.spool.Append(r.envelope(id, rev, l.Data)); err != nil {
 		r.inflight.Done()
 		return err
 	}
 	select {
-	case r.lines <- lineJob{raw: append([]byte(nil), l.Data...), id: id}:
+	case r.lines <- lineJob{raw: append([]byte(nil), l.Data...), id: id, eng: eng}:
 		return nil
 	case <-ctx.Done():
 		// Not committed: the line is read again after a restart, spooled
@@ -69,7 +75,7 @@ func (r *Runner) onLine(ctx context.Context, l tracefile.Line) error {
 }
 
 func (r *Runner) evalLine(j lineJob) {
-	eng := r.Engine()
+	eng := j.eng
 	if eng == nil {
 		return
 	}
@@ -92,9 +98,10 @@ func (r *Runner) evalLine(j lineJob) {
 	}
 }
 
-// envelope is transport.Envelope's JSON for a one-line event, built
-// without decoding and re-encoding the event.
-func (r *Runner) envelope(id string, raw []byte) []byte {
+// envelope is transport.Envelope's JSON for a one-line event evaluated at
+// config revision rev, built without decoding and re-encoding the event.
+// A line has no route.
+func (r *Runner) envelope(id string, rev int64, raw []byte) []byte {
 	r.headOnce.Do(func() {
 		head, _ := json.Marshal(struct {
 			Runner    string `json:"runner"`
@@ -108,7 +115,9 @@ func (r *Runner) envelope(id string, raw []byte) []byte {
 	b = append(b, id...)
 	b = append(b, `","received":"`...)
 	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","event":`...)
+	b = append(b, `","revision":`...)
+	b = strconv.AppendInt(b, rev, 10)
+	b = append(b, `,"event":`...)
 	b = append(b, raw...)
 	return append(b, '}')
 }

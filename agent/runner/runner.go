@@ -44,8 +44,7 @@ type Options struct {
 type Runner struct {
 	opts  Options
 	log   *slog.Logger
-	eng   atomic.Pointer[engine.Engine]
-	slice atomic.Pointer[transport.Slice]
+	cfg   atomic.Pointer[inUse] // nil before the first slice
 	spool *spool
 	done  *doneSet
 
@@ -119,15 +118,32 @@ func (r *Runner) Intake() []string { return r.intake }
 // Applied is closed once a config slice is in use.
 func (r *Runner) Applied() <-chan struct{} { return r.applied }
 
+// inUse is the slice in use with its engine, swapped as one so that an
+// event is reported with the revision of the engine that evaluated it.
+type inUse struct {
+	eng   *engine.Engine
+	slice *transport.Slice
+}
+
+// current returns the engine in use and its revision (nil, 0 before the
+// first slice).
+func (r *Runner) current() (*engine.Engine, int64) {
+	if c := r.cfg.Load(); c != nil {
+		return c.eng, c.slice.Revision
+	}
+	return nil, 0
+}
+
 // Engine returns the engine of the slice in use (nil before the first one).
-func (r *Runner) Engine() *engine.Engine { return r.eng.Load() }
+func (r *Runner) Engine() *engine.Engine {
+	eng, _ := r.current()
+	return eng
+}
 
 // Revision is the config revision in use (0: none yet).
 func (r *Runner) Revision() int64 {
-	if s := r.slice.Load(); s != nil {
-		return s.Revision
-	}
-	return 0
+	_, rev := r.current()
+	return rev
 }
 
 // Run serves until ctx is done.

@@ -3,6 +3,7 @@ package runner
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/postee-fleet/posteed/agent/transport"
 )
 
 // TestAnnounce: runner.json tells local producers who and where the runner
@@ -109,13 +112,14 @@ func TestWebhookSpooledWhileControllerDown(t *testing.T) {
 	<-rh.r.Ready() // the controller's config arrived
 }
 
-// TestTakeSpoolsOneLine: an event posted pretty-printed is one spool entry.
+// TestTakeSpoolsOneLine: an event posted pretty-printed is one spool entry;
+// without a config its envelope says revision 0, and keeps the route posted.
 func TestTakeSpoolsOneLine(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestSpool(t, dir)
 	defer s.Close()
 	r := &Runner{opts: Options{Settings: Settings{Name: "r1"}}, spool: s}
-	if _, _, err := r.take(t.Context(), []byte("{\n  \"a\": [1,\n 2]\n}\n"), "", "id-1"); err != nil {
+	if _, _, err := r.take(t.Context(), []byte("{\n  \"a\": [1,\n 2]\n}\n"), "team-a", "id-1"); err != nil {
 		t.Fatal(err)
 	}
 	r.inflight.Wait()
@@ -123,6 +127,108 @@ func TestTakeSpoolsOneLine(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], `"event":{"a":[1,2]}`) || !strings.Contains(lines[0], `"event_id":"id-1"`) {
 		t.Fatalf("spool holds %q", lines)
 	}
+	var env transport.Envelope
+	if err := json.Unmarshal([]byte(lines[0]), &env); err != nil || env.Route != "team-a" || env.Revision != 0 {
+		t.Fatalf("envelope %s: route %q revision %d (%v)", lines[0], env.Route, env.Revision, err)
+	}
+}
+
+// TestLineEnvelope: the hand-built envelope of a Tracee line is the JSON of
+// a transport.Envelope, with the revision and no route.
+func TestLineEnvelope(t *testing.T) {
+	tests := []struct {
+		name      string
+		machineID string
+		rev       int64
+	}{
+		{"no config", "m-1", 0},
+		{"config", "m-1", 42},
+		{"no machine id", "", 7},
+	}
+	raw := `{"seq":1,"s":"a\"b","n":[1,2]}`
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Runner{opts: Options{Settings: Settings{Name: "r1"}, Hostname: "node-1", MachineID: tt.machineID}}
+			b := r.envelope("id-1", tt.rev, []byte(raw))
+			var env transport.Envelope
+			dec := json.NewDecoder(strings.NewReader(string(b)))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&env); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			if env.Runner != "r1" || env.Host != "node-1" || env.MachineID != tt.machineID || env.EventID != "id-1" ||
+				env.Revision != tt.rev || env.Route != "" || string(env.Event) != raw || env.Received.IsZero() {
+				t.Fatalf("envelope %s decodes to %+v", b, env)
+			}
+		})
+	}
+}
+
+// spooledEnvelope finds the envelope of event id in the runner's spool.
+func spooledEnvelope(t *testing.T, rh *runnerHarness, id string) (transport.Envelope, bool) {
+	t.Helper()
+	for _, l := range readLines(filepath.Join(rh.opts.Settings.StateDir, "spool", "spool.log")) {
+		var env transport.Envelope
+		if err := json.Unmarshal([]byte(l), &env); err != nil {
+			t.Fatalf("spool entry %s: %v", l, err)
+		}
+		if env.EventID == id {
+			return env, true
+		}
+	}
+	return transport.Envelope{}, false
+}
+
+// TestEnvelopeRouteAndRevision: events are spooled with the revision they
+// were evaluated at and the tenant route they were posted to, also a route
+// this runner's slice lacks (the controller may have it).
+func TestEnvelopeRouteAndRevision(t *testing.T) {
+	x := newTracee1(t)
+	rev := x.runner.r.Revision()
+	url := x.runner.r.Intake()[0]
+	tests := []struct{ name, path, route string }{
+		{"every route", "/", ""},
+		{"a route of this runner", "/tenant/local", "local"},
+		{"a route only the controller has", "/tenant/fleet", "fleet"},
+		{"a route nobody has", "/tenant/nowhere", "nowhere"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Post(url+tt.path, "application/json", strings.NewReader(fmt.Sprintf(`{"seq":%d,"local":true}`, i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ans struct {
+				EventID string `json:"event_id"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&ans)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || err != nil || ans.EventID == "" {
+				t.Fatalf("POST %s: %s (%v)", tt.path, resp.Status, err)
+			}
+			env, ok := spooledEnvelope(t, x.runner, ans.EventID)
+			if !ok {
+				t.Fatalf("event %s not spooled", ans.EventID)
+			}
+			if env.Route != tt.route || env.Revision != rev {
+				t.Fatalf("spooled with route %q revision %d, want %q and %d", env.Route, env.Revision, tt.route, rev)
+			}
+		})
+	}
+
+	appendFile(t, x.file, seqLines(traceeLines(t), 10, 11, false))
+	eventually(t, "the line spooled", func() bool {
+		for _, l := range readLines(filepath.Join(x.runner.opts.Settings.StateDir, "spool", "spool.log")) {
+			if strings.Contains(l, `"seq":10`) {
+				var env transport.Envelope
+				if err := json.Unmarshal([]byte(l), &env); err != nil || env.Revision != rev || env.Route != "" {
+					t.Fatalf("line envelope %s: revision %d route %q (%v)", l, env.Revision, env.Route, err)
+				}
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestOversizedEventDropped: an event the runner took but the controller's

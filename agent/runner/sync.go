@@ -118,9 +118,9 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 		r.log.Warn("config message with a wrong digest ignored", "config_revision", sl.Revision)
 		return errors.New("slice digest mismatch")
 	}
-	if cur := r.slice.Load(); cur != nil && cur.Digest == sl.Digest && r.eng.Load() != nil {
-		if cur.Revision != sl.Revision {
-			r.slice.Store(sl)
+	if cur := r.cfg.Load(); cur != nil && cur.slice.Digest == sl.Digest {
+		if cur.slice.Revision != sl.Revision {
+			r.cfg.Store(&inUse{eng: cur.eng, slice: sl})
 			r.saveCache(sl)
 			r.log.Info("config revision unchanged in content", "config_revision", sl.Revision)
 			r.sendHeartbeat()
@@ -132,8 +132,7 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 		r.log.Error("config slice rejected, keeping the running one", "config_revision", sl.Revision, "error", err)
 		return err
 	}
-	old := r.eng.Swap(eng)
-	r.slice.Store(sl)
+	old := r.cfg.Swap(&inUse{eng: eng, slice: sl})
 	r.saveCache(sl)
 	r.once.Do(func() { close(r.applied) })
 	r.log.Info("config applied", "config_revision", sl.Revision, "routes", len(eng.Routes()))
@@ -143,7 +142,7 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 	go debug.FreeOSMemory()
 	r.sendHeartbeat()
 	if old != nil {
-		go func() { time.Sleep(time.Minute); old.Close() }()
+		go func() { time.Sleep(time.Minute); old.eng.Close() }()
 	}
 	return nil
 }
@@ -228,10 +227,10 @@ func (r *Runner) sendHeartbeat() {
 	}
 	st := transport.Status{
 		Runner: r.opts.Settings.Name, Host: r.opts.Hostname, MachineID: r.opts.MachineID, Version: r.opts.Version,
-		ConfigRevision: r.Revision(), Spooled: r.spool.Pending(), Intake: r.intake, Time: time.Now(),
+		Spooled: r.spool.Pending(), Intake: r.intake, Time: time.Now(),
 	}
-	if s := r.slice.Load(); s != nil {
-		st.ConfigDigest = s.Digest
+	if c := r.cfg.Load(); c != nil {
+		st.ConfigRevision, st.ConfigDigest = c.slice.Revision, c.slice.Digest
 	}
 	b, _ := json.Marshal(st)
 	_ = r.nc.Publish(transport.Heartbeat(r.opts.Settings.Name), b)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -177,9 +178,16 @@ func (r *Runner) take(ctx context.Context, raw []byte, route, id string) (string
 	r.inflight.Add(1)
 	r.mu.Unlock()
 	var ms []engine.Match
-	eng := r.Engine()
+	eng, rev := r.current()
 	if eng != nil {
-		if ms, err = eng.Evaluate(ctx, ev, route); err != nil {
+		ms, err = eng.Evaluate(ctx, ev, route)
+		if errors.Is(err, engine.ErrNoRoute) {
+			// Our slice holds only the routes with actions here; the
+			// controller knows the others and decides.
+			r.log.Debug("route not in this runner's config; passed to the controller", "route", route, "event_id", ev.ID)
+			ms, err = nil, nil
+		}
+		if err != nil {
 			r.inflight.Done()
 			return ev.ID, nil, err
 		}
@@ -187,6 +195,7 @@ func (r *Runner) take(ctx context.Context, raw []byte, route, id string) (string
 	env, _ := json.Marshal(transport.Envelope{
 		Runner: r.opts.Settings.Name, Host: r.opts.Hostname, MachineID: r.opts.MachineID,
 		EventID: ev.ID, Received: time.Now().UTC(), Event: json.RawMessage(raw), // Marshal compacts it onto one line
+		Route: route, Revision: rev,
 	})
 	if err := r.spool.Append(env); err != nil {
 		r.inflight.Done()
