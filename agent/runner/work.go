@@ -89,13 +89,10 @@ func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 		r.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Repeated: true})
 		return
 	}
-	eng := r.Engine()
-	for _, a := range job.Actions {
-		if eng == nil || !eng.Has(a) {
-			log.Warn("work names an action this runner's config does not have yet; retrying later", "action", a, "config_revision", r.Revision())
-			_ = m.NakWithDelay(2 * time.Second)
-			return
-		}
+	eng, rev := r.current()
+	if missing := missingAction(eng, job.Actions); missing != "" {
+		r.refuseJob(m, job, missing, rev)
+		return
 	}
 	stop := keepAlive(m)
 	// A started job runs to its end even when the runner stops: cancelled
@@ -114,6 +111,35 @@ func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 		o.Error = err.Error()
 	}
 	r.report(o)
+}
+
+// missingAction is the first of actions eng does not have ("" when it has
+// them all).
+func missingAction(eng *engine.Engine, actions []string) string {
+	for _, a := range actions {
+		if eng == nil || !eng.Has(a) {
+			return a
+		}
+	}
+	return ""
+}
+
+// refuseJob handles a job naming an action this runner lacks: a runner at
+// the job's revision or later will never have it, so the job is dropped and
+// reported failed; otherwise the config naming the action is on its way and
+// the job is tried again later. A job of a controller that sends no
+// revision (0) is always retried.
+func (r *Runner) refuseJob(m jetstream.Msg, job transport.Job, action string, rev int64) {
+	log := r.log.With("route", job.Route, "event_id", job.EventID, "action", action, "config_revision", rev, "job_revision", job.Revision)
+	if job.Revision == 0 || rev < job.Revision {
+		log.Warn("work names an action this runner's config does not have yet; retrying later")
+		_ = m.NakWithDelay(2 * time.Second)
+		return
+	}
+	log.Error("work names an action this runner's config does not have; dropped")
+	_ = m.Term()
+	r.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route,
+		Error: fmt.Sprintf("action %q is not in runner %s's config at revision %d", action, r.opts.Settings.Name, rev)})
 }
 
 // keepAlive tells JetStream a long job is still running.
