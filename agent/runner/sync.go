@@ -118,6 +118,11 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 		r.log.Warn("config message with a wrong digest ignored", "config_revision", sl.Revision)
 		return errors.New("slice digest mismatch")
 	}
+	if cur := r.cfg.Load(); cur != nil && olderThan(sl, cur.slice) {
+		// A fetch reply that lost the race with a newer push.
+		r.log.Info("older config ignored", "config_revision", sl.Revision, "running_revision", cur.slice.Revision, "epoch", sl.Epoch)
+		return nil
+	}
 	if cur := r.cfg.Load(); cur != nil && cur.slice.Digest == sl.Digest {
 		if cur.slice.Revision != sl.Revision {
 			r.cfg.Store(&inUse{eng: cur.eng, slice: sl})
@@ -145,6 +150,14 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 		go func() { time.Sleep(time.Minute); old.eng.Close() }()
 	}
 	return nil
+}
+
+// olderThan reports whether sl is older than cur: revisions only grow
+// within one epoch, and a new epoch (a controller whose counter may have
+// restarted) makes them incomparable. A slice without an epoch is never
+// called older, so a controller that sends none is always followed.
+func olderThan(sl, cur *transport.Slice) bool {
+	return sl.Epoch != "" && sl.Epoch == cur.Epoch && sl.Revision < cur.Revision
 }
 
 func (r *Runner) saveCache(sl *transport.Slice) {
