@@ -68,7 +68,14 @@ type Runner struct {
 	evaluated atomic.Int64 // Tracee lines evaluated
 	headOnce  sync.Once
 	envHead   []byte // the constant start of a line's envelope
+
+	stallAt atomic.Int64 // spooled events past which the runner is unhealthy
 }
+
+// defaultStallAt is how many spooled events make the runner unhealthy: far
+// more than any outage's backlog drains before, so the controller is not
+// taking them at all.
+const defaultStallAt = 1_000_000
 
 // New prepares a runner: state directory, spool, and the cached slice.
 func New(ctx context.Context, o Options) (*Runner, error) {
@@ -95,6 +102,7 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 		o.MachineID = strings.TrimSpace(string(b))
 	}
 	r := &Runner{opts: o, log: o.Logger.With("runner", o.Settings.Name), applied: make(chan struct{}), ready: make(chan struct{})}
+	r.stallAt.Store(defaultStallAt)
 	if err := os.MkdirAll(o.Settings.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -213,7 +221,7 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("https intake: %w", err)
 	}
-	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, Logger: r.log})
+	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, Health: r.Healthy, Logger: r.log})
 	if httpLn != nil {
 		r.intake = append(r.intake, "http://"+httpLn.Addr().String())
 	}
@@ -308,10 +316,11 @@ func listen(activated map[string][]net.Listener, name, addr string) (net.Listene
 	return ln, err
 }
 
-// Healthy is nil while the runner works; the watchdog stops pinging otherwise.
+// Healthy is nil while the runner works; otherwise the watchdog stops
+// pinging and /healthz answers 503.
 func (r *Runner) Healthy() error {
-	if r.spool.Pending() > 1_000_000 {
-		return fmt.Errorf("%d events spooled: upstream stalled", r.spool.Pending())
+	if n := r.spool.Pending(); n > r.stallAt.Load() {
+		return fmt.Errorf("%d events spooled: upstream stalled", n)
 	}
 	return nil
 }

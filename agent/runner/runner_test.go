@@ -259,3 +259,39 @@ func TestOversizedEventDropped(t *testing.T) {
 		t.Fatal("the drop was not logged")
 	}
 }
+
+// TestHealthz: the runner's /healthz answers 503 once its spool holds more
+// than the stall threshold, and 200 again when it drains below.
+func TestHealthz(t *testing.T) {
+	x := newTracee1(t)
+	r := x.runner.r
+	url := r.Intake()[0]
+	healthz := func() (int, string) {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := healthz(); code != http.StatusOK {
+		t.Fatalf("healthy runner: %d %s", code, body)
+	}
+	x.ctrl.shutdown() // nothing leaves the spool now
+	for i := range 3 {
+		resp, err := http.Post(url+"/", "application/json", strings.NewReader(fmt.Sprintf(`{"seq":%d}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	r.stallAt.Store(2)
+	if code, body := healthz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "3 events spooled") {
+		t.Fatalf("stalled runner: %d %s", code, body)
+	}
+	r.stallAt.Store(3)
+	if code, body := healthz(); code != http.StatusOK {
+		t.Fatalf("runner under the threshold: %d %s", code, body)
+	}
+}
