@@ -62,7 +62,8 @@ type Runner struct {
 	once     sync.Once
 	inflight sync.WaitGroup
 	mu       sync.Mutex
-	stopping bool // guarded by mu
+	stopping bool      // guarded by mu
+	stopBy   time.Time // guarded by mu: when a clean stop must be done
 
 	lines     chan lineJob // Tracee lines waiting for evaluation
 	evaluated atomic.Int64 // Tracee lines evaluated
@@ -265,23 +266,41 @@ func (r *Runner) status() string {
 	return st
 }
 
+// The stop's bounds. postee-runner.service gives a stop TimeoutStopSec=90s
+// before SIGKILL; the runner means to be done within stopBudget of the
+// signal, leaving the rest for closing the spool and the connection. Inside
+// it, a job or local action started just before the stop gets past the exec
+// action's default timeout (exec.DefaultTimeout, 60 s) to end; taking
+// requests ends first, within httpStopMax. Raising one of these means
+// raising TimeoutStopSec with it.
+const (
+	stopBudget  = 80 * time.Second
+	httpStopMax = 10 * time.Second
+)
+
 func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg, lineWorkers *sync.WaitGroup) error {
 	_ = r.opts.Notifier.Stopping()
 	r.log.Info("stopping: finishing events in flight")
+	deadline := time.Now().Add(stopBudget)
 	r.mu.Lock()
-	r.stopping = true
+	r.stopping, r.stopBy = true, deadline
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), httpStopMax)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	stopBG()
-	wg.Wait()      // the follower is done: no more lines
+	wg.Wait()      // the follower is done: no more lines; work drained (until deadline)
 	close(r.lines) // workers evaluate what is queued, then end
 	lineWorkers.Wait()
-	r.inflight.Wait()
+	if !waitBefore(&r.inflight, deadline) {
+		r.log.Warn("local actions still running at the stop deadline; stopping without them")
+	}
 	switch {
 	case r.nc == nil:
 	case r.nc.IsConnected():
+		// Outcomes are published without waiting; the drain ends in the
+		// background, possibly after we exit, so they are flushed first.
+		_ = r.nc.FlushTimeout(2 * time.Second)
 		_ = r.nc.Drain()
 	default: // a drain would wait for a reconnect until its timeout
 		r.nc.Close()
@@ -301,6 +320,31 @@ func (r *Runner) reload(ctx context.Context) {
 	r.reloadDiscovery()
 	r.fetchConfig(ctx)
 	_ = r.opts.Notifier.Ready(r.status())
+}
+
+// waitBefore waits for wg until deadline; false if it gave up.
+func waitBefore(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// stopDeadline is when a clean stop must be done; without a stop under way
+// (the runner failed) a drain gets workDrainMax.
+func (r *Runner) stopDeadline() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopBy.IsZero() {
+		return time.Now().Add(workDrainMax)
+	}
+	return r.stopBy
 }
 
 // ErrStopping is returned for events arriving during shutdown.

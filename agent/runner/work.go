@@ -60,16 +60,19 @@ func (r *Runner) stopWork(cc jetstream.ConsumeContext) {
 		return
 	}
 	cc.Drain()
+	t := time.NewTimer(min(workDrainMax, time.Until(r.stopDeadline())))
+	defer t.Stop()
 	select {
 	case <-cc.Closed():
-	case <-time.After(workDrainMax):
+	case <-t.C:
 		r.log.Warn("work in progress did not finish in time; it may run again after the restart")
 	}
 }
 
 // workDrainMax bounds the wait for a job in progress at shutdown: past the
-// exec action's default timeout, within systemd's default stop timeout.
-const workDrainMax = 75 * time.Second
+// exec action's default timeout (60 s), and inside the stop's budget (see
+// stopBudget), which bounds it further.
+const workDrainMax = 70 * time.Second
 
 func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 	var job transport.Job
