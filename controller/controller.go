@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,7 @@ type Controller struct {
 	stopping bool // guarded by mu: no new events once set
 	ready    chan struct{}
 	loaded   atomic.Value // string: sha256 of the cfg.yaml bytes in use
+	epoch    string       // random per start: runners compare revisions within one epoch
 	addrs    []string     // intake addresses, set before ready closes
 }
 
@@ -68,7 +71,9 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		return nil, err
 	}
 	c.eng.Store(eng)
-	c.rev.Store(1)
+	c.epoch = engine.NewID()[:16]
+	c.rev.Store(c.loadRevision() + 1)
+	c.saveRevision()
 	return c, nil
 }
 
@@ -79,6 +84,31 @@ func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 		c.loaded.Store(sum)
 	}
 	return eng, err
+}
+
+// The config revision survives restarts (state-dir/revision), so the
+// numbers runners and operators see only grow.
+func (c *Controller) revisionFile() string {
+	return filepath.Join(c.opts.Settings.StateDir, "revision")
+}
+
+func (c *Controller) loadRevision() int64 {
+	b, err := os.ReadFile(c.revisionFile())
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+func (c *Controller) saveRevision() {
+	err := os.MkdirAll(c.opts.Settings.StateDir, 0o700)
+	if err == nil {
+		err = os.WriteFile(c.revisionFile(), []byte(strconv.FormatInt(c.rev.Load(), 10)+"\n"), 0o600)
+	}
+	if err != nil {
+		c.log.Warn("config revision not saved; it restarts from 1 next time", "error", err)
+	}
 }
 
 // fileChanged reports whether cfg.yaml differs from the one in use, so a
@@ -206,6 +236,9 @@ func (c *Controller) shutdown(srv *webhook.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := srv.Shutdown(ctx)
+	if c.fleet != nil {
+		c.fleet.stopUpstream() // events from runners stay queued for the next start
+	}
 	c.inflight.Wait()
 	c.Engine().Close()
 	c.log.Info("stopped")
@@ -222,8 +255,10 @@ func (c *Controller) Reload(ctx context.Context) error {
 		_ = c.opts.Notifier.Ready(fmt.Sprintf("reload failed, kept config rev %d: %v", c.rev.Load(), firstLine(err)))
 		return err
 	}
+	eng.KeepStateFrom(c.Engine())
 	old := c.eng.Swap(eng)
 	rev := c.rev.Add(1)
+	c.saveRevision()
 	if c.fleet != nil {
 		c.fleet.publishAll(ctx)
 	}
@@ -290,9 +325,12 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 	for i, m := range ms {
 		names[i] = m.Route.Name
 	}
+	// Runner work is queued (durably) before the producer gets its answer;
+	// the controller's own actions run in the background.
+	c.dispatchAll(ctx, ms)
 	go func() {
 		defer c.inflight.Done()
-		c.process(context.WithoutCancel(ctx), eng, ms)
+		c.runLocal(context.WithoutCancel(ctx), eng, ms)
 	}()
 	return ev.ID, names, nil
 }
@@ -300,20 +338,30 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 // process runs the controller's steps of each match and dispatches the
 // others. A match held for aggregation runs nothing yet.
 func (c *Controller) process(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
+	c.dispatchAll(ctx, ms)
+	c.runLocal(ctx, eng, ms)
+}
+
+func (c *Controller) dispatchAll(ctx context.Context, ms []engine.Match) {
+	for _, m := range ms {
+		if !m.Held {
+			c.dispatch(ctx, m)
+		}
+	}
+}
+
+func (c *Controller) runLocal(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
 	var wg sync.WaitGroup
 	for _, m := range ms {
-		if m.Held {
+		local := eng.LocalSteps(m.Route)
+		if len(local) == 0 || m.Held {
 			continue
 		}
-		local := eng.LocalSteps(m.Route)
-		if len(local) > 0 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = eng.Run(ctx, m, local)
-			}()
-		}
-		c.dispatch(ctx, m)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = eng.Run(ctx, m, local)
+		}()
 	}
 	wg.Wait()
 }
@@ -342,8 +390,8 @@ func (c *Controller) dispatch(ctx context.Context, m engine.Match) {
 				continue
 			}
 		}
-		if runner == from {
-			continue
+		if runner == from && m.FromRan() {
+			continue // the reporting runner ran its own actions
 		}
 		if _, ok := remote[runner]; !ok {
 			order = append(order, runner)

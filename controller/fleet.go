@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -53,6 +54,7 @@ type fleet struct {
 	status    map[string]transport.Status // guarded by mu; by runner name
 	consumers map[string]bool             // guarded by mu; work consumers known to exist
 	slices    map[string]*transport.Slice // guarded by mu; current slice per runner
+	hosts     map[string]string           // guarded by mu; host name (lower case) → runner, for @origin
 }
 
 func (c *Controller) fleetEnabled() bool {
@@ -73,6 +75,13 @@ func listenAddr(u string) (string, error) {
 	return p.Host, nil
 }
 
+// maxPayload fits a job (event plus rendered message, typically no more
+// than three times the event) for the largest event accepted: between
+// 8 MiB and nats-server's hard limit of 64 MiB.
+func maxPayload(bodyLimit int64) int32 {
+	return int32(min(max(3*bodyLimit+(1<<20), 8<<20), 64<<20))
+}
+
 func startFleet(ctx context.Context, c *Controller) (*fleet, error) {
 	s := c.opts.Settings
 	listen, err := listenAddr(s.ControllerURL)
@@ -83,11 +92,12 @@ func startFleet(ctx context.Context, c *Controller) (*fleet, error) {
 		Listen: listen, StoreDir: filepath.Join(s.StateDir, "jetstream"),
 		CertFile: s.ControllerTLSCert, KeyFile: s.ControllerTLSKey, CAFile: s.ControllerCARoot,
 		InsecureNoAuth: s.InsecureNoAuth, Logger: c.log.With("component", "nats"),
+		MaxPayload: maxPayload(s.BodyLimit),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
-	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}}
+	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}}
 	if err := f.connect(ctx); err != nil {
 		srv.Shutdown()
 		return nil, err
@@ -131,9 +141,35 @@ func (f *fleet) connect(ctx context.Context) error {
 	return nil
 }
 
+// stopUpstream stops taking runner events; those not fetched stay in the
+// stream for the next start.
+func (f *fleet) stopUpstream() {
+	if f.up != nil {
+		f.up.Stop()
+	}
+}
+
+// keepAlive tells JetStream a message is still being worked on.
+func keepAlive(m jetstream.Msg, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 func (f *fleet) close() {
 	if f.up != nil {
-		f.up.Drain()
+		f.up.Stop()
 		<-f.up.Closed()
 	}
 	if f.nc != nil {
@@ -158,7 +194,7 @@ func (f *fleet) slice(runner string) (*transport.Slice, error) {
 	if cached != nil && cached.Revision == rev {
 		return cached, nil
 	}
-	s, err := buildSlice(f.c.Engine(), runner, rev)
+	s, err := buildSlice(f.c.Engine(), runner, rev, f.c.epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -228,9 +264,13 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 	st.Runner = runnerOf(m.Subject) // identity from the subject, not the payload
 	st.Time = time.Now()
 	f.mu.Lock()
-	_, known := f.status[st.Runner]
+	prev, known := f.status[st.Runner]
 	f.status[st.Runner] = st
+	conflict := f.claimHost(st, prev)
 	f.mu.Unlock()
+	if conflict != "" && (!known || !strings.EqualFold(prev.Host, st.Host)) {
+		f.c.log.Warn("runner reports a host name another live runner holds; origin work for that host stays with the first", "runner", st.Runner, "host", st.Host, "holder", conflict)
+	}
 	if !known {
 		if err := f.ensureConsumer(context.Background(), st.Runner); err != nil {
 			f.c.log.Error("work queue for runner", "runner", st.Runner, "error", err)
@@ -259,9 +299,19 @@ func (f *fleet) onResult(m *nats.Msg) {
 // matching routes run here, other runners' actions are dispatched; the
 // reporting runner ran its own already. Acked once handled.
 func (f *fleet) onUp(m jetstream.Msg) {
+	f.c.mu.Lock()
+	if f.c.stopping {
+		f.c.mu.Unlock()
+		_ = m.Nak()
+		return
+	}
+	f.c.inflight.Add(1) // a stop waits for it, then acks nothing half-done
+	f.c.mu.Unlock()
 	f.sem <- struct{}{}
 	go func() {
-		defer func() { <-f.sem }()
+		defer func() { <-f.sem; f.c.inflight.Done() }()
+		stop := keepAlive(m, time.Minute) // slow actions must not outlast the ack wait
+		defer stop()
 		runner := runnerOf(m.Subject())
 		var env transport.Envelope
 		if err := json.Unmarshal(m.Data(), &env); err != nil {
@@ -278,10 +328,15 @@ func (f *fleet) onUp(m jetstream.Msg) {
 		if env.Host != "" {
 			ev.Host = env.Host
 		}
-		ev.From = runner
+		ev.From, ev.FromRan = runner, env.Revision > 0
 		ctx := context.Background()
 		eng := f.c.Engine()
-		ms, err := eng.Evaluate(ctx, ev, "")
+		ms, err := eng.Evaluate(ctx, ev, env.Route)
+		if errors.Is(err, engine.ErrNoRoute) {
+			f.c.log.Warn("event from runner names a route the controller does not have", "runner", runner, "route", env.Route, "event_id", ev.ID)
+			_ = m.Ack()
+			return
+		}
 		if err != nil {
 			f.c.log.Error("upstream event", "runner", runner, "event_id", ev.ID, "error", err)
 			_ = m.Term()
@@ -301,6 +356,7 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	job := transport.Job{
 		ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
 		Serialize: m.Route.Serialize, Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, Event: m.Msg.Event,
+		Revision: f.c.rev.Load(),
 	}
 	for _, s := range steps {
 		job.Actions = append(job.Actions, s.Action)
@@ -335,16 +391,31 @@ func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {
 	return nil
 }
 
+// claimHost maps st's host name to its runner for @origin routing. A host
+// held by another runner that is still alive stays with it (the returned
+// holder is logged): a runner cannot take over another host's work by
+// reporting its name. Caller holds mu.
+func (f *fleet) claimHost(st, prev transport.Status) (holder string) {
+	host := strings.ToLower(st.Host)
+	if old := strings.ToLower(prev.Host); old != "" && old != host && f.hosts[old] == st.Runner {
+		delete(f.hosts, old)
+	}
+	if host == "" {
+		return ""
+	}
+	if owner, ok := f.hosts[host]; ok && owner != st.Runner {
+		if o, ok := f.status[owner]; ok && time.Since(o.Time) < 3*transport.HeartbeatInterval && strings.EqualFold(o.Host, host) {
+			return owner
+		}
+	}
+	f.hosts[host] = st.Runner
+	return ""
+}
+
 func (f *fleet) runnerOnHost(host string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	best, when := "", time.Time{}
-	for name, st := range f.status {
-		if strings.EqualFold(st.Host, host) && st.Time.After(when) {
-			best, when = name, st.Time
-		}
-	}
-	return best
+	return f.hosts[strings.ToLower(host)]
 }
 
 func (f *fleet) list(ctx context.Context) []RunnerInfo {

@@ -20,9 +20,9 @@ import (
 // placed on it (or on the event's origin), reduced to those actions; their
 // templates; and the Rego files those use. Nothing else, so a runner holds
 // only its own secrets.
-func buildSlice(eng *engine.Engine, runner string, rev int64) (*transport.Slice, error) {
+func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*transport.Slice, error) {
 	cfg := eng.Config()
-	s := &transport.Slice{Runner: runner, Revision: rev, Files: map[string]string{}}
+	s := &transport.Slice{Runner: runner, Revision: rev, Epoch: epoch, Files: map[string]string{}}
 	var routes, templates, actions []*yaml.Node
 	usedTemplates, usedActions := map[string]bool{}, map[string]bool{}
 	for i, r := range eng.Routes() {
@@ -55,7 +55,11 @@ func buildSlice(eng *engine.Engine, runner string, rev int64) (*transport.Slice,
 	}
 	for _, a := range cfg.Actions {
 		if usedActions[a.Name] {
-			actions = append(actions, a.Node)
+			node, err := sliceAction(cfg, a, s.Files)
+			if err != nil {
+				return nil, err
+			}
+			actions = append(actions, node)
 		}
 	}
 	doc := mapping("name", scalar(cfg.Name), "routes", seq(routes), "templates", seq(templates), "actions", seq(actions))
@@ -98,6 +102,28 @@ func sliceRoute(cfg *config.Config, i int, actions []string, files map[string]st
 				names = append(names, name)
 			}
 			v = seqOf(names)
+		}
+		out.Content = append(out.Content, k, v)
+	}
+	return out, nil
+}
+
+// sliceAction copies an action; a script (exec input-file) or body
+// (http body-file) given relative to cfg.yaml travels in the slice, since it
+// exists on the controller's host only. Absolute paths name files on the
+// runner's host and stay as they are.
+func sliceAction(cfg *config.Config, a config.Action, files map[string]string) (*yaml.Node, error) {
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: a.Node.Tag}
+	for j := 0; j+1 < len(a.Node.Content); j += 2 {
+		k, v := a.Node.Content[j], a.Node.Content[j+1]
+		if (k.Value == "input-file" || k.Value == "body-file") && v.Kind == yaml.ScalarNode && v.Value != "" && !filepath.IsAbs(v.Value) {
+			src, err := os.ReadFile(filepath.Join(cfg.Dir, v.Value))
+			if err != nil {
+				return nil, fmt.Errorf("action %q %s: %w", a.Name, k.Value, err)
+			}
+			name := fmt.Sprintf("files/a%d-%s", a.Index, filepath.Base(v.Value))
+			files[name] = string(src)
+			v = scalar(name)
 		}
 		out.Content = append(out.Content, k, v)
 	}

@@ -62,7 +62,11 @@ type Spec struct {
 	Secret func(field, value string) (string, error)
 	// BaseDir is the directory of the config file, for relative paths.
 	BaseDir string
-	Logger  *slog.Logger
+	// Remote is set when the action runs on a runner, not in this process:
+	// validate the keys, but do not require local files (scripts, body
+	// files) to exist here; Secret does not fail for unset values either.
+	Remote bool
+	Logger *slog.Logger
 }
 
 // Factory builds an action from its spec. It validates everything it can at

@@ -17,6 +17,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/transport"
 )
 
 // Origin in runs-on places an action on the runner of the host the event
@@ -102,6 +103,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error)
 	}
 	tmpls, terrs := compileTemplates(ctx, cfg, opts.TemplatesDir, opts.HTTPClient, used)
 	errs = append(errs, terrs...)
+	errs = append(errs, checkRunsOn(cfg)...)
 	errs = append(errs, e.buildActions()...)
 	if len(errs) > 0 {
 		e.Close()
@@ -170,6 +172,28 @@ func (e *Engine) route(i int, r config.Route) *Route {
 	return out
 }
 
+// checkRunsOn refuses runs-on values no runner can have: a runner's name is
+// its certificate's CN and a NATS subject token, so work for "node-1.example"
+// could never be delivered.
+func checkRunsOn(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	check := func(line int, key, runsOn string) {
+		if runsOn == "" || runsOn == Origin {
+			return
+		}
+		if err := transport.ValidName(runsOn); err != nil {
+			errs = append(errs, &config.Error{File: cfg.File, Line: line, Key: key + ".runs-on", Msg: err.Error() + ` (or "@origin" for the runner on the event's host)`})
+		}
+	}
+	for i, r := range cfg.Routes {
+		check(r.Line, fmt.Sprintf("routes[%d] %q", i, r.Name), r.RunsOn)
+	}
+	for _, a := range cfg.Actions {
+		check(a.Line, fmt.Sprintf("actions[%d] %q", a.Index, a.Name), a.RunsOn)
+	}
+	return errs
+}
+
 // buildActions constructs every enabled action. Those placed elsewhere are
 // built too, to validate them, but with secrets left unresolved, and thrown
 // away.
@@ -198,6 +222,7 @@ func (e *Engine) buildActions() config.Errors {
 			Name: a.Name, Type: a.Type, Decode: a.Decode(e.cfg.File), BaseDir: e.cfg.Dir,
 			Logger: e.log.With("action", a.Name),
 			Secret: e.secrets(key, here[a.Name]),
+			Remote: !here[a.Name],
 		}
 		act, err := factory(spec)
 		if err != nil {

@@ -361,3 +361,26 @@ func TestParseEvent(t *testing.T) {
 		t.Fatal("current tracee host")
 	}
 }
+
+func TestRunsOnMustBeARunnerName(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{}
+	cfg := load(t, dir, `routes:
+- {name: r, template: t, actions: [a, b, c], runs-on: "node-1.example.org"}
+templates:
+- {name: t, body: "title := 1\nresult := 2"}
+actions:
+- {name: a, type: record, enable: true, runs-on: posteed-controller}
+- {name: b, type: record, enable: true, runs-on: "@origin"}
+- {name: c, type: record, enable: true, runs-on: postee-runner-1}
+`, nil)
+	_, err := New(context.Background(), cfg, Options{Registry: rec.registry()})
+	for _, want := range []string{`routes[0] "r".runs-on: runner name "node-1.example.org"`, `actions[0] "a".runs-on: runner name "posteed-controller" is reserved`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	if err != nil && strings.Count(err.Error(), "runs-on") != 2 {
+		t.Errorf("@origin or a valid name refused: %v", err)
+	}
+}

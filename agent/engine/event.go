@@ -24,8 +24,11 @@ type Event struct {
 	// Host is the host the event came from, when known (runner envelope or
 	// Tracee's hostName), for origin routing.
 	Host string
-	// From is the runner that reported the event ("" if it came directly).
-	From string
+	// From is the runner that reported the event ("" if it came directly);
+	// FromRan says it evaluated the event with a config of its own and ran
+	// its own actions, which the controller then leaves out.
+	From    string
+	FromRan bool
 }
 
 // ErrNotJSON is returned by ParseEvent for a body that is not one JSON value.

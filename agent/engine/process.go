@@ -193,6 +193,9 @@ func (m Match) From() string {
 	return m.ev.From
 }
 
+// FromRan reports whether the reporting runner ran its own actions.
+func (m Match) FromRan() bool { return m.ev != nil && m.ev.FromRan }
+
 // Host is the host of the event a match came from ("" if unknown).
 func (m Match) Host() string {
 	if m.ev == nil {

@@ -91,7 +91,7 @@ func (r *Runner) evalLine(j lineJob) {
 		return
 	}
 	for _, m := range ms {
-		if steps := eng.LocalSteps(m.Route); len(steps) > 0 {
+		if steps := eng.LocalSteps(m.Route); len(steps) > 0 && !m.Held {
 			r.inflight.Add(1)
 			go func() { defer r.inflight.Done(); _ = eng.Run(ctx, m, steps) }()
 		}

@@ -137,6 +137,9 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 		r.log.Error("config slice rejected, keeping the running one", "config_revision", sl.Revision, "error", err)
 		return err
 	}
+	if cur := r.cfg.Load(); cur != nil {
+		eng.KeepStateFrom(cur.eng) // unique-message-props memory survives the reload
+	}
 	old := r.cfg.Swap(&inUse{eng: eng, slice: sl})
 	r.saveCache(sl)
 	r.once.Do(func() { close(r.applied) })

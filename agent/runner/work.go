@@ -238,7 +238,7 @@ func (r *Runner) take(ctx context.Context, raw []byte, route, id string) (string
 		defer r.inflight.Done()
 		var wg sync.WaitGroup
 		for _, m := range ms {
-			if steps := eng.LocalSteps(m.Route); len(steps) > 0 {
+			if steps := eng.LocalSteps(m.Route); len(steps) > 0 && !m.Held {
 				wg.Add(1)
 				go func() { defer wg.Done(); _ = eng.Run(context.WithoutCancel(ctx), m, steps) }()
 			}

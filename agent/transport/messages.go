@@ -11,15 +11,15 @@ import (
 // Slice is the part of the controller's config that one runner needs: only
 // its routes, their templates and actions, and the Rego files they use.
 type Slice struct {
-	Runner   string            `json:"runner"`
-	Revision int64             `json:"revision"`
+	Runner   string `json:"runner"`
+	Revision int64  `json:"revision"`
 	// Epoch changes when the controller's revision counter may have
 	// restarted; within one epoch revisions only grow, so a runner ignores
 	// a slice older than the one it runs.
-	Epoch string `json:"epoch"`
-	Digest   string            `json:"digest"` // sha256 of Config and Files
-	Config   string            `json:"config"` // a Postee cfg.yaml
-	Files    map[string]string `json:"files"`  // relative path → content
+	Epoch  string            `json:"epoch"`
+	Digest string            `json:"digest"` // sha256 of Config and Files
+	Config string            `json:"config"` // a Postee cfg.yaml
+	Files  map[string]string `json:"files"`  // relative path → content
 }
 
 // Job is a route's actions dispatched to a runner, with the message the

@@ -49,6 +49,10 @@ type Options struct {
 	// InsecureNoAuth lets a runner claim any name as its NATS user name.
 	// Local demos only.
 	InsecureNoAuth bool
+	// MaxPayload is the largest message, in bytes (nats-server's default,
+	// 1 MiB, when 0). Jobs carry the event and its rendered message, so the
+	// controller sizes it from its body limit.
+	MaxPayload int32
 	// ServerName names the server in logs and monitoring; optional.
 	ServerName string
 	Logger     *slog.Logger
@@ -132,6 +136,7 @@ func serverOptions(o Options) (*server.Options, error) {
 		Port:       port,
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
+		MaxPayload: o.MaxPayload,
 		// The daemon owns signals (reload, stop) and the process lifecycle.
 		NoSigs: true,
 	}

@@ -49,7 +49,7 @@ type program struct {
 	shell  bool     // inline script without #!: run as /bin/sh -c inline
 }
 
-func (c *Config) program(baseDir string) (program, error) {
+func (c *Config) program(baseDir string, remote bool) (program, error) {
 	script, file := strings.TrimSpace(c.ExecScript), strings.TrimSpace(c.InputFile)
 	switch {
 	case script != "" && file != "":
@@ -58,6 +58,8 @@ func (c *Config) program(baseDir string) (program, error) {
 		return program{}, errors.New("one of exec-script or input-file is required")
 	case script != "":
 		return inlineProgram(c.ExecScript)
+	case remote && filepath.IsAbs(file):
+		return program{argv: []string{file}}, nil // it must exist on the runner, not here
 	default:
 		return fileProgram(file, baseDir)
 	}
@@ -119,7 +121,7 @@ func (c *Config) env(secret func(field, value string) (string, error)) ([]string
 // newExec validates the config and builds the action.
 func newExec(spec action.Spec, c Config) (*Exec, error) {
 	c.setDefaults()
-	prog, err := c.program(spec.BaseDir)
+	prog, err := c.program(spec.BaseDir, spec.Remote)
 	if err != nil {
 		return nil, err
 	}

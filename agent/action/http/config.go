@@ -88,7 +88,7 @@ func newHTTP(spec action.Spec, c Config) (*HTTP, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := c.bodyTemplate(spec.BaseDir)
+	body, err := c.bodyTemplate(spec.BaseDir, spec.Remote)
 	if err != nil {
 		return nil, err
 	}
@@ -145,12 +145,14 @@ func resolveHeaders(secret func(field, value string) (string, error), in map[str
 	return out, nil
 }
 
-func (c *Config) bodyTemplate(baseDir string) (*subst.Template, error) {
+func (c *Config) bodyTemplate(baseDir string, remote bool) (*subst.Template, error) {
 	switch {
 	case c.BodyContent != "" && c.BodyFile != "":
 		return nil, errors.New("body-content and body-file are exclusive")
 	case c.BodyContent != "":
 		return subst.Compile(c.BodyContent), nil
+	case c.BodyFile != "" && remote && filepath.IsAbs(c.BodyFile):
+		return nil, nil // read on the runner it runs on, not here
 	case c.BodyFile != "":
 		path := c.BodyFile
 		if !filepath.IsAbs(path) {
