@@ -144,8 +144,15 @@ func compile(ctx context.Context, file string, reg *action.Registry, log *slog.L
 // Ready is closed once the controller listens (and its NATS server is up).
 func (c *Controller) Ready() <-chan struct{} { return c.ready }
 
-// HTTPAddr is the bound HTTP intake address ("off" if disabled), after Ready.
-func (c *Controller) HTTPAddr() string { return c.addrs[0] }
+// HTTPAddr is the bound HTTP intake address ("off" if disabled; "" before Ready).
+func (c *Controller) HTTPAddr() string {
+	select {
+	case <-c.ready:
+		return c.addrs[0]
+	default:
+		return ""
+	}
+}
 
 // NATSURL is the embedded NATS server's client URL ("" outside controller
 // mode), after Ready.

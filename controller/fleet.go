@@ -356,7 +356,7 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	job := transport.Job{
 		ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
 		Serialize: m.Route.Serialize, Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, Event: m.Msg.Event,
-		Revision: f.c.rev.Load(),
+		Revision: f.c.rev.Load(), Epoch: f.c.epoch,
 	}
 	for _, s := range steps {
 		job.Actions = append(job.Actions, s.Action)

@@ -117,19 +117,21 @@ func TestJobMissingAction(t *testing.T) {
 	// Retried jobs come first: an outcome they wrongly sent would be taken
 	// for a dropped job's and fail on its id.
 	tests := []struct {
-		name    string
-		jobRev  int64
-		settled string
+		name     string
+		jobRev   int64
+		jobEpoch string
+		settled  string
 	}{
-		{"controller sends no revision", 0, "nak"},
-		{"job newer than the runner's config", 6, "nak"},
-		{"job at the runner's revision", 5, "term"},
-		{"job older than the runner's config", 3, "term"},
+		{"controller sends no revision", 0, "e1", "nak"},
+		{"job newer than the runner's config", 6, "e1", "nak"},
+		{"job from another controller epoch", 3, "e0", "nak"},
+		{"job at the runner's revision", 5, "e1", "term"},
+		{"job older than the runner's config", 3, "e1", "term"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			job := transport.Job{ID: fmt.Sprintf("j%d", i), EventID: "ev", Route: "high-severity",
-				Actions: []string{"local-post", "gone"}, Revision: tt.jobRev}
+				Actions: []string{"local-post", "gone"}, Revision: tt.jobRev, Epoch: tt.jobEpoch}
 			data, _ := json.Marshal(job)
 			m := &fakeMsg{data: data}
 			r.onJob(t.Context(), m)

@@ -37,8 +37,10 @@ type Job struct {
 	Event     json.RawMessage `json:"event"`
 	// Revision is the controller's config revision when it dispatched the
 	// job: a runner at that revision or later that lacks an action named
-	// here will never have it, and drops the job.
-	Revision int64 `json:"revision"`
+	// here will never have it, and drops the job. Revisions compare only
+	// within one Epoch (see Slice).
+	Revision int64  `json:"revision"`
+	Epoch    string `json:"epoch,omitempty"`
 }
 
 // Envelope carries an event a runner took in up to the controller.

@@ -97,7 +97,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure nats server: %w", err)
 	}
-	ns.SetLoggerV2(newLogger(log), log.Enabled(ctx, slog.LevelDebug), log.Enabled(ctx, levelTrace), false)
+	// No protocol tracing, whatever the log level: it would log every
+	// message body, config slices and their secrets included.
+	ns.SetLoggerV2(newLogger(log), log.Enabled(ctx, slog.LevelDebug), false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
