@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -99,7 +101,7 @@ func (p *jsonParser) object(depth int) (ast.Value, error) {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return nil, p.errorf("expected a string key")
 		}
-		k, err := p.str()
+		key, err := p.key()
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +115,7 @@ func (p *jsonParser) object(depth int) (ast.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(v)})
+		terms = append(terms, [2]*ast.Term{key, ast.NewTerm(v)})
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.errorf("unexpected end of JSON input in an object")
@@ -189,6 +191,36 @@ func (p *jsonParser) array(depth int) (ast.Value, error) {
 			return nil, p.errorf("expected ',' or ']' in an array")
 		}
 	}
+}
+
+// Object keys repeat from event to event (every Tracee line has the same
+// ~40), so their terms are shared rather than allocated per event: a term
+// is never modified once built. The table is bounded; keys past it are
+// allocated as usual.
+var (
+	keyTerms    sync.Map // string → *ast.Term
+	keyTermsLen atomic.Int64
+)
+
+const maxKeyTerms = 8192
+
+func (p *jsonParser) key() (*ast.Term, error) {
+	start := p.pos
+	s, err := p.str()
+	if err != nil {
+		return nil, err
+	}
+	raw := p.data[start+1 : p.pos-1]
+	if t, ok := keyTerms.Load(string(raw)); ok { // no allocation for the lookup
+		return t.(*ast.Term), nil
+	}
+	t := ast.StringTerm(s)
+	if keyTermsLen.Load() < maxKeyTerms && string(raw) == s {
+		if _, loaded := keyTerms.LoadOrStore(s, t); !loaded {
+			keyTermsLen.Add(1)
+		}
+	}
+	return t, nil
 }
 
 // str reads a string; without escapes (the common case) it is one copy.
