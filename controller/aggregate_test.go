@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/controller"
 )
 
@@ -55,5 +56,38 @@ actions:
 	// the third finding was held; stopping sends it rather than losing it
 	if n := len(readLines(out)); n != 2 {
 		t.Fatalf("after stop: %d exec runs, want 2", n)
+	}
+}
+
+// TestCompileNeverActs: check and the dry run compile with Compile; the
+// messages they evaluate and hold for aggregation must not run actions
+// when the engine closes.
+func TestCompileNeverActs(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	cfg := writeCfg(t, dir, fmt.Sprintf(`
+routes:
+- name: held
+  actions: [record]
+  template: raw
+  plugins: {aggregate-message-number: 5}
+templates:
+- {name: raw, rego-package: postee.rawmessage.json}
+actions:
+- {name: record, type: exec, enable: true, exec-script: "echo ran >> %s"}
+`, out))
+	eng, err := controller.Compile(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		ev, _ := engine.ParseEvent([]byte(`{"a":1}`), "")
+		if ms, err := eng.Evaluate(context.Background(), ev, ""); err != nil || !ms[0].Held {
+			t.Fatalf("%v %+v", err, ms)
+		}
+	}
+	eng.Close()
+	if lines := readLines(out); len(lines) != 0 {
+		t.Fatalf("a dry run ran an action: %v", lines)
 	}
 }

@@ -51,7 +51,8 @@ type Controller struct {
 	ready    chan struct{}
 	loaded   atomic.Value // string: sha256 of the cfg.yaml bytes in use
 	epoch    string       // random per start: runners compare revisions within one epoch
-	addrs    []string     // intake addresses, set before ready closes
+	retired  engine.Retirer
+	addrs    []string // intake addresses, set before ready closes
 }
 
 // New loads and compiles the config; it does not listen yet.
@@ -103,8 +104,11 @@ func (c *Controller) loadRevision() int64 {
 
 func (c *Controller) saveRevision() {
 	err := os.MkdirAll(c.opts.Settings.StateDir, 0o700)
-	if err == nil {
-		err = os.WriteFile(c.revisionFile(), []byte(strconv.FormatInt(c.rev.Load(), 10)+"\n"), 0o600)
+	if err == nil { // write and rename: a crash leaves the old number, not none
+		tmp := c.revisionFile() + ".tmp"
+		if err = os.WriteFile(tmp, []byte(strconv.FormatInt(c.rev.Load(), 10)+"\n"), 0o600); err == nil {
+			err = os.Rename(tmp, c.revisionFile())
+		}
 	}
 	if err != nil {
 		c.log.Warn("config revision not saved; it restarts from 1 next time", "error", err)
@@ -128,9 +132,11 @@ func fileDigest(path string) string {
 }
 
 // Compile loads and compiles a Postee config as the controller would, with
-// every registered action type.
+// every registered action type, for checking and dry runs: it runs nothing.
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
-	return compile(ctx, file, action.Default, log, nil)
+	// check and the dry run must never act: messages held for aggregation
+	// are dropped when the engine closes, not sent.
+	return compile(ctx, file, action.Default, log, func(context.Context, *engine.Engine, engine.Match) {})
 }
 
 func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match)) (*engine.Engine, error) {
@@ -247,6 +253,7 @@ func (c *Controller) shutdown(srv *webhook.Server) error {
 		c.fleet.stopUpstream() // events from runners stay queued for the next start
 	}
 	c.inflight.Wait()
+	c.retired.CloseAll()
 	c.Engine().Close()
 	c.log.Info("stopped")
 	return err
@@ -269,10 +276,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 	if c.fleet != nil {
 		c.fleet.publishAll(ctx)
 	}
-	go func() { // let events in flight on the old engine finish first
-		time.Sleep(time.Minute)
-		old.Close()
-	}()
+	c.retired.Retire(old, time.Minute) // events in flight on it finish first
 	c.log.Info("config reloaded", "config_revision", rev, "routes", len(eng.Routes()))
 	_ = c.opts.Notifier.Ready(c.status())
 	return nil
@@ -316,11 +320,6 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 	if err != nil {
 		return "", nil, err
 	}
-	eng := c.Engine()
-	ms, err := eng.Evaluate(ctx, ev, route)
-	if err != nil {
-		return ev.ID, nil, err
-	}
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
@@ -328,13 +327,24 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 	}
 	c.inflight.Add(1)
 	c.mu.Unlock()
+	eng := c.Engine()
+	ms, err := eng.Evaluate(ctx, ev, route)
+	if err != nil {
+		c.inflight.Done()
+		return ev.ID, nil, err
+	}
 	names := make([]string, len(ms))
 	for i, m := range ms {
 		names[i] = m.Route.Name
 	}
-	// Runner work is queued (durably) before the producer gets its answer;
-	// the controller's own actions run in the background.
-	c.dispatchAll(ctx, ms)
+	// Runner work is queued (durably) before the producer gets its answer:
+	// if it cannot be, the producer hears so (503) and nothing ran here, so
+	// sending the event again is safe. The controller's own actions run in
+	// the background.
+	if err := c.dispatchAll(context.WithoutCancel(ctx), ms); err != nil {
+		c.inflight.Done()
+		return ev.ID, names, fmt.Errorf("runner work not queued, send the event again: %w", err)
+	}
 	go func() {
 		defer c.inflight.Done()
 		c.runLocal(context.WithoutCancel(ctx), eng, ms)
@@ -345,16 +355,18 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 // process runs the controller's steps of each match and dispatches the
 // others. A match held for aggregation runs nothing yet.
 func (c *Controller) process(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
-	c.dispatchAll(ctx, ms)
+	_ = c.dispatchAll(ctx, ms) // failures are logged; an upstream event is not redelivered for them
 	c.runLocal(ctx, eng, ms)
 }
 
-func (c *Controller) dispatchAll(ctx context.Context, ms []engine.Match) {
+func (c *Controller) dispatchAll(ctx context.Context, ms []engine.Match) error {
+	var errs []error
 	for _, m := range ms {
 		if !m.Held {
-			c.dispatch(ctx, m)
+			errs = append(errs, c.dispatch(ctx, m))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 func (c *Controller) runLocal(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
@@ -381,8 +393,9 @@ func (c *Controller) flushed(ctx context.Context, eng *engine.Engine, m engine.M
 
 // dispatch queues m's runner steps. The runner that reported the event
 // (m.From) ran its own actions already.
-func (c *Controller) dispatch(ctx context.Context, m engine.Match) {
+func (c *Controller) dispatch(ctx context.Context, m engine.Match) error {
 	from, id := m.From(), m.Msg.EventID
+	var errs []error
 	remote := map[string][]engine.Step{}
 	var order []string
 	for _, s := range m.Route.Steps {
@@ -412,8 +425,10 @@ func (c *Controller) dispatch(ctx context.Context, m engine.Match) {
 		}
 		if err := c.fleet.dispatch(ctx, runner, m, remote[runner]); err != nil {
 			c.log.Error("dispatch failed", "route", m.Route.Name, "runner", runner, "event_id", id, "error", err)
+			errs = append(errs, fmt.Errorf("runner %s: %w", runner, err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 func (c *Controller) originRunner(m engine.Match) string {

@@ -131,6 +131,10 @@ func sliceAction(cfg *config.Config, a config.Action, files map[string]string) (
 }
 
 var importRE = regexp.MustCompile(`(?m)^\s*import\s+data\.([A-Za-z0-9_.]+)`)
+
+// aggRE finds the aggregation package a template names, which the runner
+// needs too when the route aggregates.
+var aggRE = regexp.MustCompile(`(?m)^\s*aggregation_pkg\s*:?=\s*"([A-Za-z0-9_.]+)"`)
 var packageRE = regexp.MustCompile(`(?m)^\s*package\s+([A-Za-z0-9_.]+)`)
 
 // templateFiles adds the user's rego-templates files that define t's package
@@ -173,6 +177,9 @@ func templateFiles(cfg *config.Config, t config.Template, files map[string]strin
 			for _, rel := range list {
 				files["rego-templates/"+rel] = src[rel]
 				for _, m := range importRE.FindAllStringSubmatch(src[rel], -1) {
+					want = append(want, m[1])
+				}
+				for _, m := range aggRE.FindAllStringSubmatch(src[rel], -1) {
 					want = append(want, m[1])
 				}
 			}

@@ -17,16 +17,35 @@ import (
 // an array of {title, description, url}), when the number is reached or the
 // timeout passes, whichever comes first. Held messages are also sent when the
 // engine is closed (reload, stop), so none is lost.
+//
+// Messages are held per route AND per source (reporting runner, whether it
+// ran its own actions, host): one aggregated message goes to one place, so
+// a batch never mixes events a runner already handled with events it did not,
+// nor one host's findings with another's.
 
 // aggregator holds the messages of the routes that aggregate.
 type aggregator struct {
 	e       *Engine
 	mu      sync.Mutex
-	pending map[string][]Match                 // guarded by mu; by route
+	pending map[bucket][]Match                 // guarded by mu
 	queries map[string]*rego.PreparedEvalQuery // guarded by mu; by aggregation package
+	closed  bool                               // guarded by mu: add no longer holds
 	stop    chan struct{}
 	done    sync.WaitGroup
 }
+
+type bucket struct {
+	route, from, host string
+	fromRan           bool
+}
+
+func bucketOf(m Match) bucket {
+	return bucket{route: m.Route.Name, from: m.From(), host: m.Host(), fromRan: m.FromRan()}
+}
+
+// flushTimeout bounds sending what is held when an engine closes, so a stop
+// stays inside the units' TimeoutStopSec.
+const flushTimeout = 20 * time.Second
 
 func (r *Route) aggregates() bool { return r.aggNumber() > 0 || r.aggTimeout() > 0 }
 
@@ -39,7 +58,7 @@ func (r *Route) aggTimeout() time.Duration {
 }
 
 func newAggregator(e *Engine) *aggregator {
-	a := &aggregator{e: e, pending: map[string][]Match{}, queries: map[string]*rego.PreparedEvalQuery{}, stop: make(chan struct{})}
+	a := &aggregator{e: e, pending: map[bucket][]Match{}, queries: map[string]*rego.PreparedEvalQuery{}, stop: make(chan struct{})}
 	for _, r := range e.routes {
 		if t := r.aggTimeout(); t > 0 {
 			a.done.Add(1)
@@ -49,20 +68,37 @@ func newAggregator(e *Engine) *aggregator {
 	return a
 }
 
-// add holds m; when its route's number is reached it returns the
-// aggregated match to send now.
-func (a *aggregator) add(ctx context.Context, m Match) (*Match, error) {
+// add holds m and returns what to send now: nothing while the batch grows,
+// the aggregated message when the number is reached (or, if the
+// aggregation package fails, every held message on its own), and m itself
+// once the engine is closed.
+func (a *aggregator) add(ctx context.Context, m Match) []Match {
 	a.mu.Lock()
-	held := append(a.pending[m.Route.Name], m)
-	if n := m.Route.aggNumber(); n == 0 || len(held) < n {
-		a.pending[m.Route.Name] = held
+	if a.closed {
 		a.mu.Unlock()
-		return nil, nil
+		return []Match{m}
 	}
-	delete(a.pending, m.Route.Name)
+	b := bucketOf(m)
+	held := append(a.pending[b], m)
+	if n := m.Route.aggNumber(); n == 0 || len(held) < n {
+		a.pending[b] = held
+		a.mu.Unlock()
+		return nil
+	}
+	delete(a.pending, b)
 	a.mu.Unlock()
+	return a.combine(ctx, held)
+}
+
+// combine renders held as one message, or returns them one by one when the
+// aggregation package fails: better unaggregated than lost.
+func (a *aggregator) combine(ctx context.Context, held []Match) []Match {
 	out, err := a.render(ctx, held)
-	return &out, err
+	if err != nil {
+		a.e.log.Error("aggregated message not rendered; sending the messages one by one", "route", held[0].Route.Name, "error", err)
+		return held
+	}
+	return []Match{out}
 }
 
 func (a *aggregator) tick(r *Route, every time.Duration) {
@@ -74,45 +110,44 @@ func (a *aggregator) tick(r *Route, every time.Duration) {
 		case <-a.stop:
 			return
 		case <-t.C:
-			a.flush(r.Name)
+			a.flush(context.Background(), r.Name)
 		}
 	}
 }
 
-// flush sends what route holds through the engine's OnFlush.
-func (a *aggregator) flush(route string) {
+// flush sends what route holds (every source's batch) through OnFlush.
+func (a *aggregator) flush(ctx context.Context, route string) {
 	a.mu.Lock()
-	held := a.pending[route]
-	delete(a.pending, route)
-	a.mu.Unlock()
-	if len(held) == 0 {
-		return
-	}
-	ctx := context.Background()
-	m, err := a.render(ctx, held)
-	if err != nil {
-		a.e.log.Error("aggregated message not rendered; sending the messages one by one", "route", route, "error", err)
-		for _, h := range held {
-			a.e.opts.OnFlush(ctx, a.e, h)
+	var batches [][]Match
+	for b, held := range a.pending {
+		if b.route == route || route == "" {
+			batches = append(batches, held)
+			delete(a.pending, b)
 		}
-		return
 	}
-	a.e.opts.OnFlush(ctx, a.e, m)
+	a.mu.Unlock()
+	for _, held := range batches {
+		for _, m := range a.combine(ctx, held) {
+			a.e.opts.OnFlush(ctx, a.e, m)
+		}
+	}
 }
 
-// close stops the timers and sends everything held.
+// close stops the timers and sends everything held, within flushTimeout;
+// later adds are sent straight away.
 func (a *aggregator) close() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	a.mu.Unlock()
 	close(a.stop)
 	a.done.Wait()
-	a.mu.Lock()
-	routes := make([]string, 0, len(a.pending))
-	for r := range a.pending {
-		routes = append(routes, r)
-	}
-	a.mu.Unlock()
-	for _, r := range routes {
-		a.flush(r)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	a.flush(ctx, "")
 }
 
 // render combines held messages with the aggregation package the template

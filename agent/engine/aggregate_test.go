@@ -119,3 +119,73 @@ actions:
 		t.Fatalf("held messages were sent directly: %v", rec.got())
 	}
 }
+
+func TestAggregateKeepsSourcesApartAndLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{}
+	cfg := load(t, dir, `
+routes:
+- name: two
+  actions: [a]
+  template: t
+  plugins: {aggregate-message-number: 2}
+- name: broken
+  actions: [a]
+  template: b
+  plugins: {aggregate-message-number: 2}
+templates:
+- {name: t, rego-package: custom.one}
+- name: b
+  body: "title := \"b\"\nresult := \"b\"\naggregation_pkg := \"no.such.package\""
+actions:
+- {name: a, type: record, enable: true}
+`, map[string]string{"rego-templates/one.rego": aggTemplates, "rego-templates/agg.rego": aggPackage})
+	e, err := New(context.Background(), cfg, Options{Registry: rec.registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(from, js string) []Match {
+		ev := event(t, js)
+		ev.From, ev.FromRan = from, from != ""
+		ms, err := e.Evaluate(context.Background(), ev, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	// Events from runner r1 and from the controller's own intake are
+	// batched apart: each batch goes to one place.
+	if ms := send("r1", `{"n":1}`); !ms[0].Held {
+		t.Fatal("first r1 event not held")
+	}
+	if ms := send("", `{"n":2}`); !ms[0].Held {
+		t.Fatal("direct event joined r1's batch")
+	}
+	ms := send("r1", `{"n":3}`)
+	var two []Match
+	for _, m := range ms {
+		if m.Route.Name == "two" {
+			two = append(two, m)
+		}
+	}
+	if len(two) != 1 || two[0].Held || two[0].Msg.Body != "body 1 | body 3" || two[0].From() != "r1" {
+		t.Fatalf("r1 batch = %+v", two)
+	}
+	// A failing aggregation package sends the held messages one by one.
+	var broken []Match
+	for _, m := range send("", `{"n":4}`) {
+		if m.Route.Name == "broken" && !m.Held {
+			broken = append(broken, m)
+		}
+	}
+	if len(broken) != 2 {
+		t.Fatalf("broken aggregation sent %d messages, want the 2 held ones", len(broken))
+	}
+	e.Close()
+	// After Close nothing is held any more.
+	for _, m := range send("", `{"n":5}`) {
+		if m.Held {
+			t.Fatalf("route %s held a message after Close", m.Route.Name)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postee-fleet/posteed/agent/action"
@@ -83,6 +84,8 @@ type Engine struct {
 	actions map[string]action.Action // built actions, by name
 	dedup   *dedup
 	agg     *aggregator // nil when no route aggregates
+
+	closeOnce sync.Once
 }
 
 // New compiles cfg. The error is a config.Errors listing every problem.
@@ -279,16 +282,18 @@ func (e *Engine) secrets(key string, strict bool) func(field, value string) (str
 }
 
 // Close sends the messages held for aggregation and releases the actions'
-// resources.
+// resources. Calling it again does nothing.
 func (e *Engine) Close() {
-	if e.agg != nil {
-		e.agg.close()
-	}
-	for _, a := range e.actions {
-		if c, ok := a.(action.Closer); ok {
-			_ = c.Close()
+	e.closeOnce.Do(func() {
+		if e.agg != nil {
+			e.agg.close()
 		}
-	}
+		for _, a := range e.actions {
+			if c, ok := a.(action.Closer); ok {
+				_ = c.Close()
+			}
+		}
+	})
 }
 
 // Routes returns the compiled routes in config order.

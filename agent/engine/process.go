@@ -52,15 +52,13 @@ func (e *Engine) Evaluate(ctx context.Context, ev *Event, only string) ([]Match,
 			Event: ev.Raw, EventID: ev.ID, Route: r.Name,
 		}, ev: ev, aggPkg: out1.AggregationPkg}
 		if e.agg != nil && r.aggregates() {
-			sent, err := e.agg.add(ctx, m)
-			if err != nil {
-				e.log.Error("aggregated message not rendered", "route", r.Name, "error", err)
-			}
-			if sent == nil {
+			send := e.agg.add(ctx, m)
+			if len(send) == 0 {
 				m.Held = true
-			} else {
-				m = *sent
+				send = []Match{m}
 			}
+			out = append(out, send...)
+			continue
 		}
 		out = append(out, m)
 	}

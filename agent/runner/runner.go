@@ -61,6 +61,7 @@ type Runner struct {
 	ready    chan struct{} // closed once serving
 	once     sync.Once
 	inflight sync.WaitGroup
+	retired  engine.Retirer // replaced engines, closed a minute later or at stop
 	mu       sync.Mutex
 	stopping bool      // guarded by mu
 	stopBy   time.Time // guarded by mu: when a clean stop must be done
@@ -266,9 +267,10 @@ func (r *Runner) status() string {
 	return st
 }
 
-// The stop's bounds. postee-runner.service gives a stop TimeoutStopSec=90s
-// before SIGKILL; the runner means to be done within stopBudget of the
-// signal, leaving the rest for closing the spool and the connection. Inside
+// The stop's bounds. postee-runner.service gives a stop TimeoutStopSec=120s
+// before SIGKILL; the runner means to be done with work in flight within
+// stopBudget of the signal, leaving the rest for sending messages held for
+// aggregation (up to 20 s) and closing the spool and the connection. Inside
 // it, a job or local action started just before the stop gets past the exec
 // action's default timeout (exec.DefaultTimeout, 60 s) to end; taking
 // requests ends first, within httpStopMax. Raising one of these means
@@ -295,6 +297,12 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg, lineWorkers *s
 	if !waitBefore(&r.inflight, deadline) {
 		r.log.Warn("local actions still running at the stop deadline; stopping without them")
 	}
+	// Closing sends what the engines hold for aggregation (bounded by
+	// engine.flushTimeout), before the spool and the connection close.
+	r.retired.CloseAll()
+	if e := r.Engine(); e != nil {
+		e.Close()
+	}
 	switch {
 	case r.nc == nil:
 	case r.nc.IsConnected():
@@ -307,9 +315,6 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg, lineWorkers *s
 	}
 	_ = r.spool.Close()
 	_ = r.done.Close()
-	if e := r.Engine(); e != nil {
-		e.Close()
-	}
 	_ = os.Remove(filepath.Join(r.opts.Settings.RuntimeDir, "runner.json"))
 	r.log.Info("stopped")
 	return err

@@ -150,8 +150,9 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 	go debug.FreeOSMemory()
 	r.sendHeartbeat()
 	if old != nil {
-		go func() { time.Sleep(time.Minute); old.eng.Close() }()
+		r.retired.Retire(old.eng, time.Minute) // work in flight on it finishes first
 	}
+	r.pruneSlices()
 	return nil
 }
 
@@ -210,14 +211,23 @@ func (r *Runner) compileSlice(ctx context.Context, sl *transport.Slice) (*engine
 	if err != nil {
 		return nil, err
 	}
-	r.pruneSlices(root, dir)
 	return eng, nil
 }
 
-func (r *Runner) pruneSlices(root, keep string) {
+// pruneSlices removes the directories of slices no engine uses any more:
+// a replaced engine still runs scripts from its own until it is closed.
+func (r *Runner) pruneSlices() {
+	keep := map[string]bool{}
+	if e := r.Engine(); e != nil {
+		keep[e.Config().Dir] = true
+	}
+	for _, e := range r.retired.Live() {
+		keep[e.Config().Dir] = true
+	}
+	root := filepath.Join(r.opts.Settings.StateDir, "slices")
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
-		if p := filepath.Join(root, e.Name()); p != keep {
+		if p := filepath.Join(root, e.Name()); !keep[p] {
 			_ = os.RemoveAll(p)
 		}
 	}

@@ -132,17 +132,12 @@ func missingAction(eng *engine.Engine, actions []string) string {
 // reported failed; otherwise the config naming the action is on its way and
 // the job is tried again later. A job of a controller that sends no
 // revision (0) is always retried.
-// epoch is the epoch of the slice in use ("" before the first).
-func (r *Runner) epoch() string {
-	if cur := r.cfg.Load(); cur != nil {
-		return cur.slice.Epoch
-	}
-	return ""
-}
-
 func (r *Runner) refuseJob(m jetstream.Msg, job transport.Job, action string, rev int64) {
 	log := r.log.With("route", job.Route, "event_id", job.EventID, "action", action, "config_revision", rev, "job_revision", job.Revision)
-	if job.Revision == 0 || rev < job.Revision || job.Epoch != r.epoch() {
+	// Revisions persist across controller restarts (its state directory),
+	// so they compare across epochs too; only a job from before revisions
+	// existed (0) is always retried.
+	if job.Revision == 0 || rev < job.Revision {
 		log.Warn("work names an action this runner's config does not have yet; retrying later")
 		_ = m.NakWithDelay(2 * time.Second)
 		return

@@ -124,7 +124,7 @@ func TestJobMissingAction(t *testing.T) {
 	}{
 		{"controller sends no revision", 0, "e1", "nak"},
 		{"job newer than the runner's config", 6, "e1", "nak"},
-		{"job from another controller epoch", 3, "e0", "nak"},
+		{"job from another controller epoch, older revision", 3, "e0", "term"},
 		{"job at the runner's revision", 5, "e1", "term"},
 		{"job older than the runner's config", 3, "e1", "term"},
 	}
