@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -60,3 +61,40 @@ func TuneGC() {
 		debug.SetGCPercent(EngineGCPercent)
 	}
 }
+
+// Env is what a daemon's main sets up before it runs: the logger, the
+// sockets systemd passed, the signals and the service manager notifier.
+type Env struct {
+	Log       *slog.Logger
+	Listeners map[string][]net.Listener
+	Ctx       context.Context // done on SIGTERM/SIGINT
+	Reload    <-chan struct{} // SIGHUP
+	Notifier  *sd.Notifier
+	stop      func()
+}
+
+// Start builds the Env. url and tls are the daemon's HTTP and HTTPS intake
+// settings: under socket activation a listener systemd did not pass is off.
+func Start(logLevel string, url, tls *string) (*Env, error) {
+	log, err := Logger(logLevel)
+	if err != nil {
+		return nil, err
+	}
+	listeners, err := sd.Listeners("http", "https")
+	if err != nil {
+		return nil, err
+	}
+	OnlyActivated(listeners, map[string]*string{"http": url, "https": tls}, log)
+	ctx, reload, stop := Signals()
+	return &Env{Log: log, Listeners: listeners, Ctx: ctx, Reload: reload, Notifier: sd.NewNotifier(log), stop: stop}, nil
+}
+
+// Serve pings the watchdog while healthy and runs the daemon until it stops.
+func (e *Env) Serve(healthy func() error, run func(ctx context.Context, reload <-chan struct{}) error) error {
+	defer e.stop()
+	go func() { _ = e.Notifier.Watchdog(e.Ctx, healthy) }()
+	return run(e.Ctx, e.Reload)
+}
+
+// Close releases the signal handlers when the daemon never got to Serve.
+func (e *Env) Close() { e.stop() }

@@ -12,7 +12,6 @@ import (
 
 	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
 	"github.com/postee-fleet/posteed/agent/daemon"
-	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/agent/settings"
 	"github.com/postee-fleet/posteed/controller"
 )
@@ -88,25 +87,17 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	if err := s.ResolveCredentials(); err != nil {
 		return err
 	}
-	log, err := daemon.Logger(s.LogLevel)
+	env, err := daemon.Start(s.LogLevel, &s.URL, &s.TLS)
 	if err != nil {
 		return err
 	}
-	listeners, err := sd.Listeners("http", "https")
-	if err != nil {
-		return err
-	}
-	daemon.OnlyActivated(listeners, map[string]*string{"http": &s.URL, "https": &s.TLS}, log)
 	daemon.TuneGC()
-	ctx, reload, stop := daemon.Signals()
-	defer stop()
-	notifier := sd.NewNotifier(log)
-	c, err := controller.New(ctx, controller.Options{Settings: *s, Logger: log, Notifier: notifier, Listeners: listeners, Version: version})
+	c, err := controller.New(env.Ctx, controller.Options{Settings: *s, Logger: env.Log, Notifier: env.Notifier, Listeners: env.Listeners, Version: version})
 	if err != nil {
+		env.Close()
 		return err
 	}
-	go func() { _ = notifier.Watchdog(ctx, c.Healthy) }()
-	return c.Run(ctx, reload)
+	return env.Serve(c.Healthy, c.Run)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

@@ -11,7 +11,6 @@ import (
 	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
 	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/runner"
-	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/agent/settings"
 )
 
@@ -82,22 +81,14 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	if err := runner.CheckIdentity(s.Name, s.TLSCert); err != nil {
 		return err
 	}
-	log, err := daemon.Logger(s.LogLevel)
+	env, err := daemon.Start(s.LogLevel, &s.URL, &s.TLS)
 	if err != nil {
 		return err
 	}
-	listeners, err := sd.Listeners("http", "https")
+	r, err := runner.New(env.Ctx, runner.Options{Settings: *s, Logger: env.Log, Notifier: env.Notifier, Listeners: env.Listeners, Version: version})
 	if err != nil {
+		env.Close()
 		return err
 	}
-	daemon.OnlyActivated(listeners, map[string]*string{"http": &s.URL, "https": &s.TLS}, log)
-	ctx, reload, stop := daemon.Signals()
-	defer stop()
-	notifier := sd.NewNotifier(log)
-	r, err := runner.New(ctx, runner.Options{Settings: *s, Logger: log, Notifier: notifier, Listeners: listeners, Version: version})
-	if err != nil {
-		return err
-	}
-	go func() { _ = notifier.Watchdog(ctx, r.Healthy) }()
-	return r.Run(ctx, reload)
+	return env.Serve(r.Healthy, r.Run)
 }
