@@ -14,6 +14,10 @@ const (
 	// DedupeWindow is how long a Nats-Msg-Id is remembered: long enough for
 	// a runner's spool to resend after a short controller outage.
 	DedupeWindow = 10 * time.Minute
+	// MaxAge bounds how long work waits for a runner that never comes (a
+	// misspelt runs-on, a decommissioned host) and how long runner events
+	// wait for a controller: the queues cannot grow without end.
+	MaxAge = 7 * 24 * time.Hour
 	// DefaultAckWait is how long a runner may work on one message before it
 	// is redelivered; long actions should send InProgress.
 	DefaultAckWait = 2 * time.Minute
@@ -30,6 +34,7 @@ func WorkStreamConfig() jetstream.StreamConfig {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DedupeWindow,
+		MaxAge:      MaxAge,
 	}
 }
 
@@ -43,6 +48,7 @@ func UpStreamConfig() jetstream.StreamConfig {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DedupeWindow,
+		MaxAge:      MaxAge,
 	}
 }
 
