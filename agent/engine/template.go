@@ -92,6 +92,13 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	var want []string
+	for name, pkg := range pkgs {
+		if used[name] {
+			want = append(want, "data."+pkg)
+		}
+	}
+	modules = withoutUnusedBundled(modules, want)
 	c := ast.NewCompiler()
 	if c.Compile(modules); c.Failed() {
 		return nil, compileErrors(cfg, c.Errors)
@@ -123,6 +130,67 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 		return nil, errs
 	}
 	return out, nil
+}
+
+// withoutUnusedBundled drops the bundled modules nothing in use refers to:
+// every engine (a runner's holds one or two templates) would otherwise keep
+// all of them compiled, megabytes of a runner's memory. Kept: the user's
+// modules, and the bundled ones reached from them or from the templates in
+// use, by reference (data.postee.lib...), by package nesting (an
+// aggregation package under its template's) or by name in a string
+// (aggregation_pkg := "postee.vuls.slack.trivy.aggregation").
+func withoutUnusedBundled(modules map[string]*ast.Module, want []string) map[string]*ast.Module {
+	keep := map[string]*ast.Module{}
+	var pending []string
+	add := func(name string, m *ast.Module) {
+		keep[name] = m
+		pending = append(pending, refsOf(m)...)
+	}
+	for name, m := range modules {
+		if !strings.HasPrefix(name, "bundled/") {
+			add(name, m)
+		}
+	}
+	pending = append(pending, want...)
+	for len(pending) > 0 {
+		ref := pending[0]
+		pending = pending[1:]
+		for name, m := range modules {
+			if _, ok := keep[name]; ok {
+				continue
+			}
+			pkg := m.Package.Path.String()
+			if ref == pkg || strings.HasPrefix(ref, pkg+".") || strings.HasPrefix(pkg, ref+".") {
+				add(name, m)
+			}
+		}
+	}
+	return keep
+}
+
+// refsOf lists what a module may reach: its data references, and strings
+// that name a package.
+func refsOf(m *ast.Module) []string {
+	var out []string
+	ast.WalkTerms(m, func(t *ast.Term) bool {
+		switch v := t.Value.(type) {
+		case ast.Ref:
+			if v.HasPrefix(ast.DefaultRootRef) {
+				out = append(out, v.ConstantPrefix().String())
+			}
+		case ast.String:
+			if s := string(v); strings.HasPrefix(s, "postee.") && !strings.ContainsAny(s, " /:") {
+				out = append(out, "data."+s)
+			}
+		}
+		return false
+	})
+	for _, imp := range m.Imports {
+		if r, ok := imp.Path.Value.(ast.Ref); ok && r.HasPrefix(ast.DefaultRootRef) {
+			out = append(out, r.String())
+		}
+	}
+	return out
 }
 
 // renderQuery asks for the four documents a template may define, and only
