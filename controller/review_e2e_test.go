@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -50,7 +49,7 @@ func TestRunnerWithoutConfigGetsItsActionsBack(t *testing.T) {
 func TestOriginHostCannotBeTakenOver(t *testing.T) {
 	dir := t.TempDir()
 	out1, out2 := filepath.Join(dir, "r1.out"), filepath.Join(dir, "r2.out")
-	cfg := writeCfg(t, dir, fmt.Sprintf(`
+	cfg := writeCfg(t, dir, `
 routes:
 - name: origin
   actions: [contain]
@@ -64,7 +63,7 @@ actions:
   runs-on: "@origin"
   exec-script: echo "$POSTEE_EVENT_ID" >> "$OUT"
   env: ["OUT=$OUT_FILE"]
-`))
+`)
 	c := newCerts(t, "postee-runner-1", "postee-runner-2")
 	h := startController(t, c, cfg, t.TempDir())
 	t.Setenv("OUT_FILE", out1)

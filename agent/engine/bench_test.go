@@ -56,9 +56,7 @@ func sampleEvents(tb testing.TB) [][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-		out = append(out, l)
-	}
+	out = append(out, bytes.Split(bytes.TrimSpace(b), []byte("\n"))...)
 	return out
 }
 

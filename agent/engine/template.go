@@ -212,21 +212,6 @@ func renderQuery(pkg ast.Ref) ast.Body {
 	)
 }
 
-// renderModule collects the documents a template defines into one object,
-// so the template is one reference that OPA can partially evaluate at load.
-func renderModule(i int, pkg string) (*ast.Module, error) {
-	src := fmt.Sprintf(`package posteed.render.t%d
-
-doc := {
-	"title": data.%[2]s.title,
-	"result": data.%[2]s.result,
-	"url": [x | x := data.%[2]s.url],
-	"agg": [x | x := data.%[2]s.aggregation_pkg],
-}
-`, i, pkg)
-	return ast.ParseModuleWithOpts(fmt.Sprintf("posteed-render-%d.rego", i), src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-}
-
 func hasPackage(modules map[string]*ast.Module, pkg string) bool {
 	want := "data." + pkg
 	for _, m := range modules {
