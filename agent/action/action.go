@@ -121,3 +121,11 @@ func Register(typ string, f Factory) { Default.Register(typ, f) }
 
 // ErrPermanent marks an error that will not go away by retrying.
 var ErrPermanent = errors.New("permanent failure")
+
+// Log is the spec's logger, or one that discards when none was given.
+func (s Spec) Log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}

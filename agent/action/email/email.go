@@ -47,10 +47,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if c.ClientHostName == "" {
 		c.ClientHostName = "localhost"
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	return &Email{name: spec.Name, cfg: c, log: log, now: time.Now, lookupMX: net.DefaultResolver.LookupMX}, nil
 }
 

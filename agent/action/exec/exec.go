@@ -56,9 +56,6 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := spec.Decode(&c); err != nil {
 		return nil, err // it already names file, line, action and key
 	}
-	if spec.Logger == nil {
-		spec.Logger = slog.New(slog.DiscardHandler)
-	}
 	e, err := newExec(spec, c)
 	if err != nil {
 		return nil, fmt.Errorf("action %q: %w", spec.Name, err)

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/action"
 )
 
 // DefaultTimeout bounds a request when the action sets none.
@@ -153,4 +156,19 @@ func certificateError(err error) bool {
 	var hn x509.HostnameError
 	var ci x509.CertificateInvalidError
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
+}
+
+// PostJSON POSTs a JSON body to url through Do; header, if not nil, adds
+// the action's own headers (authorization). A URL that does not make a
+// request is a permanent failure, reported without the URL.
+func PostJSON(ctx context.Context, c *http.Client, url string, body []byte, header func(h http.Header)) (answer []byte, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, fmt.Errorf("build request: %w", action.ErrPermanent)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if header != nil {
+		header(req.Header)
+	}
+	return Do(ctx, c, req)
 }

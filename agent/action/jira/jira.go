@@ -42,10 +42,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := c.resolve(spec); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	log = log.With("action", spec.Name)
 	insecure := c.TLSVerify != nil && !*c.TLSVerify
 	if insecure {

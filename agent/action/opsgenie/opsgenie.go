@@ -3,7 +3,6 @@
 package opsgenie
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,10 +34,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := c.resolve(spec); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	return &Opsgenie{name: spec.Name, cfg: c, client: httpx.NewClient(0, false), log: log}, nil
 }
 
@@ -48,13 +44,8 @@ func (o *Opsgenie) Send(ctx context.Context, m action.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("opsgenie action %q: %w", o.name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.URL+"/v2/alerts", bytes.NewReader(b))
-	if err != nil {
-		return false, fmt.Errorf("opsgenie action %q: build request: %w", o.name, action.ErrPermanent)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "GenieKey "+o.cfg.Token)
-	if _, retry, err := httpx.Do(ctx, o.client, req); err != nil {
+	auth := func(h http.Header) { h.Set("Authorization", "GenieKey "+o.cfg.Token) }
+	if _, retry, err := httpx.PostJSON(ctx, o.client, o.cfg.URL+"/v2/alerts", b, auth); err != nil {
 		return retry, fmt.Errorf("opsgenie action %q: %w", o.name, err)
 	}
 	return false, nil

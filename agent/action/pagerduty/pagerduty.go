@@ -3,7 +3,6 @@
 package pagerduty
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,10 +40,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := c.resolve(spec); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	return &PagerDuty{name: spec.Name, cfg: c, client: httpx.NewClient(0, false), log: log, now: time.Now}, nil
 }
 
@@ -55,12 +51,7 @@ func (p *PagerDuty) Send(ctx context.Context, m action.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pagerduty action %q: %w", p.name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.URL, bytes.NewReader(b))
-	if err != nil {
-		return false, fmt.Errorf("pagerduty action %q: build request: %w", p.name, action.ErrPermanent)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if _, retry, err := httpx.Do(ctx, p.client, req); err != nil {
+	if _, retry, err := httpx.PostJSON(ctx, p.client, p.cfg.URL, b, nil); err != nil {
 		return retry, fmt.Errorf("pagerduty action %q: %w", p.name, err)
 	}
 	return false, nil

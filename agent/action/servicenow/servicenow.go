@@ -3,8 +3,8 @@
 package servicenow
 
 import (
-	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -38,10 +38,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := c.resolve(spec); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	return &ServiceNow{name: spec.Name, cfg: c, client: httpx.NewClient(0, false), log: log}, nil
 }
 
@@ -51,14 +48,11 @@ func (s *ServiceNow) Send(ctx context.Context, m action.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("serviceNow action %q: %w", s.name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL+"/api/now/table/"+s.cfg.Board, bytes.NewReader(b))
-	if err != nil {
-		return false, fmt.Errorf("serviceNow action %q: build request: %w", s.name, action.ErrPermanent)
+	auth := func(h http.Header) {
+		h.Set("Accept", "application/json")
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(s.cfg.User+":"+s.cfg.Password)))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(s.cfg.User, s.cfg.Password)
-	if _, retry, err := httpx.Do(ctx, s.client, req); err != nil {
+	if _, retry, err := httpx.PostJSON(ctx, s.client, s.cfg.URL+"/api/now/table/"+s.cfg.Board, b, auth); err != nil {
 		return retry, fmt.Errorf("serviceNow action %q: %w", s.name, err)
 	}
 	return false, nil

@@ -35,10 +35,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := c.resolve(spec); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	return &Slack{name: spec.Name, url: c.URL, client: httpx.NewClient(0, false), log: log}, nil
 }
 
@@ -62,11 +59,6 @@ func (s *Slack) post(ctx context.Context, p payload) (bool, error) {
 	if err := enc.Encode(p); err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, &body)
-	if err != nil {
-		return false, fmt.Errorf("build request: %w", action.ErrPermanent)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	_, retry, err := httpx.Do(ctx, s.client, req)
+	_, retry, err := httpx.PostJSON(ctx, s.client, s.url, body.Bytes(), nil)
 	return retry, err
 }

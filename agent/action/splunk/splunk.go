@@ -3,7 +3,6 @@
 package splunk
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -34,10 +33,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := c.resolve(spec); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	if c.SizeLimit < defaultSizeLimit {
 		log.Warn("splunk: size-limit is below Postee's default; big reports will be cut or refused",
 			"action", spec.Name, "size_limit", c.SizeLimit)
@@ -51,13 +47,8 @@ func (s *Splunk) Send(ctx context.Context, m action.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("splunk action %q: %w", s.name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("splunk action %q: build request: %w", s.name, action.ErrPermanent)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Splunk "+s.cfg.Token)
-	if _, retry, err := httpx.Do(ctx, s.client, req); err != nil {
+	auth := func(h http.Header) { h.Set("Authorization", "Splunk "+s.cfg.Token) }
+	if _, retry, err := httpx.PostJSON(ctx, s.client, s.cfg.URL, body, auth); err != nil {
 		return retry, fmt.Errorf("splunk action %q: %w", s.name, err)
 	}
 	return false, nil

@@ -42,10 +42,7 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := c.resolve(spec); err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := spec.Log()
 	return &Teams{
 		name: spec.Name, typ: spec.Type, url: c.URL,
 		workflows: spec.Type == "teamsworkflows",
@@ -73,12 +70,7 @@ func (t *Teams) post(ctx context.Context, card map[string]any) (bool, error) {
 	if err := enc.Encode(card); err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, &body)
-	if err != nil {
-		return false, fmt.Errorf("build request: %w", action.ErrPermanent)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	answer, retry, err := httpx.Do(ctx, t.client, req)
+	answer, retry, err := httpx.PostJSON(ctx, t.client, t.url, body.Bytes(), nil)
 	if err != nil {
 		return retry, err
 	}

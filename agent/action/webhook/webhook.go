@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/action/httpx"
@@ -39,12 +38,7 @@ func New(spec action.Spec) (action.Action, error) {
 
 // Send posts the rendered body. Postee accepted only 200; any 2xx will do.
 func (w *Webhook) Send(ctx context.Context, m action.Message) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, strings.NewReader(m.Body))
-	if err != nil {
-		return false, fmt.Errorf("action %q: cannot build the request", w.name)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if _, retry, err := httpx.Do(ctx, w.client, req); err != nil {
+	if _, retry, err := httpx.PostJSON(ctx, w.client, w.url, []byte(m.Body), nil); err != nil {
 		return retry, fmt.Errorf("action %q: %w", w.name, err)
 	}
 	return false, nil
