@@ -176,11 +176,11 @@ func (c *Controller) Engine() *engine.Engine { return c.eng.Load() }
 // work in flight finished.
 func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	s := c.opts.Settings
-	httpLn, err := listen(c.opts.Listeners, "http", s.URL)
+	httpLn, err := sd.ListenOptional(c.opts.Listeners, "http", s.URL)
 	if err != nil {
 		return fmt.Errorf("http intake: %w", err)
 	}
-	httpsLn, err := listen(c.opts.Listeners, "https", s.TLS)
+	httpsLn, err := sd.ListenOptional(c.opts.Listeners, "https", s.TLS)
 	if err != nil {
 		return fmt.Errorf("https intake: %w", err)
 	}
@@ -447,14 +447,4 @@ func (c *Controller) serveRunners(w http.ResponseWriter, _ *http.Request) {
 		list = c.fleet.list(context.Background())
 	}
 	writeJSON(w, list)
-}
-
-// listen returns the activated or bound listener; nil when the address is
-// empty and systemd passed none (that intake is off).
-func listen(activated map[string][]net.Listener, name, addr string) (net.Listener, error) {
-	ln, err := sd.Listen(activated, name, addr)
-	if errors.Is(err, sd.ErrNoAddress) {
-		return nil, nil
-	}
-	return ln, err
 }

@@ -215,11 +215,11 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 
 func (r *Runner) listen() (*webhook.Server, error) {
 	s := r.opts.Settings
-	httpLn, err := listen(r.opts.Listeners, "http", s.URL)
+	httpLn, err := sd.ListenOptional(r.opts.Listeners, "http", s.URL)
 	if err != nil {
 		return nil, fmt.Errorf("http intake: %w", err)
 	}
-	httpsLn, err := listen(r.opts.Listeners, "https", s.TLS)
+	httpsLn, err := sd.ListenOptional(r.opts.Listeners, "https", s.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("https intake: %w", err)
 	}
@@ -354,16 +354,6 @@ func (r *Runner) stopDeadline() time.Time {
 
 // ErrStopping is returned for events arriving during shutdown.
 var ErrStopping = errors.New("runner is stopping")
-
-// listen returns the activated or bound listener; nil when the address is
-// empty and systemd passed none (that intake is off).
-func listen(activated map[string][]net.Listener, name, addr string) (net.Listener, error) {
-	ln, err := sd.Listen(activated, name, addr)
-	if errors.Is(err, sd.ErrNoAddress) {
-		return nil, nil
-	}
-	return ln, err
-}
 
 // Healthy is nil while the runner works; otherwise the watchdog stops
 // pinging and /healthz answers 503.

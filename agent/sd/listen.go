@@ -64,3 +64,13 @@ func closeAll(m map[string][]net.Listener) {
 		}
 	}
 }
+
+// ListenOptional is Listen for a listener that may be off: an empty
+// address without an activated socket gives a nil listener, not an error.
+func ListenOptional(activated map[string][]net.Listener, name, addr string) (net.Listener, error) {
+	ln, err := Listen(activated, name, addr)
+	if errors.Is(err, ErrNoAddress) {
+		return nil, nil
+	}
+	return ln, err
+}
