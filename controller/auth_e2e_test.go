@@ -56,9 +56,9 @@ func TestRunnerNameNotMatchingCertificate(t *testing.T) {
 	})
 	impostor.startAsync()
 
-	impostor.logs.wait(t, "nats error", "err", `Permissions Violation for Subscription to "posteed.cfg.postee-runner-1"`)
-	impostor.logs.wait(t, "nats error", "err", `Permissions Violation for Publish to "posteed.cfg.get.postee-runner-1"`)
-	impostor.logs.wait(t, "nats error", "err", `Permissions Violation for Publish to "posteed.hb.postee-runner-1"`)
+	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Subscription to "posteed.cfg.postee-runner-1"`)
+	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.cfg.get.postee-runner-1"`)
+	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.hb.postee-runner-1"`)
 
 	var ids []string
 	for i := range 5 {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"net"
 	"net/http"
@@ -111,7 +112,7 @@ func (c *Controller) saveRevision() {
 		}
 	}
 	if err != nil {
-		c.log.Warn("config revision not saved; it restarts from 1 next time", "error", err)
+		c.log.Warn("config revision not saved; it restarts from 1 next time", logx.Err(err))
 	}
 }
 
@@ -210,7 +211,7 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	_ = c.opts.Notifier.Ready(c.status())
 	changed, err := watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log)
 	if err != nil {
-		c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", "error", err)
+		c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", logx.Err(err))
 	}
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
@@ -265,7 +266,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 	_ = c.opts.Notifier.Reloading()
 	eng, err := c.compile(ctx)
 	if err != nil {
-		c.log.Error("reload failed, keeping the running config", "error", err, "config_revision", c.rev.Load())
+		c.log.Error("reload failed, keeping the running config", logx.Err(err), "config_revision", c.rev.Load())
 		_ = c.opts.Notifier.Ready(fmt.Sprintf("reload failed, kept config rev %d: %v", c.rev.Load(), firstLine(err)))
 		return err
 	}
@@ -424,7 +425,7 @@ func (c *Controller) dispatch(ctx context.Context, m engine.Match) error {
 			continue
 		}
 		if err := c.fleet.dispatch(ctx, runner, m, remote[runner]); err != nil {
-			c.log.Error("dispatch failed", "route", m.Route.Name, "runner", runner, "event_id", id, "error", err)
+			c.log.Error("dispatch failed", "route", m.Route.Name, "runner", runner, "event_id", id, logx.Err(err))
 			errs = append(errs, fmt.Errorf("runner %s: %w", runner, err))
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -212,7 +214,7 @@ func (f *fleet) onCfgGet(m *nats.Msg) {
 	}
 	s, err := f.slice(runner)
 	if err != nil {
-		f.c.log.Error("config slice", "runner", runner, "error", err)
+		f.c.log.Error("config slice", "runner", runner, logx.Err(err))
 		return
 	}
 	b, _ := json.Marshal(s)
@@ -232,16 +234,16 @@ func (f *fleet) publishAll(ctx context.Context) {
 	f.mu.Unlock()
 	for _, n := range names {
 		if err := f.ensureConsumer(ctx, n); err != nil {
-			f.c.log.Error("work queue for runner", "runner", n, "error", err)
+			f.c.log.Error("work queue for runner", "runner", n, logx.Err(err))
 		}
 		s, err := f.slice(n)
 		if err != nil {
-			f.c.log.Error("config slice", "runner", n, "error", err)
+			f.c.log.Error("config slice", "runner", n, logx.Err(err))
 			continue
 		}
 		b, _ := json.Marshal(s)
 		if err := f.nc.Publish(transport.CfgPush(n), b); err != nil {
-			f.c.log.Error("push config", "runner", n, "error", err)
+			f.c.log.Error("push config", "runner", n, logx.Err(err))
 		}
 	}
 	_ = f.nc.FlushWithContext(ctx)
@@ -273,7 +275,7 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 	}
 	if !known {
 		if err := f.ensureConsumer(context.Background(), st.Runner); err != nil {
-			f.c.log.Error("work queue for runner", "runner", st.Runner, "error", err)
+			f.c.log.Error("work queue for runner", "runner", st.Runner, logx.Err(err))
 		}
 		f.c.log.Info("runner connected", "runner", st.Runner, "host", st.Host, "version", st.Version, "config_revision", st.ConfigRevision)
 	}
@@ -287,7 +289,7 @@ func (f *fleet) onResult(m *nats.Msg) {
 	log := f.c.log.With("runner", runnerOf(m.Subject), "route", o.Route, "event_id", o.EventID)
 	switch {
 	case o.Error != "":
-		log.Warn("runner work failed", "error", o.Error)
+		log.Warn("runner work failed", slog.String(logx.ErrorKey, o.Error))
 	case o.Repeated:
 		log.Info("runner work was already done; not repeated")
 	default:
@@ -315,13 +317,13 @@ func (f *fleet) onUp(m jetstream.Msg) {
 		runner := runnerOf(m.Subject())
 		var env transport.Envelope
 		if err := json.Unmarshal(m.Data(), &env); err != nil {
-			f.c.log.Error("bad upstream envelope", "runner", runner, "error", err)
+			f.c.log.Error("bad upstream envelope", "runner", runner, logx.Err(err))
 			_ = m.Term()
 			return
 		}
 		ev, err := engine.ParseEvent(env.Event, env.EventID)
 		if err != nil {
-			f.c.log.Error("bad upstream event", "runner", runner, "event_id", env.EventID, "error", err)
+			f.c.log.Error("bad upstream event", "runner", runner, "event_id", env.EventID, logx.Err(err))
 			_ = m.Term()
 			return
 		}
@@ -338,7 +340,7 @@ func (f *fleet) onUp(m jetstream.Msg) {
 			return
 		}
 		if err != nil {
-			f.c.log.Error("upstream event", "runner", runner, "event_id", ev.ID, "error", err)
+			f.c.log.Error("upstream event", "runner", runner, "event_id", ev.ID, logx.Err(err))
 			_ = m.Term()
 			return
 		}

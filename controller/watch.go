@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -45,7 +46,7 @@ func watchFile(ctx context.Context, file string, settle time.Duration, log *slog
 				if !ok {
 					return
 				}
-				log.Warn("watching the config file", "error", err)
+				log.Warn("watching the config file", logx.Err(err))
 			case <-timer:
 				timer = nil
 				select {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"strings"
 	"sync"
 	"time"
@@ -95,7 +96,7 @@ func (a *aggregator) add(ctx context.Context, m Match) []Match {
 func (a *aggregator) combine(ctx context.Context, held []Match) []Match {
 	out, err := a.render(ctx, held)
 	if err != nil {
-		a.e.log.Error("aggregated message not rendered; sending the messages one by one", "route", held[0].Route.Name, "error", err)
+		a.e.log.Error("aggregated message not rendered; sending the messages one by one", "route", held[0].Route.Name, logx.Err(err))
 		return held
 	}
 	return []Match{out}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"sync"
 	"time"
@@ -146,7 +147,7 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		if !retry || attempt >= e.opts.Retry.Attempts || ctx.Err() != nil {
 			break
 		}
-		log.Warn("action failed, will retry", "attempt", attempt, "backoff", backoff, "error", err)
+		log.Warn("action failed, will retry", "attempt", attempt, "backoff", backoff, logx.Err(err))
 		select {
 		case <-ctx.Done():
 			err = errors.Join(err, ctx.Err())
@@ -156,7 +157,7 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		}
 		break
 	}
-	log.Error("action failed", "duration", time.Since(start).Round(time.Microsecond), "error", err)
+	log.Error("action failed", "duration", time.Since(start).Round(time.Microsecond), logx.Err(err))
 	return fmt.Errorf("action %q: %w", name, err)
 }
 

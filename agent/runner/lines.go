@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"runtime"
 	"strconv"
 	"sync"
@@ -81,13 +82,13 @@ func (r *Runner) evalLine(j lineJob) {
 	}
 	ev, err := engine.ParseEvent(j.raw, j.id)
 	if err != nil {
-		r.log.Warn("tracee line not evaluated", "event_id", j.id, "error", err)
+		r.log.Warn("tracee line not evaluated", "event_id", j.id, logx.Err(err))
 		return
 	}
 	ctx := context.Background()
 	ms, err := eng.Evaluate(ctx, ev, "")
 	if err != nil {
-		r.log.Error("tracee line not evaluated", "event_id", j.id, "error", err)
+		r.log.Error("tracee line not evaluated", "event_id", j.id, logx.Err(err))
 		return
 	}
 	for _, m := range ms {

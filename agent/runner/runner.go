@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"net"
 	"os"
@@ -191,7 +192,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 		return r.shutdown(srv, stopBG, &wg, lineWorkers)
 	}
 	if err := r.announce(); err != nil {
-		r.log.Warn("cannot write runner.json", "error", err)
+		r.log.Warn("cannot write runner.json", logx.Err(err))
 	}
 	close(r.ready)
 	r.log.Info("runner ready", "intake", strings.Join(r.intake, ","), "controller", s.ControllerURL, "config_revision", r.Revision())

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,12 +28,12 @@ func (r *Runner) watchSettings(ctx context.Context) {
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		r.log.Warn("runner.toml is not watched; reload with SIGHUP", "error", err)
+		r.log.Warn("runner.toml is not watched; reload with SIGHUP", logx.Err(err))
 		return
 	}
 	defer w.Close()
 	if err := w.Add(filepath.Dir(file)); err != nil {
-		r.log.Info("runner.toml is not watched; reload with SIGHUP", "file", file, "error", err)
+		r.log.Info("runner.toml is not watched; reload with SIGHUP", "file", file, logx.Err(err))
 		return
 	}
 	settle := time.NewTimer(time.Hour)
@@ -52,7 +53,7 @@ func (r *Runner) watchSettings(ctx context.Context) {
 			if !ok {
 				return
 			}
-			r.log.Warn("runner.toml watch lost events; re-reading it", "error", err)
+			r.log.Warn("runner.toml watch lost events; re-reading it", logx.Err(err))
 			settle.Reset(settleDelay)
 		case <-settle.C:
 			r.reloadDiscovery()
@@ -71,7 +72,7 @@ func (r *Runner) reloadDiscovery() {
 	}
 	d, err := LoadDiscovery(file)
 	if err != nil {
-		r.log.Error("runner.toml not reloaded, keeping the running settings", "file", file, "error", err)
+		r.log.Error("runner.toml not reloaded, keeping the running settings", "file", file, logx.Err(err))
 		return
 	}
 	r.discMu.Lock()

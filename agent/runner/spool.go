@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"io"
 	"log/slog"
 	"os"
@@ -178,7 +179,7 @@ func (s *spool) Run(ctx context.Context, send func(ctx context.Context, entry []
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Warn("upstream send failed; events stay spooled", "pending", s.Pending(), "error", err)
+				s.log.Warn("upstream send failed; events stay spooled", "pending", s.Pending(), logx.Err(err))
 			}
 			select {
 			case <-ctx.Done():
@@ -242,7 +243,7 @@ func (s *spool) drop(err error, size int) bool {
 		return false
 	}
 	s.dropped.Add(1)
-	s.log.Error("spooled event dropped: the controller can never take it", "event_id", ue.eventID, "size", size, "error", ue.err)
+	s.log.Error("spooled event dropped: the controller can never take it", "event_id", ue.eventID, "size", size, logx.Err(ue.err))
 	return true
 }
 

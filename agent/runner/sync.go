@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -53,7 +54,7 @@ func (r *Runner) connect(ctx context.Context) error {
 	if _, err := nc.Subscribe(transport.CfgPush(s.Name), func(m *nats.Msg) {
 		var sl transport.Slice
 		if err := json.Unmarshal(m.Data, &sl); err != nil {
-			r.log.Error("bad config push", "error", err)
+			r.log.Error("bad config push", logx.Err(err))
 			return
 		}
 		_ = r.apply(context.Background(), &sl)
@@ -75,12 +76,12 @@ func (r *Runner) fetchConfig(ctx context.Context) {
 	defer cancel()
 	m, err := r.nc.RequestWithContext(ctx, transport.CfgGet(r.opts.Settings.Name), nil)
 	if err != nil {
-		r.log.Warn("cannot fetch config from the controller", "error", err)
+		r.log.Warn("cannot fetch config from the controller", logx.Err(err))
 		return
 	}
 	var sl transport.Slice
 	if err := json.Unmarshal(m.Data, &sl); err != nil {
-		r.log.Error("bad config from the controller", "error", err)
+		r.log.Error("bad config from the controller", logx.Err(err))
 		return
 	}
 	_ = r.apply(ctx, &sl)
@@ -97,7 +98,7 @@ func (r *Runner) loadCachedSlice(ctx context.Context) {
 	}
 	var sl transport.Slice
 	if err := json.Unmarshal(b, &sl); err != nil {
-		r.log.Warn("cached config unreadable; waiting for the controller", "error", err)
+		r.log.Warn("cached config unreadable; waiting for the controller", logx.Err(err))
 		return
 	}
 	if err := r.apply(ctx, &sl); err == nil {
@@ -134,7 +135,7 @@ func (r *Runner) apply(ctx context.Context, sl *transport.Slice) error {
 	}
 	eng, err := r.compileSlice(ctx, sl)
 	if err != nil {
-		r.log.Error("config slice rejected, keeping the running one", "config_revision", sl.Revision, "error", err)
+		r.log.Error("config slice rejected, keeping the running one", "config_revision", sl.Revision, logx.Err(err))
 		return err
 	}
 	if cur := r.cfg.Load(); cur != nil {
@@ -167,7 +168,7 @@ func olderThan(sl, cur *transport.Slice) bool {
 func (r *Runner) saveCache(sl *transport.Slice) {
 	b, _ := json.Marshal(sl)
 	if err := writeFileAtomic(r.cachePath(), b, 0o600); err != nil {
-		r.log.Warn("cannot cache config", "error", err)
+		r.log.Warn("cannot cache config", logx.Err(err))
 	}
 }
 

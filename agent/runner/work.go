@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,7 +38,7 @@ func (r *Runner) consumeWork(ctx context.Context) {
 		}
 		cc, err := cons.Consume(func(m jetstream.Msg) { r.onJob(ctx, m) }, jetstream.PullMaxMessages(8))
 		if err != nil {
-			r.log.Warn("cannot read work queue", "error", err)
+			r.log.Warn("cannot read work queue", logx.Err(err))
 			time.Sleep(2 * time.Second)
 			continue
 		}
@@ -77,7 +78,7 @@ const workDrainMax = 70 * time.Second
 func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 	var job transport.Job
 	if err := json.Unmarshal(m.Data(), &job); err != nil {
-		r.log.Error("unreadable work dropped", "error", err)
+		r.log.Error("unreadable work dropped", logx.Err(err))
 		_ = m.Term()
 		return
 	}
@@ -104,7 +105,7 @@ func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 	err := eng.Run(ctx, r.jobMatch(job), stepsOf(job))
 	stop()
 	if derr := r.done.Add(job.ID); derr != nil {
-		log.Error("cannot record executed work", "error", derr)
+		log.Error("cannot record executed work", logx.Err(derr))
 	}
 	ackCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	_ = m.DoubleAck(ackCtx)
@@ -269,7 +270,7 @@ func (r *Runner) startFollower(ctx context.Context, wg *sync.WaitGroup) error {
 	go func() {
 		defer wg.Done()
 		if err := f.Run(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("tracee file watcher stopped", "error", err)
+			r.log.Error("tracee file watcher stopped", logx.Err(err))
 		}
 	}()
 	return nil

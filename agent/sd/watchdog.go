@@ -3,6 +3,7 @@ package sd
 import (
 	"context"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"os"
 	"time"
 
@@ -50,7 +51,7 @@ func (n *Notifier) Watchdog(ctx context.Context, healthy func() error) error {
 func (n *Notifier) watchdogTick(healthy func() error, failing bool) bool {
 	if err := healthy(); err != nil {
 		if !failing {
-			n.log.Error("health check failed, withholding watchdog pings so systemd restarts the service", "err", err)
+			n.log.Error("health check failed, withholding watchdog pings so systemd restarts the service", logx.Err(err))
 		}
 		return true
 	}
@@ -59,7 +60,7 @@ func (n *Notifier) watchdogTick(healthy func() error, failing bool) bool {
 	}
 	if err := n.send(daemon.SdNotifyWatchdog); err != nil {
 		// Keep trying: a lost ping is better than giving up and being killed.
-		n.log.Warn("watchdog ping", "err", err)
+		n.log.Warn("watchdog ping", logx.Err(err))
 	}
 	return false
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -74,10 +75,10 @@ func connOptions(o ConnOptions, log *slog.Logger) ([]nats.Option, error) {
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(backoff),
 		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("connected to controller", "url", nc.ConnectedUrlRedacted()) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from controller", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from controller", logx.Err(err)) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to controller", "url", nc.ConnectedUrlRedacted()) }),
 		// Without this a refused certificate would retry silently forever.
-		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("controller unreachable", "err", err) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("controller unreachable", logx.Err(err)) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) { logAsyncErr(log, sub, err) }),
 		nats.ClosedHandler(func(*nats.Conn) { log.Info("controller connection closed") }),
 	}
@@ -100,10 +101,10 @@ func connOptions(o ConnOptions, log *slog.Logger) ([]nats.Option, error) {
 
 func logAsyncErr(log *slog.Logger, sub *nats.Subscription, err error) {
 	if sub != nil {
-		log.Error("nats error", "subject", sub.Subject, "err", err)
+		log.Error("nats error", "subject", sub.Subject, logx.Err(err))
 		return
 	}
-	log.Error("nats error", "err", err)
+	log.Error("nats error", logx.Err(err))
 }
 
 // TLSConfig loads the runner's client certificate (optional: a runner may

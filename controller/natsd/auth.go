@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -72,7 +73,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	}
 	user, err := a.identify(c)
 	if err != nil {
-		a.log.Warn("nats connection refused", "remote", remote(c), "err", err)
+		a.log.Warn("nats connection refused", "remote", remote(c), logx.Err(err))
 		return false
 	}
 	c.RegisterUser(user)

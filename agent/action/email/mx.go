@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"strings"
 )
 
@@ -33,7 +34,7 @@ func (e *Email) sendDomain(ctx context.Context, domain string, rcpts []string, m
 		if last = deliver(ctx, srv, e.cfg.Sender, rcpts, msg); last == nil {
 			return nil
 		}
-		e.log.Warn("mx host refused the message", "domain", domain, "mx", srv.host, "err", last)
+		e.log.Warn("mx host refused the message", "domain", domain, "mx", srv.host, logx.Err(last))
 	}
 	return fmt.Errorf("every mx host for %s failed, last: %w", domain, last)
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"os"
 	osexec "os/exec"
@@ -122,7 +123,7 @@ func (e *Exec) logRun(m action.Message, cmd *osexec.Cmd, d time.Duration, out *b
 		attrs = append(attrs, slog.Int("output_dropped_bytes", out.dropped))
 	}
 	if err != nil {
-		e.log.Warn("exec script failed", append(attrs, slog.String("error", err.Error()))...)
+		e.log.Warn("exec script failed", append(attrs, logx.Err(err))...)
 		return
 	}
 	e.log.Info("exec script finished", attrs...)

@@ -2,6 +2,7 @@ package jira
 
 import (
 	"context"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"net/http"
 	"net/url"
 
@@ -30,7 +31,7 @@ func (j *Jira) assignee(ctx context.Context, m action.Message) any {
 	}
 	ref, err := j.userRef(ctx, who)
 	if err != nil {
-		j.log.Warn("jira: assignee not found; issue left unassigned", "assignee", who, "err", err)
+		j.log.Warn("jira: assignee not found; issue left unassigned", "assignee", who, logx.Err(err))
 		return nil
 	}
 	return ref

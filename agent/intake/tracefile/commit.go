@@ -1,6 +1,10 @@
 package tracefile
 
-import "time"
+import (
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/logx"
+)
 
 // commitIfDue commits after CommitEvery lines or CommitInterval, whichever
 // comes first. After a failed write only the interval retries, so a full
@@ -28,7 +32,7 @@ func (f *Follower) commit() error {
 	f.lastCommit = time.Now()
 	if err != nil {
 		if !f.commitFailing {
-			f.log.Error("tracefile: cannot save offsets", "path", f.statePath, "err", err)
+			f.log.Error("tracefile: cannot save offsets", "path", f.statePath, logx.Err(err))
 		}
 		f.commitFailing = true
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func (f *Follower) SetPaths(paths []string) {
 	for _, p := range paths {
 		c, err := cleanPatterns([]string{p})
 		if err != nil {
-			f.log.Error("tracefile: ignoring path", "path", p, "err", err)
+			f.log.Error("tracefile: ignoring path", "path", p, logx.Err(err))
 			continue
 		}
 		valid = append(valid, c...)

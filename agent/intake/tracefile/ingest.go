@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"time"
 )
 
@@ -11,13 +12,13 @@ import (
 // only when ctx is done.
 func (f *Follower) readFile(ctx context.Context, t *tracker) {
 	if _, err := f.truncated(t); err != nil {
-		f.log.Warn("tracefile: cannot check file size", "path", t.path, "err", err)
+		f.log.Warn("tracefile: cannot check file size", "path", t.path, logx.Err(err))
 		return
 	}
 	for ctx.Err() == nil {
 		l, ok, err := t.lr.next()
 		if err != nil {
-			f.log.Warn("tracefile: read failed", "path", t.path, "err", err)
+			f.log.Warn("tracefile: read failed", "path", t.path, logx.Err(err))
 			return
 		}
 		if !ok || f.deliver(ctx, t, l) != nil {
@@ -73,7 +74,7 @@ func (f *Follower) handle(ctx context.Context, l Line) error {
 			return ctx.Err()
 		}
 		f.log.Warn("tracefile: handler failed, retrying", "path", l.Path, "line", l.Number,
-			"attempt", attempt, "retry_in", delay, "err", err)
+			"attempt", attempt, "retry_in", delay, logx.Err(err))
 		f.commitIfDue() // lines before this one are done; do not hold them back
 		timer := time.NewTimer(delay)
 		select {

@@ -2,6 +2,7 @@ package tracefile
 
 import (
 	"context"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"path/filepath"
 	"slices"
 )
@@ -104,7 +105,7 @@ func (f *Follower) watchDirs() {
 			continue
 		}
 		if err := f.watcher.Add(d); err != nil {
-			f.log.Debug("tracefile: cannot watch directory yet", "dir", d, "err", err)
+			f.log.Debug("tracefile: cannot watch directory yet", "dir", d, logx.Err(err))
 			continue
 		}
 		f.dirs[d] = true

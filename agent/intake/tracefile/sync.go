@@ -3,6 +3,7 @@ package tracefile
 import (
 	"context"
 	"errors"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,7 +30,7 @@ func (f *Follower) onWatchError(ctx context.Context, err error) {
 	if err == nil {
 		return
 	}
-	f.log.Warn("tracefile: watcher error, rescanning", "err", err)
+	f.log.Warn("tracefile: watcher error, rescanning", logx.Err(err))
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
 		f.pollAll(ctx)
 	}
@@ -72,7 +73,7 @@ func (f *Follower) warnOpen(path string, err error) {
 		return
 	}
 	f.warned[path] = err.Error()
-	f.log.Warn("tracefile: cannot follow file", "path", path, "err", err)
+	f.log.Warn("tracefile: cannot follow file", "path", path, logx.Err(err))
 }
 
 func (f *Follower) activate(t *tracker, path string) {

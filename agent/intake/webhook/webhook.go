@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"io"
 	"log/slog"
 	"net/http"
@@ -79,7 +80,7 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, engine.ErrNoRoute):
 		reply(w, http.StatusNotFound, answer{Error: err.Error()})
 	case err != nil:
-		h.o.Logger.Error("event not accepted", "error", err, "remote", r.RemoteAddr)
+		h.o.Logger.Error("event not accepted", logx.Err(err), "remote", r.RemoteAddr)
 		reply(w, http.StatusServiceUnavailable, answer{EventID: id, Error: err.Error()})
 	default:
 		if routes == nil {
