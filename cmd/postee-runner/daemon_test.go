@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,8 +92,21 @@ func TestRunnerVersion(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
-		if want := "postee-runner " + daemontest.Version; err != nil || strings.TrimSpace(stdout.String()) != want {
-			t.Errorf("%q: %v, stdout %q (stderr %q), want %q", args, err, stdout.String(), stderr.String(), want)
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		if want := "postee-runner " + daemontest.Version; err != nil || len(lines) != 3 || lines[0] != want ||
+			!strings.HasPrefix(lines[1], "commit: ") || lines[2] != "go: "+runtime.Version() {
+			t.Errorf("%q: %v, stdout %q (stderr %q), want %q, a commit and the Go version", args, err, stdout.String(), stderr.String(), want)
+		}
+	}
+}
+
+// TestRunnerHelp: --help and -h are the program's, not run's.
+func TestRunnerHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil || !strings.Contains(string(out), "postee-runner version") || !strings.Contains(string(out), "postee-runner [run]") {
+			t.Errorf("%q: %v, stdout %q: want the subcommands", args, err, out)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -33,8 +34,24 @@ func TestVersion(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--version"}, {"version"}, {"run", "--version"}} {
 		stdout, stderr, code := runCLI(t, args...)
-		if code != 0 || strings.TrimSpace(stdout) != "posteed-controller "+daemontest.Version {
-			t.Errorf("%q: exit %d, stdout %q (stderr %q), want %q", args, code, stdout, stderr, "posteed-controller "+daemontest.Version)
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if code != 0 || len(lines) != 3 || lines[0] != "posteed-controller "+daemontest.Version ||
+			!strings.HasPrefix(lines[1], "commit: ") || lines[2] != "go: "+runtime.Version() {
+			t.Errorf("%q: exit %d, stdout %q (stderr %q), want %q, a commit and the Go version", args, code, stdout, stderr, "posteed-controller "+daemontest.Version)
+		}
+	}
+}
+
+// TestHelp: --help and -h are the program's, not run's: they list the
+// subcommands.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		stdout, stderr, code := runCLI(t, args...)
+		for _, sub := range []string{"check", "test", "runners", "certs", "version"} {
+			if code != 0 || !strings.Contains(stdout, "posteed-controller "+sub) {
+				t.Errorf("%q: exit %d, stdout %q (stderr %q): no %q subcommand", args, code, stdout, stderr, sub)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
+	"github.com/postee-fleet/posteed/agent/buildinfo"
 	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/settings"
 	"github.com/postee-fleet/posteed/controller"
@@ -26,7 +27,8 @@ Usage:
   posteed-controller runners [--url HOST:PORT]     list the runners known to a running controller
   posteed-controller certs --dir DIR --controller-host HOST RUNNER...
                                                    create a dev CA, a controller certificate and runner certificates
-  posteed-controller version                       print the version
+  posteed-controller version                       print the version, commit and Go version (also --version)
+  posteed-controller help                          this text (also --help, -h)
 
 Settings are read from /etc/postee/controller.toml (--config); flags win.
 `
@@ -34,7 +36,7 @@ Settings are read from /etc/postee/controller.toml (--config); flags win.
 // Main runs the command line and returns the exit code.
 func Main(args []string, version string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || topLevel(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -50,7 +52,7 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 	case "certs":
 		err = certs(args, stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "posteed-controller", version)
+		fmt.Fprint(stdout, buildinfo.String("posteed-controller", version))
 		return 0
 	case "help", "--help", "-h", "-help":
 		fmt.Fprint(stdout, usage)
@@ -78,7 +80,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, "posteed-controller", version)
+		fmt.Fprint(stdout, buildinfo.String("posteed-controller", version))
 		return nil
 	}
 	if err := settings.Load(fs, s.ConfigFile, !isSet(fs, "config")); err != nil {
@@ -98,6 +100,16 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return env.Serve(c.Healthy, c.Run)
+}
+
+// topLevel reports whether a first argument starting with "-" is the
+// program's own --help or --version rather than a flag of run.
+func topLevel(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "-version", "--version":
+		return true
+	}
+	return false
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
+	"github.com/postee-fleet/posteed/agent/buildinfo"
 	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/runner"
 	"github.com/postee-fleet/posteed/agent/settings"
@@ -18,7 +19,8 @@ const usage = `postee-runner: runs the Postee actions placed on this host and re
 
 Usage:
   postee-runner [run] [flags]     run the daemon (flags: postee-runner run --help)
-  postee-runner version           print the version
+  postee-runner version           print the version, commit and Go version (also --version)
+  postee-runner help              this text (also --help, -h)
 
 Settings are read from /etc/postee/runner.toml (--config); flags win. The
 runner's routes, templates and actions come from the controller.
@@ -27,13 +29,13 @@ runner's routes, templates and actions come from the controller.
 // Main runs the command line and returns the exit code.
 func Main(args []string, version string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || topLevel(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "run":
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "postee-runner", version)
+		fmt.Fprint(stdout, buildinfo.String("postee-runner", version))
 		return 0
 	case "help", "--help", "-h", "-help":
 		fmt.Fprint(stdout, usage)
@@ -53,6 +55,16 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// topLevel reports whether a first argument starting with "-" is the
+// program's own --help or --version rather than a flag of run.
+func topLevel(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "-version", "--version":
+		return true
+	}
+	return false
+}
+
 func run(args []string, version string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("postee-runner run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -62,7 +74,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, "postee-runner", version)
+		fmt.Fprint(stdout, buildinfo.String("postee-runner", version))
 		return nil
 	}
 	explicit := false
