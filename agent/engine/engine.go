@@ -47,6 +47,8 @@ type Options struct {
 	// passes or the engine closes (aggregate-message-timeout); the daemon
 	// runs or dispatches its steps. Default: run the local steps here.
 	OnFlush func(context.Context, *Engine, Match)
+	// Observer hears every action attempt's outcome (metrics); optional.
+	Observer Observer
 }
 
 // RetryPolicy is the one retry stage for actions run in this process.

@@ -127,6 +127,26 @@ func (e *Engine) LocalSteps(r *Route) []Step {
 	return out
 }
 
+// Observer hears each action attempt: outcome is "retried" for an attempt
+// that will be tried again, then "ok" or "failed" with the whole duration.
+type Observer interface {
+	ActionDone(action, typ, outcome string, d time.Duration)
+}
+
+func (e *Engine) observe(name, outcome string, d time.Duration) {
+	if e.opts.Observer == nil {
+		return
+	}
+	typ := ""
+	for i := range e.cfg.Actions {
+		if e.cfg.Actions[i].Name == name {
+			typ = e.cfg.Actions[i].Type
+			break
+		}
+	}
+	e.opts.Observer.ActionDone(name, typ, outcome, d)
+}
+
 // Send runs one action with the retry policy and logs the outcome.
 func (e *Engine) Send(ctx context.Context, msg action.Message, name string) error {
 	a, ok := e.actions[name]
@@ -142,12 +162,14 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		retry, err = a.Send(ctx, msg)
 		if err == nil {
 			log.Info("action done", "duration", time.Since(start).Round(time.Microsecond), "attempts", attempt)
+			e.observe(name, "ok", time.Since(start))
 			return nil
 		}
 		if !retry || attempt >= e.opts.Retry.Attempts || ctx.Err() != nil {
 			break
 		}
 		log.Warn("action failed, will retry", "attempt", attempt, "backoff", backoff, logx.Err(err))
+		e.observe(name, "retried", time.Since(start))
 		select {
 		case <-ctx.Done():
 			err = errors.Join(err, ctx.Err())
@@ -158,6 +180,7 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		break
 	}
 	log.Error("action failed", "duration", time.Since(start).Round(time.Microsecond), logx.Err(err))
+	e.observe(name, "failed", time.Since(start))
 	return fmt.Errorf("action %q: %w", name, err)
 }
 
