@@ -15,13 +15,14 @@ type outcomes struct {
 	got []string // "action/type/outcome"; guarded by mu
 }
 
-func (o *outcomes) ActionDone(action, typ, outcome string, d time.Duration) {
+func (o *outcomes) ActionDone(r ActionResult) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if d < 0 {
-		outcome += "(negative duration)"
+	outcome := r.Outcome
+	if r.Duration < 0 || r.Route != "r" || (r.Err == nil) != (outcome == "ok") {
+		outcome += "(bad result)"
 	}
-	o.got = append(o.got, fmt.Sprintf("%s/%s/%s", action, typ, outcome))
+	o.got = append(o.got, fmt.Sprintf("%s/%s/%s", r.Action, r.Type, outcome))
 }
 
 func TestObserverHearsOutcomes(t *testing.T) {

@@ -127,13 +127,21 @@ func (e *Engine) LocalSteps(r *Route) []Step {
 	return out
 }
 
-// Observer hears each action attempt: outcome is "retried" for an attempt
+// Observer hears each action attempt: Outcome is "retried" for an attempt
 // that will be tried again, then "ok" or "failed" with the whole duration.
 type Observer interface {
-	ActionDone(action, typ, outcome string, d time.Duration)
+	ActionDone(ActionResult)
 }
 
-func (e *Engine) observe(name, outcome string, d time.Duration) {
+// ActionResult is one action attempt as an Observer hears it.
+type ActionResult struct {
+	Route, Action, Type string
+	Outcome             string // ok, failed, retried
+	Duration            time.Duration
+	Err                 error // nil when ok
+}
+
+func (e *Engine) observe(msg action.Message, name, outcome string, d time.Duration, err error) {
 	if e.opts.Observer == nil {
 		return
 	}
@@ -144,7 +152,7 @@ func (e *Engine) observe(name, outcome string, d time.Duration) {
 			break
 		}
 	}
-	e.opts.Observer.ActionDone(name, typ, outcome, d)
+	e.opts.Observer.ActionDone(ActionResult{Route: msg.Route, Action: name, Type: typ, Outcome: outcome, Duration: d, Err: err})
 }
 
 // Send runs one action with the retry policy and logs the outcome.
@@ -162,14 +170,14 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		retry, err = a.Send(ctx, msg)
 		if err == nil {
 			log.Info("action done", "duration", time.Since(start).Round(time.Microsecond), "attempts", attempt)
-			e.observe(name, "ok", time.Since(start))
+			e.observe(msg, name, "ok", time.Since(start), nil)
 			return nil
 		}
 		if !retry || attempt >= e.opts.Retry.Attempts || ctx.Err() != nil {
 			break
 		}
 		log.Warn("action failed, will retry", "attempt", attempt, "backoff", backoff, logx.Err(err))
-		e.observe(name, "retried", time.Since(start))
+		e.observe(msg, name, "retried", time.Since(start), err)
 		select {
 		case <-ctx.Done():
 			err = errors.Join(err, ctx.Err())
@@ -180,7 +188,7 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		break
 	}
 	log.Error("action failed", "duration", time.Since(start).Round(time.Microsecond), logx.Err(err))
-	e.observe(name, "failed", time.Since(start))
+	e.observe(msg, name, "failed", time.Since(start), err)
 	return fmt.Errorf("action %q: %w", name, err)
 }
 

@@ -118,7 +118,8 @@ func (m *Controller) Reloaded(ok bool, revision int64, now time.Time) {
 	m.ConfigRevision.Set(float64(revision))
 }
 
-// ActionDone implements engine.Observer.
+// ActionDone counts one action attempt (engine.Observer, through the
+// controller, which adds the status page's failure list).
 func (m *Controller) ActionDone(action, typ, outcome string, d time.Duration) {
 	m.ActionRuns.WithLabelValues(action, typ, outcome).Inc()
 	if outcome != OutcomeRetried {
