@@ -25,6 +25,7 @@ import (
 	"github.com/postee-fleet/posteed/agent/config"
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/intake/webhook"
+	"github.com/postee-fleet/posteed/agent/metrics"
 	"github.com/postee-fleet/posteed/agent/sd"
 )
 
@@ -36,6 +37,7 @@ type Options struct {
 	Registry  *action.Registry
 	Listeners map[string][]net.Listener // socket-activated, by name ("http", "https")
 	Version   string
+	Metrics   *metrics.Controller // default: a new registry
 }
 
 // Controller is a running posteed-controller.
@@ -54,6 +56,10 @@ type Controller struct {
 	epoch    string       // random per start: runners compare revisions within one epoch
 	retired  engine.Retirer
 	addrs    []string // intake addresses, set before ready closes
+
+	metrics   *metrics.Controller
+	stats     *stats // the status page's counts; the engines' Observer
+	adminAddr string // set before ready closes; "" when off
 }
 
 // New loads and compiles the config; it does not listen yet.
@@ -67,7 +73,11 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	if o.Registry == nil {
 		o.Registry = action.Default
 	}
-	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{})}
+	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{}), metrics: o.Metrics}
+	if c.metrics == nil {
+		c.metrics = metrics.NewController(o.Version, c.fleetMetrics)
+	}
+	c.stats = newStats(c.metrics)
 	eng, err := c.compile(ctx)
 	if err != nil {
 		return nil, err
@@ -76,12 +86,13 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	c.epoch = engine.NewID()[:16]
 	c.rev.Store(c.loadRevision() + 1)
 	c.saveRevision()
+	c.metrics.ConfigRevision.Set(float64(c.rev.Load()))
 	return c, nil
 }
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 	sum := fileDigest(c.opts.Settings.CfgFile)
-	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.flushed)
+	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.flushed, c.stats)
 	if err == nil {
 		c.loaded.Store(sum)
 	}
@@ -137,15 +148,19 @@ func fileDigest(path string) string {
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
 	// check and the dry run must never act: messages held for aggregation
 	// are dropped when the engine closes, not sent.
-	return compile(ctx, file, action.Default, log, func(context.Context, *engine.Engine, engine.Match) {})
+	return compile(ctx, file, action.Default, log, func(context.Context, *engine.Engine, engine.Match) {}, nil)
 }
 
-func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match)) (*engine.Engine, error) {
+func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match), obs *stats) (*engine.Engine, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
 	}
-	return engine.New(ctx, cfg, engine.Options{Registry: reg, Logger: log, OnFlush: flush})
+	o := engine.Options{Registry: reg, Logger: log, OnFlush: flush}
+	if obs != nil {
+		o.Observer = obs
+	}
+	return engine.New(ctx, cfg, o)
 }
 
 // Ready is closed once the controller listens (and its NATS server is up).
@@ -186,8 +201,9 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 		return fmt.Errorf("https intake: %w", err)
 	}
 	var srv *webhook.Server
-	mux := webhook.NewMux(webhook.Options{Sink: c, BodyLimit: s.BodyLimit, Logger: c.log, Health: c.health})
-	mux.HandleFunc("GET /runners", c.serveRunners)
+	mux := webhook.NewMux(webhook.Options{Sink: c, BodyLimit: s.BodyLimit, Logger: c.log, Health: c.health,
+		BadInput: func(reason string) { c.metrics.BadInput.WithLabelValues(reason).Inc() }})
+	mux.HandleFunc("GET /runners", c.serveMoved)
 	if httpsLn != nil {
 		cert, err := webhook.LoadOrCreateCert(s.TLSCert, s.TLSKey, filepath.Join(s.StateDir, "tls"))
 		if err != nil {
@@ -203,11 +219,20 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 		}
 		defer c.fleet.close()
 	}
-	serveErr := make(chan error, 1)
+	adm, err := c.startAdmin()
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 2)
+	if adm != nil {
+		c.adminAddr = adm.Addr()
+		go func() { serveErr <- adm.Serve() }()
+		defer func() { _ = adm.Shutdown(context.Background()) }()
+	}
 	go func() { serveErr <- srv.Serve() }()
 	c.addrs = []string{addr(httpLn), addr(httpsLn)}
 	close(c.ready)
-	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
+	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
 	_ = c.opts.Notifier.Ready(c.status())
 	changed, err := watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log)
 	if err != nil {
@@ -267,6 +292,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 	eng, err := c.compile(ctx)
 	if err != nil {
 		c.log.Error("reload failed, keeping the running config", logx.Err(err), "config_revision", c.rev.Load())
+		c.stats.reloaded(c.rev.Load(), err)
 		_ = c.opts.Notifier.Ready(fmt.Sprintf("reload failed, kept config rev %d: %v", c.rev.Load(), firstLine(err)))
 		return err
 	}
@@ -274,6 +300,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 	old := c.eng.Swap(eng)
 	rev := c.rev.Add(1)
 	c.saveRevision()
+	c.stats.reloaded(rev, nil)
 	if c.fleet != nil {
 		c.fleet.publishAll(ctx)
 	}
@@ -334,6 +361,7 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 		c.inflight.Done()
 		return ev.ID, nil, err
 	}
+	c.stats.received(metrics.SourceWebhook, ms)
 	names := make([]string, len(ms))
 	for i, m := range ms {
 		names[i] = m.Route.Name
@@ -443,7 +471,7 @@ func (c *Controller) originRunner(m engine.Match) string {
 }
 
 func (c *Controller) serveRunners(w http.ResponseWriter, _ *http.Request) {
-	var list []RunnerInfo
+	list := []RunnerInfo{}
 	if c.fleet != nil {
 		list = c.fleet.list(context.Background())
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/metrics"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -345,6 +346,7 @@ func (f *fleet) onUp(m jetstream.Msg) {
 			return
 		}
 		f.c.log.Info("event from runner", "runner", runner, "host", env.Host, "event_id", ev.ID, "routes", len(ms))
+		f.c.stats.received(metrics.SourceUpstream, ms)
 		f.c.process(ctx, eng, ms)
 		_ = m.Ack()
 	}()

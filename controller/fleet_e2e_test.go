@@ -216,7 +216,7 @@ func TestOriginRouting(t *testing.T) {
 
 func fleetView(t *testing.T, h *harness) []controller.RunnerInfo {
 	t.Helper()
-	resp, err := http.Get("http://" + h.ctrl.HTTPAddr() + "/runners")
+	resp, err := http.Get("http://" + h.ctrl.AdminAddr() + "/runners")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestFleetView(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if code := cli.Main([]string{"runners", "--url", h.ctrl.HTTPAddr()}, "test", &stdout, &stderr); code != 0 {
+	if code := cli.Main([]string{"runners", "--url", h.ctrl.AdminAddr()}, "test", &stdout, &stderr); code != 0 {
 		t.Fatalf("runners exited %d: %s", code, stderr.String())
 	}
 	table := stdout.String()

@@ -132,7 +132,7 @@ func (h *harness) start() {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := controller.Settings{
-		CfgFile: h.cfgFile, URL: "127.0.0.1:0", StateDir: h.stateDir, BodyLimit: 1 << 20,
+		CfgFile: h.cfgFile, URL: "127.0.0.1:0", Admin: "127.0.0.1:0", StateDir: h.stateDir, BodyLimit: 1 << 20,
 		ControllerURL: h.natsListen, ControllerTLSCert: h.certs.path("controller.crt"),
 		ControllerTLSKey: h.certs.path("controller.key"), ControllerCARoot: h.certs.path("ca.crt"),
 	}

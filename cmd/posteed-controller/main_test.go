@@ -41,7 +41,7 @@ func newDaemon(t *testing.T, script string) *daemon {
 	dir := t.TempDir()
 	d := &daemon{settings: filepath.Join(dir, "controller.toml"), cfg: filepath.Join(dir, "cfg.yaml"),
 		out: filepath.Join(dir, "exec.out"), addr: daemontest.FreeAddr(t)}
-	writeFile(t, d.settings, fmt.Sprintf("cfgfile = %q\nurl = %q\ntls = \"\"\nstate-dir = %q\nlog-level = \"info\"\n",
+	writeFile(t, d.settings, fmt.Sprintf("cfgfile = %q\nurl = %q\nadmin = \"127.0.0.1:0\"\ntls = \"\"\nstate-dir = %q\nlog-level = \"info\"\n",
 		d.cfg, d.addr, filepath.Join(dir, "state")))
 	writeFile(t, d.cfg, cfgYAML(script, d.out, ""))
 	return d

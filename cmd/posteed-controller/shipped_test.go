@@ -30,7 +30,7 @@ func TestShippedSettings(t *testing.T) {
 	ns := daemontest.NewNotifySocket(t)
 	cmd := (&daemon{settings: shipped}).command([]string{ns.Env(), "CREDENTIALS_DIRECTORY=" + creds},
 		"--cfgfile", filepath.Join("..", "..", "testdata", "configs", "seed-controller-runner-mode.yaml"),
-		"--url", addr, "--tls", "", "--state-dir", filepath.Join(t.TempDir(), "state"), "--controller-url", "nats://"+natsAddr)
+		"--url", addr, "--admin", "127.0.0.1:0", "--tls", "", "--state-dir", filepath.Join(t.TempDir(), "state"), "--controller-url", "nats://"+natsAddr)
 	p := daemontest.Start(t, cmd)
 	ready, _ := ns.Await(t, `^READY=1\n`, startTimeout)
 	wantStatus(t, ready, "3 routes, cfg rev 1")

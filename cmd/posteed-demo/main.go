@@ -152,7 +152,7 @@ func (d *demo) certs() error {
 func (d *demo) startController() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := controller.Settings{
-		CfgFile: filepath.Join(d.dir, "cfg.yaml"), URL: "127.0.0.1:0", StateDir: filepath.Join(d.dir, "controller"), BodyLimit: 10 << 20,
+		CfgFile: filepath.Join(d.dir, "cfg.yaml"), URL: "127.0.0.1:0", Admin: "127.0.0.1:0", StateDir: filepath.Join(d.dir, "controller"), BodyLimit: 10 << 20,
 		ControllerURL: "127.0.0.1:-1", ControllerTLSCert: filepath.Join(d.dir, "controller.crt"),
 		ControllerTLSKey: filepath.Join(d.dir, "controller.key"), ControllerCARoot: filepath.Join(d.dir, "ca.crt"),
 	}
@@ -290,7 +290,7 @@ func (d *demo) report() {
 		fmt.Println("     " + strings.TrimSpace(s))
 	}
 	d.mu.Unlock()
-	resp, err := http.Get("http://" + d.ctrl.HTTPAddr() + "/runners")
+	resp, err := http.Get("http://" + d.ctrl.AdminAddr() + "/runners")
 	if err == nil {
 		defer resp.Body.Close()
 		var list []controller.RunnerInfo

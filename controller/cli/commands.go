@@ -107,7 +107,7 @@ func readInput(name string) ([]byte, error) {
 func runners(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller runners", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "127.0.0.1:8082", "the controller's HTTP intake address")
+	url := fs.String("url", "127.0.0.1:8083", "the controller's admin address (admin in controller.toml)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -33,6 +33,9 @@ type Options struct {
 	BodyLimit int64 // DefaultBodyLimit when 0
 	Health    Health
 	Logger    *slog.Logger
+	// BadInput hears each refused event's reason (too_large, unreadable,
+	// not_json, unknown_route), for metrics; optional.
+	BadInput func(reason string)
 }
 
 // NewMux returns the intake endpoints on a new mux; a daemon may add its own.
@@ -61,14 +64,22 @@ type answer struct {
 	Error   string   `json:"error,omitempty"`
 }
 
+func (h *handler) bad(reason string) {
+	if h.o.BadInput != nil {
+		h.o.BadInput(reason)
+	}
+}
+
 func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.BodyLimit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			h.bad("too_large")
 			reply(w, http.StatusRequestEntityTooLarge, answer{Error: "event larger than the limit of " + humanBytes(tooBig.Limit)})
 			return
 		}
+		h.bad("unreadable")
 		reply(w, http.StatusBadRequest, answer{Error: "cannot read body: " + err.Error()})
 		return
 	}
@@ -76,8 +87,10 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 	id, routes, err := h.o.Sink.Accept(r.Context(), body, route)
 	switch {
 	case errors.Is(err, engine.ErrNotJSON):
+		h.bad("not_json")
 		reply(w, http.StatusBadRequest, answer{Error: err.Error()})
 	case errors.Is(err, engine.ErrNoRoute):
+		h.bad("unknown_route")
 		reply(w, http.StatusNotFound, answer{Error: err.Error()})
 	case err != nil:
 		h.o.Logger.Error("event not accepted", logx.Err(err), "remote", r.RemoteAddr)

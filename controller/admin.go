@@ -1,0 +1,189 @@
+package controller
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/admin"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/metrics"
+)
+
+// maxFailures is how many action failures the status page keeps.
+const maxFailures = 20
+
+// stats counts what the status page shows and feeds the metrics; it is
+// the engines' Observer.
+type stats struct {
+	m *metrics.Controller
+
+	mu       sync.Mutex
+	matches  map[string]int64            // by route; guarded by mu
+	outcomes map[string]map[string]int64 // by route, then outcome; guarded by mu
+	failures []failure                   // newest last; guarded by mu
+	reload   reloadState                 // guarded by mu
+}
+
+type failure struct {
+	Time                 time.Time
+	Route, Action, Error string
+}
+
+type reloadState struct {
+	OK    bool
+	Time  time.Time
+	Error string
+}
+
+func newStats(m *metrics.Controller) *stats {
+	return &stats{m: m, matches: map[string]int64{}, outcomes: map[string]map[string]int64{}, reload: reloadState{OK: true, Time: time.Now()}}
+}
+
+// ActionDone implements engine.Observer.
+func (s *stats) ActionDone(r engine.ActionResult) {
+	s.m.ActionDone(r.Action, r.Type, r.Outcome, r.Duration)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outcomes[r.Route] == nil {
+		s.outcomes[r.Route] = map[string]int64{}
+	}
+	s.outcomes[r.Route][r.Outcome]++
+	if r.Outcome == metrics.OutcomeFailed && r.Err != nil {
+		s.failures = append(s.failures, failure{Time: time.Now(), Route: r.Route, Action: r.Action, Error: r.Err.Error()})
+		if len(s.failures) > maxFailures {
+			s.failures = s.failures[len(s.failures)-maxFailures:]
+		}
+	}
+}
+
+// received counts an event from source and the routes it matched.
+func (s *stats) received(source string, ms []engine.Match) {
+	s.m.EventsReceived.WithLabelValues(source).Inc()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range ms {
+		s.m.RouteMatches.WithLabelValues(m.Route.Name).Inc()
+		s.matches[m.Route.Name]++
+	}
+}
+
+func (s *stats) reloaded(rev int64, err error) {
+	now := time.Now()
+	s.m.Reloaded(err == nil, rev, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.reload = reloadState{OK: false, Time: now, Error: firstLine(err)}
+		return
+	}
+	s.reload = reloadState{OK: true, Time: now}
+}
+
+var errNotReady = errors.New("not listening yet")
+
+// startAdmin binds the admin listener ("" in the settings: none).
+func (c *Controller) startAdmin() (*admin.Server, error) {
+	return admin.Listen(c.opts.Settings.Admin, admin.Options{
+		Metrics: c.metrics.Handler(),
+		Healthy: c.health,
+		Ready:   c.readiness,
+		Handlers: map[string]http.Handler{
+			"GET /runners": http.HandlerFunc(c.serveRunners),
+			"GET /{$}":     http.HandlerFunc(c.serveStatus),
+		},
+	})
+}
+
+func (c *Controller) readiness() error {
+	select {
+	case <-c.ready:
+		return c.health()
+	default:
+		return errNotReady
+	}
+}
+
+// AdminAddr is the bound admin address ("" when off or before Ready).
+func (c *Controller) AdminAddr() string {
+	select {
+	case <-c.ready:
+		return c.adminAddr
+	default:
+		return ""
+	}
+}
+
+// fleetMetrics is the per-runner series, read at scrape time.
+func (c *Controller) fleetMetrics() []metrics.Runner {
+	if c.fleet == nil || c.AdminAddr() == "" {
+		return nil
+	}
+	var out []metrics.Runner
+	for _, r := range c.fleet.list(context.Background()) {
+		out = append(out, metrics.Runner{Name: r.Name, Connected: r.Connected, ConfigRevision: r.ConfigRevision, PendingWork: r.PendingWork})
+	}
+	return out
+}
+
+// serveMoved answers the intake's old /runners: the fleet view is on the
+// admin listener now (kept for one release).
+func (c *Controller) serveMoved(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusGone)
+	where := "the admin listener (admin in controller.toml)"
+	if a := c.AdminAddr(); a != "" {
+		where = "http://" + a + "/runners"
+	}
+	writeJSON(w, map[string]string{"error": "GET /runners moved to " + where})
+}
+
+//go:embed status.html
+var statusFS embed.FS
+
+var statusPage = template.Must(template.ParseFS(statusFS, "status.html"))
+
+type routeRow struct {
+	Name                string
+	Matches             int64
+	OK, Failed, Retried int64
+}
+
+type statusData struct {
+	Now            time.Time
+	Version        string
+	ConfigRevision int64
+	Reload         reloadState
+	Mode           string
+	Runners        []RunnerInfo
+	Routes         []routeRow
+	Failures       []failure // newest first
+}
+
+func (c *Controller) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	d := statusData{Now: time.Now(), Version: c.opts.Version, ConfigRevision: c.rev.Load(), Mode: "standalone"}
+	if c.fleet != nil {
+		d.Mode = "controller mode"
+		d.Runners = c.fleet.list(context.Background())
+	}
+	s := c.stats
+	s.mu.Lock()
+	d.Reload = s.reload
+	for _, r := range c.Engine().Routes() {
+		o := s.outcomes[r.Name]
+		d.Routes = append(d.Routes, routeRow{Name: r.Name, Matches: s.matches[r.Name], OK: o[metrics.OutcomeOK], Failed: o[metrics.OutcomeFailed], Retried: o[metrics.OutcomeRetried]})
+	}
+	for i := len(s.failures) - 1; i >= 0; i-- {
+		d.Failures = append(d.Failures, s.failures[i])
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusPage.Execute(w, d); err != nil {
+		c.log.Warn("status page not written", logx.Err(err))
+	}
+}
