@@ -120,13 +120,13 @@ func (c *Controller) AdminAddr() string {
 }
 
 // fleetMetrics is the per-runner series, read at scrape time.
-func (c *Controller) fleetMetrics() []metrics.Runner {
+func (c *Controller) fleetMetrics() []metrics.FleetRunner {
 	if c.fleet == nil || c.AdminAddr() == "" {
 		return nil
 	}
-	var out []metrics.Runner
+	var out []metrics.FleetRunner
 	for _, r := range c.fleet.list(context.Background()) {
-		out = append(out, metrics.Runner{Name: r.Name, Connected: r.Connected, ConfigRevision: r.ConfigRevision, PendingWork: r.PendingWork})
+		out = append(out, metrics.FleetRunner{Name: r.Name, Connected: r.Connected, ConfigRevision: r.ConfigRevision, PendingWork: r.PendingWork})
 	}
 	return out
 }

@@ -33,8 +33,8 @@ const (
 	OutcomeRetried = "retried"
 )
 
-// Runner is one runner as the fleet view knows it.
-type Runner struct {
+// FleetRunner is one runner as the controller's fleet view knows it.
+type FleetRunner struct {
 	Name           string
 	Connected      bool
 	ConfigRevision int64
@@ -58,7 +58,7 @@ type Controller struct {
 
 // NewController registers the controller's metrics; fleet (nil outside
 // controller mode) is read at each scrape for the per-runner series.
-func NewController(version string, fleet func() []Runner) *Controller {
+func NewController(version string, fleet func() []FleetRunner) *Controller {
 	m := &Controller{
 		Registry: prometheus.NewRegistry(),
 		EventsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -135,7 +135,7 @@ var (
 
 // fleetCollector reads the fleet view at scrape time, so a runner that
 // went away is a 0, not a stale 1.
-type fleetCollector struct{ list func() []Runner }
+type fleetCollector struct{ list func() []FleetRunner }
 
 func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descConnected

@@ -25,6 +25,7 @@ import (
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/intake/tracefile"
 	"github.com/postee-fleet/posteed/agent/intake/webhook"
+	"github.com/postee-fleet/posteed/agent/metrics"
 	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/agent/transport"
 )
@@ -73,6 +74,9 @@ type Runner struct {
 	envHead   []byte // the constant start of a line's envelope
 
 	stallAt atomic.Int64 // spooled events past which the runner is unhealthy
+
+	metrics   *metrics.Runner
+	adminAddr string // set before ready closes; "" when off
 }
 
 // defaultStallAt is how many spooled events make the runner unhealthy: far
@@ -116,6 +120,7 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	if r.done, err = openDone(o.Settings.StateDir); err != nil {
 		return nil, err
 	}
+	r.metrics = r.newMetrics()
 	r.loadCachedSlice(ctx)
 	return r, nil
 }
@@ -167,6 +172,11 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
+	stopAdmin, err := r.startAdmin()
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	start := func(fn func(context.Context)) {
@@ -224,7 +234,8 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("https intake: %w", err)
 	}
-	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, Health: r.Healthy, Logger: r.log})
+	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, Health: r.Healthy, Logger: r.log,
+		BadInput: func(reason string) { r.metrics.BadInput.WithLabelValues(reason).Inc() }})
 	if httpLn != nil {
 		r.intake = append(r.intake, "http://"+httpLn.Addr().String())
 	}

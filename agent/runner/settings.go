@@ -30,6 +30,7 @@ type Settings struct {
 	StateDir      string
 	RuntimeDir    string
 	LogLevel      string
+	Admin         string   // admin listener host:port ("" disables)
 	TraceeFiles   []string // from [discovery] tracee-files
 	StartAtBegin  bool
 }
@@ -52,6 +53,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.StateDir, "state-dir", envOr("STATE_DIRECTORY", "/var/lib/postee-runner"), "state directory: cached config, spool, offsets")
 	fs.StringVar(&s.RuntimeDir, "runtime-dir", envOr("RUNTIME_DIRECTORY", "/run/postee-runner"), "runtime directory: runner.json announcement")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&s.Admin, "admin", "127.0.0.1:9083", "admin listener host:port: /metrics, /healthz, /readyz (\"\" disables)")
 	fs.BoolVar(&s.StartAtBegin, "tracee-from-start", false, "read Tracee files that already exist from their beginning instead of their end")
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/metrics"
 	"os"
 	"path/filepath"
 	"sync"
@@ -195,6 +196,7 @@ func (r *Runner) report(o transport.Outcome) {
 // Accept implements webhook.Sink: the event is spooled for the controller
 // (durably, before answering) and the runner's own routes run here.
 func (r *Runner) Accept(ctx context.Context, raw []byte, route string) (string, []string, error) {
+	r.metrics.EventsReceived.WithLabelValues(metrics.SourceWebhook).Inc()
 	return r.take(ctx, raw, route, "")
 }
 

@@ -43,6 +43,7 @@ func newRunner(t *testing.T) *runnerDirs {
 	toml := fmt.Sprintf(`runner-name = "x"
 controller-url = "nats://127.0.0.1:1"
 url = "127.0.0.1:0"
+admin = "127.0.0.1:0"
 tls = ""
 state-dir = %q
 runtime-dir = %q

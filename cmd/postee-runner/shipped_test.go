@@ -28,7 +28,7 @@ func TestShippedSettings(t *testing.T) {
 		}
 	}
 	cmd := exec.Command(bin, "--config="+shipped, "--runner-name", "x", "--controller-url", "nats://127.0.0.1:1",
-		"--url", "127.0.0.1:0", "--tls", "", "--state-dir", filepath.Join(dir, "state"), "--runtime-dir", dir)
+		"--url", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--tls", "", "--state-dir", filepath.Join(dir, "state"), "--runtime-dir", dir)
 	cmd.Env = daemontest.Env("CREDENTIALS_DIRECTORY=" + creds)
 	p := daemontest.Start(t, cmd)
 	// Logged once the settings are loaded and the runner dials its controller.

@@ -1,0 +1,50 @@
+package runner
+
+import (
+	"context"
+	"errors"
+
+	"github.com/postee-fleet/posteed/agent/admin"
+	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/metrics"
+)
+
+func (r *Runner) newMetrics() *metrics.Runner {
+	return metrics.NewRunner(r.opts.Version, metrics.RunnerState{
+		SpoolPending:   r.spool.Pending,
+		SpoolDropped:   r.spool.Dropped,
+		TraceeLines:    r.evaluated.Load,
+		ConfigRevision: r.Revision,
+		Connected:      func() bool { return r.nc != nil && r.nc.IsConnected() },
+	})
+}
+
+// startAdmin binds and serves the admin listener ("" in the settings:
+// none); stop shuts it down.
+func (r *Runner) startAdmin() (stop func(), err error) {
+	srv, err := admin.Listen(r.opts.Settings.Admin, admin.Options{Metrics: r.metrics.Handler(), Healthy: r.Healthy, Ready: r.readiness})
+	if err != nil || srv == nil {
+		return func() {}, err
+	}
+	r.adminAddr = srv.Addr()
+	go func() {
+		if err := srv.Serve(); err != nil {
+			r.log.Error("admin listener stopped", logx.Err(err))
+		}
+	}()
+	return func() { _ = srv.Shutdown(context.Background()) }, nil
+}
+
+var errNoConfig = errors.New("no config slice from the controller yet")
+
+func (r *Runner) readiness() error {
+	select {
+	case <-r.ready:
+	default:
+		return errNoConfig
+	}
+	return r.Healthy()
+}
+
+// AdminAddr is the bound admin address ("" when off), after Ready.
+func (r *Runner) AdminAddr() string { return r.adminAddr }
