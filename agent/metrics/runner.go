@@ -24,6 +24,9 @@ type Runner struct {
 	Registry       *prometheus.Registry
 	EventsReceived *prometheus.CounterVec // source
 	BadInput       *prometheus.CounterVec // reason
+	// TracefileEvents is EventsReceived{source="tracefile"}, resolved once:
+	// it counts every Tracee line.
+	TracefileEvents prometheus.Counter
 }
 
 // NewRunner registers the runner's metrics.
@@ -37,6 +40,7 @@ func NewRunner(version string, st RunnerState) *Runner {
 			Name: "posteed_bad_input_total", Help: "Input refused, by reason (too_large, unreadable, not_json, unknown_route).",
 		}, []string{"reason"}),
 	}
+	m.TracefileEvents = m.EventsReceived.WithLabelValues(SourceTracefile)
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "posteed_build_info", Help: "Always 1; the labels say what was built.",
 	}, []string{"program", "version", "commit", "goversion"})

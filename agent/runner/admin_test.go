@@ -3,6 +3,7 @@ package runner
 import (
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,18 @@ func TestAdminListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	f, err := os.OpenFile(x.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(seqLines(traceeLines(t), 0, 1, false)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	eventually(t, "the Tracee line counted", func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `posteed_events_received_total{source="tracefile"} 1`) && strings.Contains(body, "\nposteed_tracee_lines_total 1\n")
+	})
 	code, body := get("/metrics")
 	for _, want := range []string{
 		`posteed_build_info{commit=`, `program="postee-runner"`, `version="test"`,

@@ -43,6 +43,7 @@ func (r *Runner) startLineWorkers() *sync.WaitGroup {
 			for j := range r.lines {
 				r.evalLine(j)
 				r.evaluated.Add(1)
+				r.metrics.TracefileEvents.Inc()
 				r.inflight.Done()
 			}
 		}()
