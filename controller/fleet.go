@@ -180,11 +180,11 @@ func (f *fleet) close() {
 	f.srv.Shutdown()
 }
 
-// runnerOf is the runner token of a subject like posteed.hb.<runner>: the
-// server only lets a runner publish under its own name, so this is who sent it.
-func runnerOf(subject string) string {
-	i := strings.LastIndexByte(subject, '.')
-	return subject[i+1:]
+// refuse logs a runner message that is malformed or names another sender:
+// a runner reflecting a JetStream API response, or re-routing a job, onto
+// another runner's subject.
+func (f *fleet) refuse(kind, runner string, err error) {
+	f.c.log.Warn("runner message refused: not a well-formed "+kind+" from the subject's runner", "runner", runner, logx.Err(err))
 }
 
 // slice returns (and caches per revision) runner's slice.
@@ -207,7 +207,12 @@ func (f *fleet) slice(runner string) (*transport.Slice, error) {
 }
 
 func (f *fleet) onCfgGet(m *nats.Msg) {
-	runner := runnerOf(m.Subject)
+	var req transport.CfgRequest
+	runner, err := transport.Decode(m.Subject, m.Data, &req, func() string { return req.Runner })
+	if err != nil {
+		f.refuse("config request", runner, err)
+		return
+	}
 	if !transport.ReplyAllowed(runner, m.Reply) {
 		f.c.log.Warn("config request with a reply subject outside the runner's inbox refused", "runner", runner, "reply", m.Reply)
 		return
@@ -260,10 +265,11 @@ func contains(list []string, s string) bool {
 
 func (f *fleet) onHeartbeat(m *nats.Msg) {
 	var st transport.Status
-	if err := json.Unmarshal(m.Data, &st); err != nil {
+	runner, err := transport.Decode(m.Subject, m.Data, &st, func() string { return st.Runner })
+	if err != nil {
+		f.refuse("heartbeat", runner, err)
 		return
 	}
-	st.Runner = runnerOf(m.Subject) // identity from the subject, not the payload
 	st.Time = time.Now()
 	f.mu.Lock()
 	prev, known := f.status[st.Runner]
@@ -283,10 +289,12 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 
 func (f *fleet) onResult(m *nats.Msg) {
 	var o transport.Outcome
-	if err := json.Unmarshal(m.Data, &o); err != nil {
+	runner, err := transport.Decode(m.Subject, m.Data, &o, func() string { return o.Runner })
+	if err != nil {
+		f.refuse("result", runner, err)
 		return
 	}
-	log := f.c.log.With("runner", runnerOf(m.Subject), "route", o.Route, "event_id", o.EventID)
+	log := f.c.log.With("runner", runner, "route", o.Route, "event_id", o.EventID)
 	switch {
 	case o.Error != "":
 		log.Warn("runner work failed", slog.String(logx.ErrorKey, o.Error))
@@ -314,10 +322,10 @@ func (f *fleet) onUp(m jetstream.Msg) {
 		defer func() { <-f.sem; f.c.inflight.Done() }()
 		stop := keepAlive(m, time.Minute) // slow actions must not outlast the ack wait
 		defer stop()
-		runner := runnerOf(m.Subject())
 		var env transport.Envelope
-		if err := json.Unmarshal(m.Data(), &env); err != nil {
-			f.c.log.Error("bad upstream envelope", "runner", runner, logx.Err(err))
+		runner, err := transport.Decode(m.Subject(), m.Data(), &env, func() string { return env.Runner })
+		if err != nil {
+			f.refuse("upstream envelope", runner, err)
 			_ = m.Term()
 			return
 		}
@@ -356,7 +364,7 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 		return err
 	}
 	job := transport.Job{
-		ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
+		Runner: runner, ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
 		Serialize: m.Route.Serialize, Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, Event: m.Msg.Event,
 		Revision: f.c.rev.Load(), Epoch: f.c.epoch,
 	}
