@@ -57,6 +57,7 @@ type fleet struct {
 	consumers map[string]bool             // guarded by mu; work consumers known to exist
 	slices    map[string]*transport.Slice // guarded by mu; current slice per runner
 	hosts     map[string]string           // guarded by mu; host name (lower case) → runner, for @origin
+	full      map[string]string           // guarded by mu; runner → why its work queue refused the last job
 }
 
 func (c *Controller) fleetEnabled() bool {
@@ -99,7 +100,7 @@ func startFleet(ctx context.Context, c *Controller) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
-	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}}
+	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}, full: map[string]string{}}
 	if err := f.connect(ctx); err != nil {
 		srv.Shutdown()
 		return nil, err
@@ -117,7 +118,7 @@ func (f *fleet) connect(ctx context.Context) error {
 	if f.js, err = jetstream.New(nc); err != nil {
 		return err
 	}
-	if err := natsd.EnsureStreams(ctx, f.js); err != nil {
+	if err := natsd.EnsureStreams(ctx, f.js, f.c.opts.Settings.limits()); err != nil {
 		return err
 	}
 	subs := map[string]nats.MsgHandler{
@@ -378,11 +379,51 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	msg := nats.NewMsg(transport.Work(runner))
 	msg.Data = b
 	msg.Header.Set(jetstream.MsgIDHeader, job.ID)
-	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("queue work: %w", err)
+	_, err = f.js.PublishMsg(ctx, msg)
+	if err = f.noteFull(runner, err); err != nil {
+		return err
 	}
 	f.c.log.Info("work dispatched", "runner", runner, "route", m.Route.Name, "event_id", m.Msg.EventID, "actions", strings.Join(job.Actions, ","))
 	return nil
+}
+
+// noteFull names the full queue in a refused publish and remembers it for
+// /healthz and STATUS until the runner's queue takes a job again.
+func (f *fleet) noteFull(runner string, err error) error {
+	var why string
+	if err != nil {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "maximum messages per subject exceeded"):
+			why = fmt.Sprintf("work queue %s of runner %s is full (runner-queue-max-messages)", transport.Work(runner), runner)
+		case strings.Contains(msg, "maximum bytes exceeded"), strings.Contains(msg, "insufficient resources"):
+			why = fmt.Sprintf("work stream %s is full (work-max-bytes), job for runner %s refused", transport.WorkStream, runner)
+		default:
+			return fmt.Errorf("queue work: %w", err)
+		}
+	}
+	f.mu.Lock()
+	if why == "" {
+		delete(f.full, runner)
+	} else {
+		f.full[runner] = why
+	}
+	f.mu.Unlock()
+	if why != "" {
+		return fmt.Errorf("%s: %w", why, err)
+	}
+	return nil
+}
+
+// fullQueues are the reasons of the queues that refused their last job.
+func (f *fleet) fullQueues() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.full))
+	for _, why := range f.full {
+		out = append(out, why)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {
@@ -468,12 +509,18 @@ func (f *fleet) summary() string {
 			n++
 		}
 	}
+	if len(f.full) > 0 {
+		return fmt.Sprintf("%d runners connected, %d work queues full", n, len(f.full))
+	}
 	return fmt.Sprintf("%d runners connected", n)
 }
 
 func (f *fleet) health() error {
 	if !f.nc.IsConnected() {
 		return fmt.Errorf("controller lost its own NATS connection")
+	}
+	if full := f.fullQueues(); len(full) > 0 {
+		return errors.New(strings.Join(full, "; "))
 	}
 	return nil
 }
