@@ -298,7 +298,9 @@ func (f *fleet) onResult(m *nats.Msg) {
 	log := f.c.log.With("runner", runner, "route", o.Route, "event_id", o.EventID)
 	switch {
 	case o.Error != "":
-		log.Warn("runner work failed", slog.String(logx.ErrorKey, o.Error))
+		// The runner redacted its secrets; the controller's copy of the
+		// config knows the same values, so a runner that did not is covered.
+		log.Warn("runner work failed", slog.String(logx.ErrorKey, f.c.Engine().Redact(o.Error)))
 	case o.Repeated:
 		log.Info("runner work was already done; not repeated")
 	default:
