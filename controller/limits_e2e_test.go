@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
 )
 
@@ -94,4 +96,48 @@ func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
 
 func trc2(t *testing.T, n int) string {
 	return strings.Replace(trc1(t, n), `"ID":"TRC-1"`, `"ID":"TRC-2"`, 1)
+}
+
+// runner-2 floods runner-1's queue with reflected API responses while
+// runner-1 is down: the queue stops at its limit instead of growing
+// without bound (17,687 junk jobs in 0.7 s before).
+func TestReflectedFloodIsBoundedByTheRunnerQueueLimit(t *testing.T) {
+	dir := t.TempDir()
+	c := newCerts(t, "postee-runner-1", "postee-runner-2")
+	h := &harness{t: t, certs: c, cfgFile: writeCfg(t, dir, workCfg(`true`)), stateDir: t.TempDir(),
+		reload: make(chan struct{}, 1), logs: newLogRecorder(), natsListen: "127.0.0.1:-1",
+		tune: func(s *controller.Settings) { s.RunnerQueueMaxMessages = 5 }}
+	h.log = slog.New(h.logs.tee(testLogger(t).Handler()))
+	h.start()
+	t.Cleanup(h.shutdown)
+	h.post("/", trc1(t, 0)) // runner-1's queue exists from here
+
+	nc, err := transport.Connect(context.Background(), transport.ConnOptions{
+		URL: h.ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.path("postee-runner-2.crt"),
+		KeyFile: c.path("postee-runner-2.key"), CAFile: c.path("ca.crt"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	info := "$JS.API.CONSUMER.INFO." + transport.WorkStream + ".postee-runner-2"
+	for range 200 {
+		if err := nc.PublishRequest(info, transport.Work("postee-runner-1"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "runner-1's queue full", func() bool { return pendingOf(t, h, "postee-runner-1") == 5 })
+	assertStable(t, func() bool { return pendingOf(t, h, "postee-runner-1") == 5 })
+}
+
+func pendingOf(t *testing.T, h *harness, runner string) uint64 {
+	for _, ri := range fleetView(t, h) {
+		if ri.Name == runner {
+			return ri.PendingWork
+		}
+	}
+	return 0
 }
