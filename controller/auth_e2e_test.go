@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,66 @@ func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 	assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil })
 	if m, err := sub.NextMsg(10 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
 		t.Fatalf("runner-2 received %v (%v) on its pull inbox", m, err)
+	}
+}
+
+// Permissions do not restrict a publish's reply subject, and the JetStream
+// API answers there with the server's rights: postee-runner-2, asking for
+// its own consumer's info with reply subjects of postee-runner-1, makes the
+// server publish onto runner-1's heartbeat, result, upstream and work
+// subjects. None of it is taken for runner-1: the controller refuses each
+// message (it names no sender, or another), runner-1 terminates the job
+// not addressed to it, and runner-1's host and work are untouched.
+func TestReflectedAPIResponsesDoNotSpeakForAnotherRunner(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	c := newCerts(t, "postee-runner-1", "postee-runner-2")
+	h := startController(t, c, writeCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)), t.TempDir())
+	r1 := startRunner(t, h, "postee-runner-1", "node-1")
+	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+
+	nc, err := transport.Connect(context.Background(), transport.ConnOptions{
+		URL: h.ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.path("postee-runner-2.crt"),
+		KeyFile: c.path("postee-runner-2.key"), CAFile: c.path("ca.crt"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// Its own, well-formed heartbeat gives runner-2 a consumer to ask about.
+	hb, _ := json.Marshal(transport.Status{Runner: "postee-runner-2", Host: "node-2", Time: time.Now()})
+	if err := nc.Publish(transport.Heartbeat("postee-runner-2"), hb); err != nil {
+		t.Fatal(err)
+	}
+	h.logs.wait(t, "runner connected", "runner", "postee-runner-2")
+
+	info := "$JS.API.CONSUMER.INFO." + transport.WorkStream + ".postee-runner-2"
+	next := "$JS.API.CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-2"
+	for _, tt := range []struct{ reply, kind string }{
+		{transport.Heartbeat("postee-runner-1"), "heartbeat"},
+		{transport.Result("postee-runner-1"), "result"},
+		{transport.Up("postee-runner-1"), "upstream envelope"},
+	} {
+		for _, api := range []string{info, next} {
+			if err := nc.PublishRequest(api, tt.reply, []byte(`{"batch":1,"expires":1000000,"no_wait":true}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.logs.wait(t, "runner message refused: not a well-formed "+tt.kind, "runner", "postee-runner-1")
+	}
+	if err := nc.PublishRequest(info, transport.Work("postee-runner-1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	r1.logs.wait(t, "work addressed to another runner terminated without running")
+
+	id := h.post("/", trc1(t, 0))["event_id"].(string)
+	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == 1 })
+	if err := exactlyOnce(countIDs(out), []string{id}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ri := range fleetView(t, h) {
+		if ri.Name == "postee-runner-1" && (ri.Host != "node-1" || ri.Version == "") {
+			t.Fatalf("a reflected response reached runner-1's fleet entry: %+v", ri)
+		}
 	}
 }

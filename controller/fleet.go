@@ -58,6 +58,7 @@ type fleet struct {
 	consumers map[string]bool             // guarded by mu; work consumers known to exist
 	slices    map[string]*transport.Slice // guarded by mu; current slice per runner
 	hosts     map[string]string           // guarded by mu; host name (lower case) → runner, for @origin
+	full      map[string]string           // guarded by mu; runner → why its work queue refused the last job
 }
 
 func (c *Controller) fleetEnabled() bool {
@@ -100,7 +101,7 @@ func startFleet(ctx context.Context, c *Controller) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
-	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}}
+	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}, full: map[string]string{}}
 	if err := f.connect(ctx); err != nil {
 		srv.Shutdown()
 		return nil, err
@@ -118,7 +119,7 @@ func (f *fleet) connect(ctx context.Context) error {
 	if f.js, err = jetstream.New(nc); err != nil {
 		return err
 	}
-	if err := natsd.EnsureStreams(ctx, f.js); err != nil {
+	if err := natsd.EnsureStreams(ctx, f.js, f.c.opts.Settings.limits()); err != nil {
 		return err
 	}
 	subs := map[string]nats.MsgHandler{
@@ -181,11 +182,11 @@ func (f *fleet) close() {
 	f.srv.Shutdown()
 }
 
-// runnerOf is the runner token of a subject like posteed.hb.<runner>: the
-// server only lets a runner publish under its own name, so this is who sent it.
-func runnerOf(subject string) string {
-	i := strings.LastIndexByte(subject, '.')
-	return subject[i+1:]
+// refuse logs a runner message that is malformed or names another sender:
+// a runner reflecting a JetStream API response, or re-routing a job, onto
+// another runner's subject.
+func (f *fleet) refuse(kind, runner string, err error) {
+	f.c.log.Warn("runner message refused: not a well-formed "+kind+" from the subject's runner", "runner", runner, logx.Err(err))
 }
 
 // slice returns (and caches per revision) runner's slice.
@@ -208,7 +209,12 @@ func (f *fleet) slice(runner string) (*transport.Slice, error) {
 }
 
 func (f *fleet) onCfgGet(m *nats.Msg) {
-	runner := runnerOf(m.Subject)
+	var req transport.CfgRequest
+	runner, err := transport.Decode(m.Subject, m.Data, &req, func() string { return req.Runner })
+	if err != nil {
+		f.refuse("config request", runner, err)
+		return
+	}
 	if !transport.ReplyAllowed(runner, m.Reply) {
 		f.c.log.Warn("config request with a reply subject outside the runner's inbox refused", "runner", runner, "reply", m.Reply)
 		return
@@ -261,10 +267,11 @@ func contains(list []string, s string) bool {
 
 func (f *fleet) onHeartbeat(m *nats.Msg) {
 	var st transport.Status
-	if err := json.Unmarshal(m.Data, &st); err != nil {
+	runner, err := transport.Decode(m.Subject, m.Data, &st, func() string { return st.Runner })
+	if err != nil {
+		f.refuse("heartbeat", runner, err)
 		return
 	}
-	st.Runner = runnerOf(m.Subject) // identity from the subject, not the payload
 	st.Time = time.Now()
 	f.mu.Lock()
 	prev, known := f.status[st.Runner]
@@ -284,13 +291,17 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 
 func (f *fleet) onResult(m *nats.Msg) {
 	var o transport.Outcome
-	if err := json.Unmarshal(m.Data, &o); err != nil {
+	runner, err := transport.Decode(m.Subject, m.Data, &o, func() string { return o.Runner })
+	if err != nil {
+		f.refuse("result", runner, err)
 		return
 	}
-	log := f.c.log.With("runner", runnerOf(m.Subject), "route", o.Route, "event_id", o.EventID)
+	log := f.c.log.With("runner", runner, "route", o.Route, "event_id", o.EventID)
 	switch {
 	case o.Error != "":
-		log.Warn("runner work failed", slog.String(logx.ErrorKey, o.Error))
+		// The runner redacted its secrets; the controller's copy of the
+		// config knows the same values, so a runner that did not is covered.
+		log.Warn("runner work failed", slog.String(logx.ErrorKey, f.c.Engine().Redact(o.Error)))
 	case o.Repeated:
 		log.Info("runner work was already done; not repeated")
 	default:
@@ -315,10 +326,10 @@ func (f *fleet) onUp(m jetstream.Msg) {
 		defer func() { <-f.sem; f.c.inflight.Done() }()
 		stop := keepAlive(m, time.Minute) // slow actions must not outlast the ack wait
 		defer stop()
-		runner := runnerOf(m.Subject())
 		var env transport.Envelope
-		if err := json.Unmarshal(m.Data(), &env); err != nil {
-			f.c.log.Error("bad upstream envelope", "runner", runner, logx.Err(err))
+		runner, err := transport.Decode(m.Subject(), m.Data(), &env, func() string { return env.Runner })
+		if err != nil {
+			f.refuse("upstream envelope", runner, err)
 			_ = m.Term()
 			return
 		}
@@ -358,7 +369,7 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 		return err
 	}
 	job := transport.Job{
-		ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
+		Runner: runner, ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
 		Serialize: m.Route.Serialize, Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, Event: m.Msg.Event,
 		Revision: f.c.rev.Load(), Epoch: f.c.epoch,
 	}
@@ -372,11 +383,51 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	msg := nats.NewMsg(transport.Work(runner))
 	msg.Data = b
 	msg.Header.Set(jetstream.MsgIDHeader, job.ID)
-	if _, err := f.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("queue work: %w", err)
+	_, err = f.js.PublishMsg(ctx, msg)
+	if err = f.noteFull(runner, err); err != nil {
+		return err
 	}
 	f.c.log.Info("work dispatched", "runner", runner, "route", m.Route.Name, "event_id", m.Msg.EventID, "actions", strings.Join(job.Actions, ","))
 	return nil
+}
+
+// noteFull names the full queue in a refused publish and remembers it for
+// /healthz and STATUS until the runner's queue takes a job again.
+func (f *fleet) noteFull(runner string, err error) error {
+	var why string
+	if err != nil {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "maximum messages per subject exceeded"):
+			why = fmt.Sprintf("work queue %s of runner %s is full (runner-queue-max-messages)", transport.Work(runner), runner)
+		case strings.Contains(msg, "maximum bytes exceeded"), strings.Contains(msg, "insufficient resources"):
+			why = fmt.Sprintf("work stream %s is full (work-max-bytes), job for runner %s refused", transport.WorkStream, runner)
+		default:
+			return fmt.Errorf("queue work: %w", err)
+		}
+	}
+	f.mu.Lock()
+	if why == "" {
+		delete(f.full, runner)
+	} else {
+		f.full[runner] = why
+	}
+	f.mu.Unlock()
+	if why != "" {
+		return fmt.Errorf("%s: %w", why, err)
+	}
+	return nil
+}
+
+// fullQueues are the reasons of the queues that refused their last job.
+func (f *fleet) fullQueues() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.full))
+	for _, why := range f.full {
+		out = append(out, why)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {
@@ -462,12 +513,18 @@ func (f *fleet) summary() string {
 			n++
 		}
 	}
+	if len(f.full) > 0 {
+		return fmt.Sprintf("%d runners connected, %d work queues full", n, len(f.full))
+	}
 	return fmt.Sprintf("%d runners connected", n)
 }
 
 func (f *fleet) health() error {
 	if !f.nc.IsConnected() {
 		return fmt.Errorf("controller lost its own NATS connection")
+	}
+	if full := f.fullQueues(); len(full) > 0 {
+		return errors.New(strings.Join(full, "; "))
 	}
 	return nil
 }

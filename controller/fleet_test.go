@@ -103,6 +103,7 @@ type harness struct {
 	// natsListen is the embedded server's address; a fixed port lets
 	// runners find a restarted controller again.
 	natsListen string
+	tune       func(*controller.Settings) // nil: the defaults
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -135,6 +136,9 @@ func (h *harness) start() {
 		CfgFile: h.cfgFile, URL: "127.0.0.1:0", Admin: "127.0.0.1:0", StateDir: h.stateDir, BodyLimit: 1 << 20,
 		ControllerURL: h.natsListen, ControllerTLSCert: h.certs.path("controller.crt"),
 		ControllerTLSKey: h.certs.path("controller.key"), ControllerCARoot: h.certs.path("ca.crt"),
+	}
+	if h.tune != nil {
+		h.tune(&s)
 	}
 	ctrl, err := controller.New(ctx, controller.Options{Settings: s, Logger: h.log.With("daemon", "controller"), Notifier: nopNotifier{}})
 	if err != nil {

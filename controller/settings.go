@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/postee-fleet/posteed/agent/sd"
+	"github.com/postee-fleet/posteed/controller/natsd"
 )
 
 // Settings are the controller's daemon settings: flags, or the same keys in
@@ -27,6 +28,10 @@ type Settings struct {
 	ControllerTLSKey  string
 	ControllerCARoot  string
 	InsecureNoAuth    bool
+	// JetStream limits (see natsd.Limits), sized for the state disk.
+	WorkMaxBytes           int64
+	RunnerQueueMaxMessages int64
+	UpMaxBytes             int64
 }
 
 // Flags registers the settings on fs.
@@ -48,7 +53,14 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.ControllerTLSKey, "controller-tls-key", "", "NATS server private key")
 	fs.StringVar(&s.ControllerCARoot, "controller-ca-root", "", "CA that signs runner client certificates; their CN is the runner name")
 	fs.BoolVar(&s.InsecureNoAuth, "insecure-no-auth", false, "let runners connect without certificates, naming themselves (local demos only)")
+	fs.Int64Var(&s.WorkMaxBytes, "work-max-bytes", natsd.DefaultWorkMaxBytes, "bytes of work queued for all runners; beyond, dispatch is refused (503)")
+	fs.Int64Var(&s.RunnerQueueMaxMessages, "runner-queue-max-messages", natsd.DefaultRunnerMaxMessages, "jobs queued for one runner; beyond, dispatch to it is refused (503)")
+	fs.Int64Var(&s.UpMaxBytes, "upstream-max-bytes", natsd.DefaultUpMaxBytes, "bytes of runner events waiting for the controller; beyond, runners keep them in their spools")
 	return s
+}
+
+func (s *Settings) limits() natsd.Limits {
+	return natsd.Limits{WorkMaxBytes: s.WorkMaxBytes, RunnerMaxMessages: s.RunnerQueueMaxMessages, UpMaxBytes: s.UpMaxBytes}
 }
 
 func defaultDir(env, fallback string) string {

@@ -86,6 +86,7 @@ type Engine struct {
 	actions map[string]action.Action // built actions, by name
 	dedup   *dedup
 	agg     *aggregator // nil when no route aggregates
+	redact  redactor    // secret values resolved for the actions
 
 	closeOnce sync.Once
 }
@@ -267,6 +268,7 @@ func (e *Engine) secrets(key string, strict bool) func(field, value string) (str
 			if !ok && strict {
 				return "", &config.Error{File: e.cfg.File, Key: key + "." + field, Msg: fmt.Sprintf("environment variable %s is not set", name)}
 			}
+			e.redact.add(v)
 			return v, nil
 		case strings.HasPrefix(value, "file:"):
 			path := strings.TrimPrefix(value, "file:")
@@ -277,8 +279,10 @@ func (e *Engine) secrets(key string, strict bool) func(field, value string) (str
 			if err != nil && strict {
 				return "", &config.Error{File: e.cfg.File, Key: key + "." + field, Msg: fmt.Sprintf("cannot read secret file: %v", err)}
 			}
+			e.redact.add(string(b))
 			return strings.TrimSpace(string(b)), nil
 		}
+		e.redact.add(value) // a secret written in the config itself
 		return value, nil
 	}
 }

@@ -168,6 +168,7 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 	for attempt := 1; ; attempt++ {
 		var retry bool
 		retry, err = a.Send(ctx, msg)
+		err = e.redact.error(err) // the one redaction point: logged here, returned to the runner's report
 		if err == nil {
 			log.Info("action done", "duration", time.Since(start).Round(time.Microsecond), "attempts", attempt)
 			e.observe(msg, name, "ok", time.Since(start), nil)

@@ -74,7 +74,8 @@ func (r *Runner) fetchConfig(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	m, err := r.nc.RequestWithContext(ctx, transport.CfgGet(r.opts.Settings.Name), nil)
+	req, _ := json.Marshal(transport.CfgRequest{Runner: r.opts.Settings.Name})
+	m, err := r.nc.RequestWithContext(ctx, transport.CfgGet(r.opts.Settings.Name), req)
 	if err != nil {
 		r.log.Warn("cannot fetch config from the controller", logx.Err(err))
 		return

@@ -84,6 +84,13 @@ func (r *Runner) onJob(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	log := r.log.With("route", job.Route, "event_id", job.EventID)
+	if job.Runner != r.opts.Settings.Name {
+		// Another runner re-routed it (or a JetStream API response) onto
+		// this queue: never run, never hand back.
+		log.Warn("work addressed to another runner terminated without running", "job_runner", job.Runner)
+		_ = m.Term()
+		return
+	}
 	if ctx.Err() != nil {
 		_ = m.Nak() // stopping: not started, so handed back for the next start
 		return
@@ -189,6 +196,7 @@ func stepsOf(job transport.Job) []engine.Step {
 }
 
 func (r *Runner) report(o transport.Outcome) {
+	o.Runner = r.opts.Settings.Name
 	b, _ := json.Marshal(o)
 	_ = r.nc.Publish(transport.Result(r.opts.Settings.Name), b)
 }

@@ -130,7 +130,7 @@ func TestJobMissingAction(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			job := transport.Job{ID: fmt.Sprintf("j%d", i), EventID: "ev", Route: "high-severity",
+			job := transport.Job{Runner: "r1", ID: fmt.Sprintf("j%d", i), EventID: "ev", Route: "high-severity",
 				Actions: []string{"local-post", "gone"}, Revision: tt.jobRev, Epoch: tt.jobEpoch}
 			data, _ := json.Marshal(job)
 			m := &fakeMsg{data: data}

@@ -26,6 +26,9 @@ type Slice struct {
 // controller rendered. ID is the idempotency key: a redelivered Job with an
 // ID the runner already executed is acked without running again.
 type Job struct {
+	// Runner is the runner the job is for: a runner terminates a job
+	// addressed to another (one re-routed onto its queue).
+	Runner    string          `json:"runner"`
 	ID        string          `json:"id"`
 	EventID   string          `json:"event_id"`
 	Route     string          `json:"route"`
@@ -75,6 +78,7 @@ type Status struct {
 
 // Outcome reports how a dispatched Job ended on the runner.
 type Outcome struct {
+	Runner   string `json:"runner"` // the sender, checked against the subject
 	JobID    string `json:"job_id"`
 	EventID  string `json:"event_id"`
 	Route    string `json:"route"`

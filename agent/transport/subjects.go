@@ -12,8 +12,22 @@
 //	           posteed.res.<runner>                  results of dispatched work
 //	           $JS.API.CONSUMER.INFO.POSTEED_WORK.<runner>
 //	           $JS.API.CONSUMER.MSG.NEXT.POSTEED_WORK.<runner>
-//	           $JS.ACK.POSTEED_WORK.<runner>.>       acks of its own work
-//	           $JS.ACK.*.*.POSTEED_WORK.<runner>.>   the same in the v2 ack format
+//	           $JS.ACK.POSTEED_WORK.<runner>.*.*.*.*.*           acks of its own work
+//	           $JS.ACK.*.*.POSTEED_WORK.<runner>.*.*.*.*.*(.>)   the same in the v2 ack format
+//
+// The ack grants are exact in length: the server reads a 9-token ack as
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… and an ack of 11 or more
+// tokens as the v2 format, so a looser grant (….<runner>.>) would let a
+// runner named 32 ack another runner's job at stream sequence 32 through
+// $JS.ACK.POSTEED_WORK.<other>.POSTEED_WORK.32.….
+//
+// Permissions do not restrict a publish's reply subject, and the JetStream
+// API answers there with the server's rights: a runner can make the server
+// publish an API response onto any subject. Identity therefore never comes
+// from the subject alone: every message a runner sends names its sender in
+// the payload, and the controller drops any whose sender is not the
+// subject's runner (see CheckSender); a job names its target runner and a
+// runner terminates jobs addressed to another.
 //
 // PublishAllow and SubscribeAllow return exactly these lists; the embedded
 // server grants them and denies everything else.
@@ -91,10 +105,12 @@ func PublishAllow(runner string) []string {
 		Result(runner),
 		"$JS.API.CONSUMER.INFO." + WorkStream + "." + runner,
 		"$JS.API.CONSUMER.MSG.NEXT." + WorkStream + "." + runner,
-		"$JS.ACK." + WorkStream + "." + runner + ".>",
+		"$JS.ACK." + WorkStream + "." + runner + ".*.*.*.*.*",
 		// nats-server 2.14 introduced $JS.ACK.<domain>.<account hash>.<stream>.<consumer>...
-		// behind a feature flag that a later release turns on by default.
-		"$JS.ACK.*.*." + WorkStream + "." + runner + ".>",
+		// behind a feature flag that a later release turns on by default;
+		// it has 11 tokens, or more when the server appends a random one.
+		"$JS.ACK.*.*." + WorkStream + "." + runner + ".*.*.*.*.*",
+		"$JS.ACK.*.*." + WorkStream + "." + runner + ".*.*.*.*.*.>",
 	}
 }
 

@@ -95,6 +95,9 @@ func TestSecondRunnerCannotActAsFirst(t *testing.T) {
 		"$JS.API.STREAM.INFO.POSTEED_WORK",
 		"$JS.API.STREAMS",
 		"$JS.ACK.POSTEED_WORK.runner-1.1.1.1.1.0",
+		// Read as runner-1's v1 ack of stream sequence "runner-2": a runner
+		// named 32 acked runner-1's job at sequence 32 through the v2 grant.
+		"$JS.ACK.POSTEED_WORK.runner-1.POSTEED_WORK.runner-2.1.1.0",
 		"$SYS.REQ.SERVER.PING",
 	}
 	for _, subj := range pubs {

@@ -23,25 +23,67 @@ const (
 	DefaultAckWait = 2 * time.Minute
 )
 
+// Limits bound the JetStream store so that one runner that is down (or a
+// runner reflecting API responses onto another's queue) cannot fill the
+// state disk and stop dispatch to every runner. Zero fields take the
+// defaults.
+type Limits struct {
+	WorkMaxBytes      int64 // all of POSTEED_WORK
+	RunnerMaxMessages int64 // one runner's queue, posteed.work.<runner>
+	UpMaxBytes        int64 // all of POSTEED_UP
+}
+
+// Defaults: 1 GiB of work and 1 GiB of runner events fit a state disk of a
+// few GiB; 10,000 jobs per runner is days of alerts for one host.
+const (
+	DefaultWorkMaxBytes      = 1 << 30
+	DefaultRunnerMaxMessages = 10000
+	DefaultUpMaxBytes        = 1 << 30
+)
+
+// WithDefaults fills zero fields.
+func (l Limits) WithDefaults() Limits {
+	if l.WorkMaxBytes <= 0 {
+		l.WorkMaxBytes = DefaultWorkMaxBytes
+	}
+	if l.RunnerMaxMessages <= 0 {
+		l.RunnerMaxMessages = DefaultRunnerMaxMessages
+	}
+	if l.UpMaxBytes <= 0 {
+		l.UpMaxBytes = DefaultUpMaxBytes
+	}
+	return l
+}
+
 // WorkStreamConfig is POSTEED_WORK. Work-queue retention: a message is
 // deleted once acked, and the server refuses a second consumer on the same
-// runner's subject, which is exactly "one durable queue per runner".
-func WorkStreamConfig() jetstream.StreamConfig {
+// runner's subject, which is exactly "one durable queue per runner". A full
+// runner queue or stream refuses new work (discard new): queued work is
+// never dropped for newer.
+func WorkStreamConfig(l Limits) jetstream.StreamConfig {
+	l = l.WithDefaults()
 	return jetstream.StreamConfig{
-		Name:        transport.WorkStream,
-		Description: "work dispatched to runners, one durable consumer per runner",
-		Subjects:    []string{transport.AllWork},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Duplicates:  DedupeWindow,
-		MaxAge:      MaxAge,
+		MaxBytes:             l.WorkMaxBytes,
+		MaxMsgsPerSubject:    l.RunnerMaxMessages,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Name:                 transport.WorkStream,
+		Description:          "work dispatched to runners, one durable consumer per runner",
+		Subjects:             []string{transport.AllWork},
+		Retention:            jetstream.WorkQueuePolicy,
+		Storage:              jetstream.FileStorage,
+		Duplicates:           DedupeWindow,
+		MaxAge:               MaxAge,
 	}
 }
 
 // UpStreamConfig is POSTEED_UP. Work-queue retention too: an event is kept
 // until the controller's consumer acked it, then dropped.
-func UpStreamConfig() jetstream.StreamConfig {
+func UpStreamConfig(l Limits) jetstream.StreamConfig {
+	l = l.WithDefaults()
 	return jetstream.StreamConfig{
+		MaxBytes:    l.UpMaxBytes,
+		Discard:     jetstream.DiscardNew,
 		Name:        transport.UpStream,
 		Description: "events reported by runners, until the controller handled them",
 		Subjects:    []string{transport.AllUp},
@@ -53,8 +95,8 @@ func UpStreamConfig() jetstream.StreamConfig {
 }
 
 // EnsureStreams creates or updates POSTEED_WORK and POSTEED_UP.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
-	for _, cfg := range []jetstream.StreamConfig{WorkStreamConfig(), UpStreamConfig()} {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, l Limits) error {
+	for _, cfg := range []jetstream.StreamConfig{WorkStreamConfig(l), UpStreamConfig(l)} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}

@@ -123,7 +123,7 @@ func TestEnsureStreams(t *testing.T) {
 	_, js := f.Controller(t) // creates them once
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsd.EnsureStreams(ctx, js); err != nil {
+	if err := natsd.EnsureStreams(ctx, js, natsd.Limits{}); err != nil {
 		t.Fatalf("second EnsureStreams: %v", err)
 	}
 	tests := []struct {

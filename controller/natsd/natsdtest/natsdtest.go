@@ -128,7 +128,7 @@ func (f *Fixture) Controller(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsd.EnsureStreams(ctx, js); err != nil {
+	if err := natsd.EnsureStreams(ctx, js, natsd.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	return nc, js

@@ -1,0 +1,143 @@
+package controller_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/controller"
+)
+
+// queueLimitCfg routes TRC-1 to postee-runner-1 and TRC-2 to postee-runner-2.
+func queueLimitCfg(out string) string {
+	return `name: limits
+routes:
+- name: one
+  input: contains(input.SigMetadata.ID, "TRC-1")
+  actions: [exec-1]
+  template: raw-json
+- name: two
+  input: contains(input.SigMetadata.ID, "TRC-2")
+  actions: [exec-2]
+  template: raw-json
+templates:
+- name: raw-json
+  rego-package: postee.rawmessage.json
+actions:
+- name: exec-1
+  runs-on: postee-runner-1
+  type: exec
+  enable: true
+  exec-script: |
+    #!/bin/sh
+    echo one >> ` + out + `
+- name: exec-2
+  runs-on: postee-runner-2
+  type: exec
+  enable: true
+  exec-script: |
+    #!/bin/sh
+    echo "$POSTEE_EVENT_ID" >> ` + out + `
+`
+}
+
+// With postee-runner-1 down, posts for it fill its queue (3 jobs here): the
+// next is refused with 503 naming that queue, /healthz says so, and work
+// for postee-runner-2 keeps being queued and run.
+func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	c := newCerts(t, "postee-runner-1", "postee-runner-2")
+	h := &harness{t: t, certs: c, cfgFile: writeCfg(t, dir, queueLimitCfg(out)), stateDir: t.TempDir(),
+		reload: make(chan struct{}, 1), logs: newLogRecorder(), natsListen: "127.0.0.1:-1",
+		tune: func(s *controller.Settings) { s.RunnerQueueMaxMessages = 3 }}
+	h.log = slog.New(h.logs.tee(testLogger(t).Handler()))
+	h.start()
+	t.Cleanup(h.shutdown)
+	startRunner(t, h, "postee-runner-2", "node-2")
+
+	base := "http://" + h.ctrl.HTTPAddr()
+	for i := range 3 {
+		h.post("/", trc1(t, i))
+	}
+	resp, err := http.Post(base+"/", "application/json", strings.NewReader(trc1(t, 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "work queue posteed.work.postee-runner-1 of runner postee-runner-1 is full") {
+		t.Fatalf("4th post for the stopped runner: %s %s", resp.Status, body)
+	}
+	hz, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, _ := io.ReadAll(hz.Body)
+	hz.Body.Close()
+	if hz.StatusCode == http.StatusOK || !strings.Contains(string(hb), "posteed.work.postee-runner-1") {
+		t.Fatalf("/healthz with a full queue: %s %s", hz.Status, hb)
+	}
+
+	var ids []string
+	for i := range 5 { // one at a time: runner-2's queue holds 3 too
+		ids = append(ids, h.post("/", trc2(t, i))["event_id"].(string))
+		eventually(t, "runner-2's work", func() bool { return len(readLines(out)) == len(ids) })
+	}
+	if err := exactlyOnce(countIDs(out), ids); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func trc2(t *testing.T, n int) string {
+	return strings.Replace(trc1(t, n), `"ID":"TRC-1"`, `"ID":"TRC-2"`, 1)
+}
+
+// runner-2 floods runner-1's queue with reflected API responses while
+// runner-1 is down: the queue stops at its limit instead of growing
+// without bound (17,687 junk jobs in 0.7 s before).
+func TestReflectedFloodIsBoundedByTheRunnerQueueLimit(t *testing.T) {
+	dir := t.TempDir()
+	c := newCerts(t, "postee-runner-1", "postee-runner-2")
+	h := &harness{t: t, certs: c, cfgFile: writeCfg(t, dir, workCfg(`true`)), stateDir: t.TempDir(),
+		reload: make(chan struct{}, 1), logs: newLogRecorder(), natsListen: "127.0.0.1:-1",
+		tune: func(s *controller.Settings) { s.RunnerQueueMaxMessages = 5 }}
+	h.log = slog.New(h.logs.tee(testLogger(t).Handler()))
+	h.start()
+	t.Cleanup(h.shutdown)
+	h.post("/", trc1(t, 0)) // runner-1's queue exists from here
+
+	nc, err := transport.Connect(context.Background(), transport.ConnOptions{
+		URL: h.ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.path("postee-runner-2.crt"),
+		KeyFile: c.path("postee-runner-2.key"), CAFile: c.path("ca.crt"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	info := "$JS.API.CONSUMER.INFO." + transport.WorkStream + ".postee-runner-2"
+	for range 200 {
+		if err := nc.PublishRequest(info, transport.Work("postee-runner-1"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "runner-1's queue full", func() bool { return pendingOf(t, h, "postee-runner-1") == 5 })
+	assertStable(t, func() bool { return pendingOf(t, h, "postee-runner-1") == 5 })
+}
+
+func pendingOf(t *testing.T, h *harness, runner string) uint64 {
+	for _, ri := range fleetView(t, h) {
+		if ri.Name == runner {
+			return ri.PendingWork
+		}
+	}
+	return 0
+}
