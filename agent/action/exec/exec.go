@@ -3,9 +3,11 @@
 //
 // The script inherits the daemon's whole environment, then the action's
 // `env` entries, then POSTEE_EVENT (the rendered body), POSTEE_TITLE,
-// POSTEE_EVENT_ID and POSTEE_ROUTE. The body is also on the script's stdin,
-// because the kernel refuses an environment string over 128 KiB: a larger
-// body is left out of POSTEE_EVENT and only readable on stdin. The script
+// POSTEE_EVENT_ID and POSTEE_ROUTE. The body is also on the script's stdin.
+// The kernel refuses an environment string over 128 KiB (and the whole of
+// argv and environment past ARG_MAX), so event content is capped there: a
+// POSTEE_* value over envCap is left out of the environment and written to a
+// private temporary file named by POSTEE_<NAME>_FILE instead. The script
 // runs in the daemon's working directory, in its own process group, which is
 // killed whole when the timeout passes or the daemon stops.
 package exec
@@ -18,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	osexec "os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -37,8 +40,9 @@ const (
 	pipeGrace = time.Second
 	// maxOutput bounds the captured stdout and stderr.
 	maxOutput = 64 << 10
-	// maxEnvString is the kernel's limit on one environment string, NUL included.
-	maxEnvString = 128 << 10
+	// envCap bounds one event-derived environment value; the kernel's limit
+	// is 128 KiB per string, and all of them share ARG_MAX.
+	envCap = 32 << 10
 )
 
 // Exec runs one configured script per message.
@@ -135,12 +139,17 @@ func (e *Exec) command(m action.Message) (*osexec.Cmd, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	env, envCleanup, err := e.environ(m)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	cmd := osexec.Command(argv[0], argv[1:]...)
-	cmd.Env = e.environ(m)
+	cmd.Env = env
 	cmd.Stdin = strings.NewReader(m.Body)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = pipeGrace
-	return cmd, cleanup, nil
+	return cmd, func() { cleanup(); envCleanup() }, nil
 }
 
 func (e *Exec) argv() ([]string, func(), error) {
@@ -167,14 +176,38 @@ func (e *Exec) argv() ([]string, func(), error) {
 	return append(append([]string{}, p.argv...), f.Name()), cleanup, nil
 }
 
-func (e *Exec) environ(m action.Message) []string {
+// environ builds the script's environment; cleanup removes the files that
+// carry values too large for it.
+func (e *Exec) environ(m action.Message) ([]string, func(), error) {
 	env := append(os.Environ(), e.env...)
-	if ev := "POSTEE_EVENT=" + m.Body; len(ev) < maxEnvString {
-		env = append(env, ev)
-	} else {
-		e.log.Warn("event too large for POSTEE_EVENT; the script gets it on stdin only",
-			slog.String("action", e.name), slog.String("event_id", m.EventID), slog.Int("bytes", len(m.Body)))
+	dir := ""
+	cleanup := func() {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}
-	return append(env,
-		"POSTEE_TITLE="+m.Title, "POSTEE_EVENT_ID="+m.EventID, "POSTEE_ROUTE="+m.Route)
+	for _, kv := range [...][2]string{{"POSTEE_EVENT", m.Body}, {"POSTEE_TITLE", m.Title}, {"POSTEE_EVENT_ID", m.EventID}, {"POSTEE_ROUTE", m.Route}} {
+		name, v := kv[0], kv[1]
+		if len(v) <= envCap {
+			env = append(env, name+"="+v)
+			continue
+		}
+		if dir == "" {
+			d, err := os.MkdirTemp("", "posteed-exec-env-*") // 0700
+			if err != nil {
+				return nil, nil, fmt.Errorf("writing %s to a file: %w", name, err)
+			}
+			dir = d
+		}
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(v), 0o600); err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("writing %s to a file: %w", name, err)
+		}
+		env = append(env, name+"_FILE="+f)
+		e.log.Warn("value too large for the environment; the script gets it in a file",
+			slog.String("action", e.name), slog.String("event_id", m.EventID),
+			slog.String("variable", name), slog.Int("bytes", len(v)), slog.String("file_variable", name+"_FILE"))
+	}
+	return env, cleanup, nil
 }

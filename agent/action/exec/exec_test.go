@@ -224,18 +224,36 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 }
 
 func TestLargeEventOnStdinOnly(t *testing.T) {
-	e, logs, _ := build(t, "name: ex\ntype: exec\nexec-script: 'echo ${#POSTEE_EVENT}; wc -c'\n", nil)
+	e, logs, _ := build(t, "name: ex\ntype: exec\nexec-script: 'echo ${#POSTEE_EVENT} $(wc -c <\"$POSTEE_EVENT_FILE\"); wc -c'\n", nil)
 	big := msg
 	big.Body = strings.Repeat("x", 200<<10)
 	if _, err := e.Send(context.Background(), big); err != nil {
 		t.Fatal(err)
 	}
 	out, _ := lastRecord(t, logs)["output"].(string)
-	if f := strings.Fields(out); len(f) != 2 || f[0] != "0" || f[1] != strconv.Itoa(200<<10) {
+	if f := strings.Fields(out); len(f) != 3 || f[0] != "0" || f[1] != strconv.Itoa(200<<10) || f[2] != f[1] {
 		t.Fatalf("output = %q", out)
 	}
-	if _, ok := logs.Find("event too large for POSTEE_EVENT; the script gets it on stdin only"); !ok {
+	if _, ok := logs.Find("value too large for the environment; the script gets it in a file"); !ok {
 		t.Fatal("no warning logged")
+	}
+}
+
+// A 128 KiB title made every exec fail with "argument list too long".
+func TestHugeTitleDoesNotStopScript(t *testing.T) {
+	e, logs, _ := build(t, "name: ex\ntype: exec\nexec-script: 'echo ${#POSTEE_TITLE} $(wc -c <\"$POSTEE_TITLE_FILE\") $POSTEE_EVENT_ID; echo \"$POSTEE_TITLE_FILE\"'\n", nil)
+	big := msg
+	big.Title = strings.Repeat("t", 128<<10)
+	if _, err := e.Send(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := lastRecord(t, logs)["output"].(string)
+	f := strings.Fields(out)
+	if len(f) != 4 || f[0] != "0" || f[1] != strconv.Itoa(128<<10) || f[2] != msg.EventID {
+		t.Fatalf("output = %q", out)
+	}
+	if _, err := os.Stat(f[3]); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("title file %s left behind: %v", f[3], err)
 	}
 }
 
