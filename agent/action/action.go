@@ -29,6 +29,9 @@ type Message struct {
 	EventID string
 	// Route is the name of the route that matched.
 	Route string
+	// RunID names this run of the action (its idempotency key): the same
+	// when the run is tried again after a crash. Set by the executor.
+	RunID string
 }
 
 // Action performs one configured Postee action.
@@ -38,6 +41,13 @@ type Message struct {
 // retries; an action never retries on its own.
 type Action interface {
 	Send(ctx context.Context, m Message) (retry bool, err error)
+}
+
+// Recoverer is implemented by actions that can tell, after the daemon died
+// while they ran, whether that run finished anyway (an exec script keeps
+// running and records its exit): such a run is not repeated.
+type Recoverer interface {
+	Recover(ctx context.Context, runID string) (finished bool, err error)
 }
 
 // Closer is implemented by actions that hold resources.
@@ -66,7 +76,10 @@ type Spec struct {
 	// validate the keys, but do not require local files (scripts, body
 	// files) to exist here; Secret does not fail for unset values either.
 	Remote bool
-	Logger *slog.Logger
+	// StateDir is the daemon's state directory, for what an action must
+	// keep across a crash; "" when there is none (checks, dry runs).
+	StateDir string
+	Logger   *slog.Logger
 }
 
 // Factory builds an action from its spec. It validates everything it can at

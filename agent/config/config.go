@@ -76,13 +76,16 @@ type Action struct {
 	TypeLine int
 	Enable   bool
 	RunsOn   string
-	Node     *yaml.Node
-	Index    int
+	// OnCrash is what happens to this action when the daemon running it
+	// dies while it runs: "rerun" (the default) or "skip".
+	OnCrash string
+	Node    *yaml.Node
+	Index   int
 }
 
 // Decode strictly decodes the action's type-specific keys into v.
 func (a *Action) Decode(file string) func(v any) error {
-	return Decoder(file, fmt.Sprintf("actions[%d] %q", a.Index, a.Name), a.Node, "name", "type", "enable", "runs-on")
+	return Decoder(file, fmt.Sprintf("actions[%d] %q", a.Index, a.Name), a.Node, "name", "type", "enable", "runs-on", "on-crash")
 }
 
 // Rule is Postee's named rule list (kept for compatibility, unused by routing).

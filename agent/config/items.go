@@ -153,8 +153,16 @@ func (p *parser) action(i int, n *yaml.Node) Action {
 			p.decode(v, key, &a.Enable)
 		case "runs-on":
 			a.RunsOn = p.str(v, key)
+		case "on-crash":
+			a.OnCrash = p.str(v, key)
+			if a.OnCrash != "rerun" && a.OnCrash != "skip" {
+				p.errf(v.Line, key, "%q: use rerun (an action interrupted by a crash runs again) or skip (it never runs twice)", a.OnCrash)
+			}
 		}
 	})
+	if a.OnCrash == "" {
+		a.OnCrash = "rerun"
+	}
 	if a.Name == "" {
 		p.errf(n.Line, where+".name", "an action needs a name")
 	}

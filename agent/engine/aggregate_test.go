@@ -40,17 +40,17 @@ actions:
 		t.Fatal(err)
 	}
 	defer e.Close()
-	var held []bool
+	pl := newPipeline(e)
+	var held []int
 	var last Match
 	for i := 1; i <= 3; i++ {
-		ms, err := e.Handle(context.Background(), event(t, `{"n":`+string(rune('0'+i))+`}`), "")
-		if err != nil || len(ms) != 1 {
-			t.Fatalf("%v %v", err, ms)
+		send, kept := pl.handle(t, event(t, `{"n":`+string(rune('0'+i))+`}`))
+		held = append(held, len(kept))
+		if len(send) > 0 {
+			last = send[0]
 		}
-		held = append(held, ms[0].Held)
-		last = ms[0]
 	}
-	if held[0] != true || held[1] != true || held[2] != false {
+	if held[0] != 1 || held[1] != 1 || held[2] != 0 {
 		t.Fatalf("held = %v", held)
 	}
 	if last.Msg.Title != "3 findings" || last.Msg.Body != "body 1 | body 2 | body 3" {
@@ -83,18 +83,27 @@ actions:
 `, map[string]string{"rego-templates/one.rego": aggTemplates, "rego-templates/agg.rego": aggPackage})
 	var mu sync.Mutex
 	var flushed []string
-	e, err := New(context.Background(), cfg, Options{Registry: rec.registry(), OnFlush: func(_ context.Context, _ *Engine, m Match) {
-		mu.Lock()
-		defer mu.Unlock()
-		flushed = append(flushed, m.Route.Name+"="+m.Msg.Title+"/"+m.Msg.Body)
-	}})
+	e, err := New(context.Background(), cfg, Options{Registry: rec.registry()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	pl := newPipeline(e)
+	pl.p = NewPlugins(PluginsOptions{ScanEvery: 20 * time.Millisecond})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pl.p.Run(ctx, func() *Engine { return e }, func(ctx context.Context, ms []Match) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range ms {
+				flushed = append(flushed, m.Route.Name+"="+m.Msg.Title+"/"+m.Msg.Body)
+			}
+			pl.p.Done(ctx, ms)
+		})
+	}()
 	for _, n := range []string{"1", "2"} {
-		if _, err := e.Handle(context.Background(), event(t, `{"n":`+n+`}`), ""); err != nil {
-			t.Fatal(err)
-		}
+		pl.handle(t, event(t, `{"n":`+n+`}`))
 	}
 	got := func() string {
 		mu.Lock()
@@ -111,7 +120,8 @@ actions:
 	if strings.Contains(got(), "on-close") {
 		t.Fatal("flushed before its number or close")
 	}
-	e.Close() // held messages are not lost on reload or stop
+	stop() // held in memory, they are sent when the daemon stops
+	<-done
 	if !strings.Contains(got(), "on-close=2 messages: plain; plain/p1\n\np2") {
 		t.Fatalf("close did not flush: %q", got())
 	}
@@ -144,48 +154,49 @@ actions:
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(from, js string) []Match {
+	pl := newPipeline(e)
+	send := func(from, js string) (send []Match, kept []Match) {
 		ev := event(t, js)
 		ev.From, ev.FromRan = from, from != ""
-		ms, err := e.Evaluate(context.Background(), ev, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ms
+		return pl.handle(t, ev)
 	}
 	// Events from runner r1 and from the controller's own intake are
 	// batched apart: each batch goes to one place.
-	if ms := send("r1", `{"n":1}`); !ms[0].Held {
+	if s, _ := send("r1", `{"n":1}`); len(s) != 0 {
 		t.Fatal("first r1 event not held")
 	}
-	if ms := send("", `{"n":2}`); !ms[0].Held {
+	if s, _ := send("", `{"n":2}`); len(s) != 0 {
 		t.Fatal("direct event joined r1's batch")
 	}
-	ms := send("r1", `{"n":3}`)
+	ms, _ := send("r1", `{"n":3}`)
 	var two []Match
 	for _, m := range ms {
 		if m.Route.Name == "two" {
 			two = append(two, m)
 		}
 	}
-	if len(two) != 1 || two[0].Held || two[0].Msg.Body != "body 1 | body 3" || two[0].From() != "r1" {
+	if len(two) != 1 || two[0].Msg.Body != "body 1 | body 3" || two[0].From() != "r1" || !strings.HasPrefix(two[0].Msg.EventID, "agg-") {
 		t.Fatalf("r1 batch = %+v", two)
 	}
-	// A failing aggregation package sends the held messages one by one.
+	// A failing aggregation package sends the held messages one by one,
+	// each under its own event id.
 	var broken []Match
-	for _, m := range send("", `{"n":4}`) {
-		if m.Route.Name == "broken" && !m.Held {
+	sent, _ := send("", `{"n":4}`)
+	for _, m := range sent {
+		if m.Route.Name == "broken" {
 			broken = append(broken, m)
 		}
 	}
-	if len(broken) != 2 {
-		t.Fatalf("broken aggregation sent %d messages, want the 2 held ones", len(broken))
+	if len(broken) != 2 || broken[0].Msg.EventID == broken[1].Msg.EventID {
+		t.Fatalf("broken aggregation sent %+v, want the 2 held ones", broken)
 	}
-	e.Close()
-	// After Close nothing is held any more.
-	for _, m := range send("", `{"n":5}`) {
-		if m.Held {
-			t.Fatalf("route %s held a message after Close", m.Route.Name)
-		}
+	// A released batch starts over: the next message is held again, in a
+	// batch with a new id.
+	if s, _ := send("r1", `{"n":5}`); len(s) != 0 {
+		t.Fatal("message after a released batch not held")
+	}
+	s6, _ := send("r1", `{"n":6}`)
+	if len(s6) == 0 || s6[0].Route.Name != "two" || s6[0].Msg.EventID == two[0].Msg.EventID {
+		t.Fatalf("second batch %+v reuses the first's id %s", s6, two[0].Msg.EventID)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/rego"
+
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
 	"github.com/postee-fleet/posteed/agent/transport"
@@ -43,10 +45,9 @@ type Options struct {
 	// HTTPClient fetches template urls at load.
 	HTTPClient *http.Client
 	Retry      RetryPolicy
-	// OnFlush receives a route's aggregated message when its timeout
-	// passes or the engine closes (aggregate-message-timeout); the daemon
-	// runs or dispatches its steps. Default: run the local steps here.
-	OnFlush func(context.Context, *Engine, Match)
+	// StateDir is where actions keep what must survive the daemon (exec:
+	// the record of a script's run); default: none.
+	StateDir string
 	// Observer hears every action attempt's outcome (metrics); optional.
 	Observer Observer
 }
@@ -74,8 +75,9 @@ type Route struct {
 	tmpl      *template
 }
 
-// Engine is a compiled config; it is immutable and safe for concurrent use.
-// A reload builds a new Engine and swaps it in.
+// Engine is a compiled config, safe for concurrent use: its stages (Match,
+// Render, Send) keep no state between events. A reload builds a new Engine
+// and swaps it in; dedup and aggregation state lives in Plugins, outside.
 type Engine struct {
 	cfg     *config.Config
 	opts    Options
@@ -84,9 +86,12 @@ type Engine struct {
 	byName  map[string]*Route
 	filters *filters
 	actions map[string]action.Action // built actions, by name
-	dedup   *dedup
-	agg     *aggregator // nil when no route aggregates
-	redact  redactor    // secret values resolved for the actions
+	types   map[string]string        // action name → type
+	onCrash map[string]string        // action name → on-crash policy
+	redact  redactor                 // secret values resolved for the actions
+
+	aggMu      sync.Mutex
+	aggQueries map[string]*rego.PreparedEvalQuery // guarded by aggMu; by aggregation package
 
 	closeOnce sync.Once
 }
@@ -94,10 +99,8 @@ type Engine struct {
 // New compiles cfg. The error is a config.Errors listing every problem.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error) {
 	opts = withDefaults(cfg, opts)
-	e := &Engine{cfg: cfg, opts: opts, log: opts.Logger, byName: map[string]*Route{}, actions: map[string]action.Action{}, dedup: newDedup()}
-	if e.opts.OnFlush == nil {
-		e.opts.OnFlush = runLocal
-	}
+	e := &Engine{cfg: cfg, opts: opts, log: opts.Logger, byName: map[string]*Route{}, actions: map[string]action.Action{},
+		types: map[string]string{}, onCrash: map[string]string{}}
 	var errs config.Errors
 	f, ferrs := compileFilters(ctx, cfg)
 	errs = append(errs, ferrs...)
@@ -118,9 +121,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error)
 	for _, r := range e.routes {
 		r.tmpl = tmpls[r.Template]
 		e.byName[r.Name] = r
-		if r.aggregates() && e.agg == nil {
-			e.agg = newAggregator(e)
-		}
 	}
 	return e, nil
 }
@@ -154,12 +154,6 @@ func withDefaults(cfg *config.Config, o Options) Options {
 		o.Retry.Base = time.Second
 	}
 	return o
-}
-
-func runLocal(ctx context.Context, e *Engine, m Match) {
-	if steps := e.LocalSteps(m.Route); len(steps) > 0 {
-		_ = e.Run(ctx, m, steps)
-	}
 }
 
 func (e *Engine) route(i int, r config.Route) *Route {
@@ -219,6 +213,7 @@ func (e *Engine) buildActions() config.Errors {
 			continue
 		}
 		key := fmt.Sprintf("actions[%d] %q", a.Index, a.Name)
+		e.types[a.Name], e.onCrash[a.Name] = a.Type, a.OnCrash
 		factory, ok := e.opts.Registry.Lookup(a.Type)
 		if !ok {
 			errs = append(errs, &config.Error{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q (known: %s)", a.Type, strings.Join(e.opts.Registry.Types(), ", "))})
@@ -226,9 +221,10 @@ func (e *Engine) buildActions() config.Errors {
 		}
 		spec := action.Spec{
 			Name: a.Name, Type: a.Type, Decode: a.Decode(e.cfg.File), BaseDir: e.cfg.Dir,
-			Logger: e.log.With("action", a.Name),
-			Secret: e.secrets(key, here[a.Name]),
-			Remote: !here[a.Name],
+			Logger:   e.log.With("action", a.Name),
+			Secret:   e.secrets(key, here[a.Name]),
+			Remote:   !here[a.Name],
+			StateDir: e.opts.StateDir,
 		}
 		act, err := factory(spec)
 		if err != nil {
@@ -287,28 +283,15 @@ func (e *Engine) secrets(key string, strict bool) func(field, value string) (str
 	}
 }
 
-// Close sends the messages held for aggregation and releases the actions'
-// resources. Calling it again does nothing.
+// Close releases the actions' resources. Calling it again does nothing.
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
-		if e.agg != nil {
-			e.agg.close()
-		}
 		for _, a := range e.actions {
 			if c, ok := a.(action.Closer); ok {
 				_ = c.Close()
 			}
 		}
 	})
-}
-
-// Routes returns the compiled routes in config order.
-func (e *Engine) Routes() []*Route { return e.routes }
-
-// Route returns the route named name.
-func (e *Engine) Route(name string) (*Route, bool) {
-	r, ok := e.byName[name]
-	return r, ok
 }
 
 // Config returns the config the engine was built from.

@@ -306,9 +306,7 @@ actions:
 	if got := fmt.Sprint(e.LocalSteps(r)); got != "[{a } {b } {c }]" {
 		t.Fatalf("local steps %s", got)
 	}
-	if _, err := e.Handle(context.Background(), event(t, `{"n":"1"}`), ""); err != nil {
-		t.Fatal(err)
-	}
+	newPipeline(e).handle(t, event(t, `{"n":"1"}`))
 	if got := strings.Join(rec.got(), ","); got != "a:serial:1,b:serial:1,c:serial:1" {
 		t.Fatalf("serialized run = %s", got)
 	}
@@ -331,17 +329,27 @@ templates:
 	if err != nil {
 		t.Fatal(err)
 	}
+	var now time.Time
+	pl := newPipeline(e)
+	pl.p = NewPlugins(PluginsOptions{Now: func() time.Time { return now }})
 	count := func(js string) int {
-		ms, err := e.Evaluate(context.Background(), event(t, js), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(ms)
+		send, _ := pl.handle(t, event(t, js))
+		return len(send)
 	}
+	now = time.Now()
 	if count(`{"image":"a"}`) != 1 || count(`{"image":"a"}`) != 0 || count(`{"image":"b"}`) != 1 {
 		t.Fatal("dedup by image failed")
 	}
-	e.dedup.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	// The same event handled again (after a failure) is not its own
+	// duplicate.
+	ev := event(t, `{"image":"c"}`)
+	if s, _ := pl.handle(t, ev); len(s) != 1 {
+		t.Fatal("first c")
+	}
+	if s, _ := pl.handle(t, ev); len(s) != 1 {
+		t.Fatal("the same event handled again was taken for a duplicate")
+	}
+	now = now.Add(2 * time.Hour)
 	if count(`{"image":"a"}`) != 1 {
 		t.Fatal("dedup did not expire")
 	}

@@ -45,9 +45,7 @@ actions:
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if _, err := e.Handle(context.Background(), event(t, `{}`), ""); err != nil {
-		t.Fatal(err)
-	}
+	newPipeline(e).handle(t, event(t, `{}`))
 	sort.Strings(obs.got)
 	want := "broken/record/failed,broken/record/retried,flaky/record/ok,flaky/record/retried,good/record/ok"
 	if got := strings.Join(obs.got, ","); got != want {

@@ -24,6 +24,7 @@ type template struct {
 	pkg   string
 	query rego.PreparedEvalQuery
 	c     *ast.Compiler // holds every template module, for aggregation packages
+	files []string      // the user's Rego files it reaches (reachableFiles)
 }
 
 // rendered is a template's output for one event.
@@ -124,7 +125,7 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq, c: c}
+		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq, c: c, files: reachableFiles(modules, pkg, dir)}
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/logx"
+)
+
+// Executor is the one place actions run: every caller (the controller's
+// events, a runner's jobs, webhook events and Tracee lines) goes through
+// RunSteps. It bounds how many actions run at once, and records each
+// step's progress in Marks so that a step whose event is handled again
+// after a crash does not run twice.
+type Executor struct {
+	slots   chan struct{}
+	marks   Marks
+	log     *slog.Logger
+	running atomic.Int64
+}
+
+// Mark is how far a step got.
+type Mark uint8
+
+const (
+	MarkNone    Mark = iota
+	MarkStarted      // recorded before an action whose crash matters started
+	MarkDone         // the action ran (ok or failed, after its retries)
+)
+
+// Marks records step progress by key (see StepKey), durably enough for the
+// daemon's promise: the runner's idempotency log, the controller's
+// JetStream bucket.
+type Marks interface {
+	Mark(ctx context.Context, key string) (Mark, error)
+	SetMark(ctx context.Context, key string, m Mark) error
+}
+
+// ExecutorOptions configure NewExecutor.
+type ExecutorOptions struct {
+	// Limit is how many actions may run at once; default DefaultLimit().
+	Limit  int
+	Marks  Marks // default: in memory
+	Logger *slog.Logger
+}
+
+// DefaultLimit is the default number of actions running at once: enough
+// to overlap network waits, few enough that a burst of findings does not
+// fork thousands of scripts on a production host.
+func DefaultLimit() int { return max(4, 4*runtime.GOMAXPROCS(0)) }
+
+// NewExecutor returns an executor.
+func NewExecutor(o ExecutorOptions) *Executor {
+	if o.Limit <= 0 {
+		o.Limit = DefaultLimit()
+	}
+	if o.Marks == nil {
+		o.Marks = NewMemMarks()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Executor{slots: make(chan struct{}, o.Limit), marks: o.Marks, log: o.Logger}
+}
+
+// Limit is how many actions may run at once.
+func (x *Executor) Limit() int { return cap(x.slots) }
+
+// Running is how many actions run now.
+func (x *Executor) Running() int { return int(x.running.Load()) }
+
+// StepKey names one action of one event's route: the idempotency key of
+// its run.
+func StepKey(eventID, route, action string) string { return eventID + "/" + route + "/" + action }
+
+// RunSteps runs steps of m in this process: one after another in order
+// when the route serializes its actions, concurrently otherwise, each
+// taking one of the executor's slots while it runs. A step already done is
+// skipped; one that was running when the process died follows its action's
+// on-crash policy. Failures are logged (by Engine.Send) and joined.
+func (x *Executor) RunSteps(ctx context.Context, eng *Engine, m Match, steps []Step) error {
+	if m.Msg.Input == nil && m.ev != nil {
+		m.Msg.Input = m.ev.Doc()
+	}
+	if m.Route.Serialize || len(steps) == 1 {
+		var errs []error
+		for _, s := range steps {
+			errs = append(errs, x.step(ctx, eng, m, s.Action))
+		}
+		return errors.Join(errs...)
+	}
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		wg.Go(func() { errs[i] = x.step(ctx, eng, m, s.Action) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) error {
+	key := StepKey(m.Msg.EventID, m.Route.Name, name)
+	log := x.log.With("route", m.Route.Name, "action", name, "event_id", m.Msg.EventID)
+	mark, err := x.marks.Mark(ctx, key)
+	if err != nil {
+		return fmt.Errorf("action %q: reading its run record: %w", name, err)
+	}
+	rec, _ := eng.actions[name].(action.Recoverer)
+	policy := eng.onCrash[name]
+	switch mark {
+	case MarkDone:
+		log.Info("action already done; not run again")
+		return nil
+	case MarkStarted:
+		if done, err := x.recovered(ctx, rec, key); err != nil {
+			log.Warn("cannot tell whether the interrupted run finished", logx.Err(err))
+		} else if done {
+			log.Info("action finished while the daemon was down; not run again")
+			return x.marks.SetMark(ctx, key, MarkDone)
+		}
+		if policy == OnCrashSkip {
+			log.Warn("action was interrupted by a crash; not run again (on-crash: skip)")
+			return x.marks.SetMark(ctx, key, MarkDone)
+		}
+		log.Warn("action was interrupted by a crash; running it again (on-crash: rerun)")
+	}
+	// A start mark is what lets a restart tell "interrupted" from "never
+	// started": written only where that changes what happens next.
+	if policy == OnCrashSkip || rec != nil {
+		if err := x.marks.SetMark(ctx, key, MarkStarted); err != nil {
+			return fmt.Errorf("action %q: recording its start: %w", name, err)
+		}
+	}
+	select {
+	case x.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	x.running.Add(1)
+	msg := m.Msg
+	msg.RunID = key
+	err = eng.Send(ctx, msg, name)
+	x.running.Add(-1)
+	<-x.slots
+	if merr := x.marks.SetMark(ctx, key, MarkDone); merr != nil {
+		log.Error("action ran but its run was not recorded; it may run again after a crash", logx.Err(merr))
+	}
+	return err
+}
+
+func (x *Executor) recovered(ctx context.Context, rec action.Recoverer, key string) (bool, error) {
+	if rec == nil {
+		return false, nil
+	}
+	return rec.Recover(ctx, key)
+}
+
+// Crash policies (an action's on-crash key).
+const (
+	OnCrashRerun = "rerun" // the default: an interrupted action runs again
+	OnCrashSkip  = "skip"  // an interrupted action never runs again
+)
+
+// memMarks is Marks in memory (tests, dry runs), bounded like memDedup.
+type memMarks struct {
+	mu sync.Mutex
+	m  map[string]Mark // guarded by mu
+}
+
+// NewMemMarks returns Marks kept in memory.
+func NewMemMarks() Marks { return &memMarks{m: map[string]Mark{}} }
+
+func (s *memMarks) Mark(_ context.Context, key string) (Mark, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[key], nil
+}
+
+func (s *memMarks) SetMark(_ context.Context, key string, m Mark) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= dedupMax {
+		clear(s.m)
+	}
+	s.m[key] = m
+	return nil
+}

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/action"
+)
+
+// gauge is an action type that records how many of its runs overlap.
+type gauge struct {
+	now, peak atomic.Int64
+	runs      atomic.Int64
+	recovered map[string]bool // run ids Recover reports as finished
+	mu        sync.Mutex
+	ids       []string // guarded by mu
+}
+
+func (g *gauge) registry() *action.Registry {
+	reg := action.NewRegistry()
+	reg.Register("gauge", func(spec action.Spec) (action.Action, error) { return g, nil })
+	return reg
+}
+
+func (g *gauge) Send(ctx context.Context, m action.Message) (bool, error) {
+	n := g.now.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	time.Sleep(2 * time.Millisecond)
+	g.now.Add(-1)
+	g.runs.Add(1)
+	g.mu.Lock()
+	g.ids = append(g.ids, m.RunID)
+	g.mu.Unlock()
+	return false, nil
+}
+
+func (g *gauge) Recover(_ context.Context, runID string) (bool, error) {
+	return g.recovered[runID], nil
+}
+
+func gaugeEngine(t *testing.T, g *gauge, onCrash string) *Engine {
+	t.Helper()
+	cfg := load(t, t.TempDir(), fmt.Sprintf(`routes:
+- {name: r, template: t, actions: [a, b, c]}
+templates:
+- {name: t, body: "title := \"t\"\nresult := \"\""}
+actions:
+- {name: a, type: gauge, enable: true, on-crash: %[1]s}
+- {name: b, type: gauge, enable: true, on-crash: %[1]s}
+- {name: c, type: gauge, enable: true, on-crash: %[1]s}
+`, onCrash), nil)
+	e, err := New(context.Background(), cfg, Options{Registry: g.registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestExecutorBoundsActionsRunningAtOnce(t *testing.T) {
+	g := &gauge{}
+	e := gaugeEngine(t, g, "rerun")
+	x := NewExecutor(ExecutorOptions{Limit: 3})
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			ms, _ := e.Evaluate(context.Background(), event(t, `{}`), "")
+			_ = x.RunSteps(context.Background(), e, ms[0], e.LocalSteps(ms[0].Route))
+		})
+	}
+	wg.Wait()
+	if g.runs.Load() != 300 || g.peak.Load() > 3 || g.peak.Load() < 2 {
+		t.Fatalf("%d runs, at most %d at once (limit 3)", g.runs.Load(), g.peak.Load())
+	}
+}
+
+func TestExecutorMarksAndCrashPolicy(t *testing.T) {
+	for _, policy := range []string{"rerun", "skip"} {
+		t.Run(policy, func(t *testing.T) {
+			g := &gauge{}
+			e := gaugeEngine(t, g, policy)
+			marks := NewMemMarks()
+			x := NewExecutor(ExecutorOptions{Marks: marks})
+			ctx := context.Background()
+			ev, _ := ParseEvent([]byte(`{}`), "ev1")
+			ms, _ := e.Evaluate(ctx, ev, "")
+			// Before the "crash": a done, b interrupted, c never started.
+			_ = marks.SetMark(ctx, StepKey("ev1", "r", "a"), MarkDone)
+			_ = marks.SetMark(ctx, StepKey("ev1", "r", "b"), MarkStarted)
+			if err := x.RunSteps(ctx, e, ms[0], e.LocalSteps(ms[0].Route)); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(g.ids, ",")
+			wantRuns := map[string][]string{"rerun": {"ev1/r/b", "ev1/r/c"}, "skip": {"ev1/r/c"}}[policy]
+			if len(g.ids) != len(wantRuns) {
+				t.Fatalf("ran %s, want %v", got, wantRuns)
+			}
+			for _, id := range wantRuns {
+				if !strings.Contains(got, id) {
+					t.Fatalf("ran %s, want %v", got, wantRuns)
+				}
+			}
+			for _, a := range []string{"a", "b", "c"} {
+				if m, _ := marks.Mark(ctx, StepKey("ev1", "r", a)); m != MarkDone {
+					t.Fatalf("%s marked %d after the run", a, m)
+				}
+			}
+			// Handled again: nothing runs twice.
+			n := g.runs.Load()
+			_ = x.RunSteps(ctx, e, ms[0], e.LocalSteps(ms[0].Route))
+			if g.runs.Load() != n {
+				t.Fatal("a done step ran again")
+			}
+		})
+	}
+}
+
+func TestExecutorAsksARecovererBeforeRerunning(t *testing.T) {
+	g := &gauge{recovered: map[string]bool{"ev2/r/a": true}}
+	e := gaugeEngine(t, g, "rerun")
+	marks := NewMemMarks()
+	x := NewExecutor(ExecutorOptions{Marks: marks})
+	ctx := context.Background()
+	ev, _ := ParseEvent([]byte(`{}`), "ev2")
+	ms, _ := e.Evaluate(ctx, ev, "")
+	_ = marks.SetMark(ctx, StepKey("ev2", "r", "a"), MarkStarted) // finished while the daemon was down
+	_ = marks.SetMark(ctx, StepKey("ev2", "r", "b"), MarkStarted) // really interrupted
+	_ = marks.SetMark(ctx, StepKey("ev2", "r", "c"), MarkDone)
+	_ = x.RunSteps(ctx, e, ms[0], e.LocalSteps(ms[0].Route))
+	if got := strings.Join(g.ids, ","); got != "ev2/r/b" {
+		t.Fatalf("ran %q, want only the interrupted b", got)
+	}
+}
