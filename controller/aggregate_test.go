@@ -82,7 +82,7 @@ actions:
 	}
 	for range 3 {
 		ev, _ := engine.ParseEvent([]byte(`{"a":1}`), "")
-		if ms, err := eng.Evaluate(context.Background(), ev, ""); err != nil || !ms[0].Held {
+		if ms, err := eng.Evaluate(context.Background(), ev, ""); err != nil || len(ms) != 1 || !ms[0].Route.Aggregates() {
 			t.Fatalf("%v %+v", err, ms)
 		}
 	}

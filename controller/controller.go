@@ -23,6 +23,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/intake/webhook"
 	"github.com/postee-fleet/posteed/agent/metrics"
@@ -48,14 +49,14 @@ type Controller struct {
 	rev   atomic.Int64
 	fleet *fleet // nil unless in controller mode
 
-	inflight sync.WaitGroup
-	mu       sync.Mutex
-	stopping bool // guarded by mu: no new events once set
-	ready    chan struct{}
-	loaded   atomic.Value // string: sha256 of the cfg.yaml bytes in use
-	epoch    string       // random per start: runners compare revisions within one epoch
-	retired  engine.Retirer
-	addrs    []string // intake addresses, set before ready closes
+	gate    daemon.Gate // events in flight; closed at the stop
+	plugins *engine.Plugins
+	exec    *engine.Executor
+	ready   chan struct{}
+	loaded  atomic.Value // string: sha256 of the cfg.yaml bytes in use
+	epoch   string       // random per start: runners compare revisions within one epoch
+	retired engine.Retirer
+	addrs   []string // intake addresses, set before ready closes
 
 	metrics   *metrics.Controller
 	stats     *stats // the status page's counts; the engines' Observer
@@ -78,6 +79,8 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 		c.metrics = metrics.NewController(o.Version, c.fleetMetrics)
 	}
 	c.stats = newStats(c.metrics)
+	c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log})
+	c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: o.Settings.MaxConcurrentActions, Logger: c.log})
 	eng, err := c.compile(ctx)
 	if err != nil {
 		return nil, err
@@ -92,7 +95,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 	sum := fileDigest(c.opts.Settings.CfgFile)
-	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.flushed, c.stats)
+	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.stats)
 	if err == nil {
 		c.loaded.Store(sum)
 	}
@@ -146,17 +149,15 @@ func fileDigest(path string) string {
 // Compile loads and compiles a Postee config as the controller would, with
 // every registered action type, for checking and dry runs: it runs nothing.
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
-	// check and the dry run must never act: messages held for aggregation
-	// are dropped when the engine closes, not sent.
-	return compile(ctx, file, action.Default, log, func(context.Context, *engine.Engine, engine.Match) {}, nil)
+	return compile(ctx, file, action.Default, log, nil)
 }
 
-func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match), obs *stats) (*engine.Engine, error) {
+func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, obs *stats) (*engine.Engine, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
 	}
-	o := engine.Options{Registry: reg, Logger: log, OnFlush: flush}
+	o := engine.Options{Registry: reg, Logger: log}
 	if obs != nil {
 		o.Observer = obs
 	}
@@ -214,11 +215,18 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 		srv = webhook.NewServer(mux, httpLn, nil, nil)
 	}
 	if c.fleetEnabled() {
-		if c.fleet, err = startFleet(ctx, c); err != nil {
+		if c.fleet, err = startFleet(ctx, c.fleetDeps()); err != nil {
 			return err
 		}
 		defer c.fleet.close()
 	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		c.plugins.Run(bg, c.Engine, func(ctx context.Context, ms []engine.Match) { c.process(ctx, c.Engine(), ms) })
+	}()
+	defer func() { stopBG(); <-flushed }()
 	adm, err := c.startAdmin()
 	if err != nil {
 		return err
@@ -269,16 +277,14 @@ func addr(ln net.Listener) string {
 func (c *Controller) shutdown(srv *webhook.Server) error {
 	_ = c.opts.Notifier.Stopping()
 	c.log.Info("stopping: finishing events in flight")
-	c.mu.Lock()
-	c.stopping = true
-	c.mu.Unlock()
+	c.gate.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	if c.fleet != nil {
 		c.fleet.stopUpstream() // events from runners stay queued for the next start
 	}
-	c.inflight.Wait()
+	c.gate.Wait()
 	c.retired.CloseAll()
 	c.Engine().Close()
 	c.log.Info("stopped")
@@ -296,7 +302,6 @@ func (c *Controller) Reload(ctx context.Context) error {
 		_ = c.opts.Notifier.Ready(fmt.Sprintf("reload failed, kept config rev %d: %v", c.rev.Load(), firstLine(err)))
 		return err
 	}
-	eng.KeepStateFrom(c.Engine())
 	old := c.eng.Swap(eng)
 	rev := c.rev.Add(1)
 	c.saveRevision()
@@ -338,27 +343,20 @@ func (c *Controller) health() error {
 	return nil
 }
 
-// ErrStopping is returned for events arriving during shutdown.
-var ErrStopping = errors.New("controller is stopping")
-
 // Accept implements webhook.Sink: it matches the event now and runs its
-// actions in the background (tracked, so a stop waits for them).
+// actions in the background (a stop waits for them).
 func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (string, []string, error) {
 	ev, err := engine.ParseEvent(raw, "")
 	if err != nil {
 		return "", nil, err
 	}
-	c.mu.Lock()
-	if c.stopping {
-		c.mu.Unlock()
-		return ev.ID, nil, ErrStopping
+	if err := c.gate.Enter(); err != nil {
+		return ev.ID, nil, err
 	}
-	c.inflight.Add(1)
-	c.mu.Unlock()
 	eng := c.Engine()
 	ms, err := eng.Evaluate(ctx, ev, route)
 	if err != nil {
-		c.inflight.Done()
+		c.gate.Leave()
 		return ev.ID, nil, err
 	}
 	c.stats.received(metrics.SourceWebhook, ms)
@@ -366,23 +364,38 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 	for i, m := range ms {
 		names[i] = m.Route.Name
 	}
+	send, _, err := c.plugins.Apply(ctx, eng, ms)
+	if err != nil {
+		c.gate.Leave()
+		return ev.ID, names, err
+	}
 	// Runner work is queued (durably) before the producer gets its answer:
 	// if it cannot be, the producer hears so (503) and nothing ran here, so
 	// sending the event again is safe. The controller's own actions run in
 	// the background.
-	if err := c.dispatchAll(context.WithoutCancel(ctx), ms); err != nil {
-		c.inflight.Done()
+	if err := c.dispatchAll(context.WithoutCancel(ctx), send); err != nil {
+		c.gate.Leave()
 		return ev.ID, names, fmt.Errorf("runner work not queued, send the event again: %w", err)
 	}
 	go func() {
-		defer c.inflight.Done()
-		c.runLocal(context.WithoutCancel(ctx), eng, ms)
+		defer c.gate.Leave()
+		c.runLocal(context.WithoutCancel(ctx), eng, send)
 	}()
 	return ev.ID, names, nil
 }
 
-// process runs the controller's steps of each match and dispatches the
-// others. A match held for aggregation runs nothing yet.
+// handle passes the matches of an event through the plugins stage, then
+// processes what is sent.
+func (c *Controller) handle(ctx context.Context, eng *engine.Engine, ms []engine.Match) error {
+	send, _, err := c.plugins.Apply(ctx, eng, ms)
+	if err != nil {
+		return err
+	}
+	c.process(ctx, eng, send)
+	return nil
+}
+
+// process dispatches the runner steps of ms and runs the controller's own.
 func (c *Controller) process(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
 	_ = c.dispatchAll(ctx, ms) // failures are logged; an upstream event is not redelivered for them
 	c.runLocal(ctx, eng, ms)
@@ -391,33 +404,22 @@ func (c *Controller) process(ctx context.Context, eng *engine.Engine, ms []engin
 func (c *Controller) dispatchAll(ctx context.Context, ms []engine.Match) error {
 	var errs []error
 	for _, m := range ms {
-		if !m.Held {
-			errs = append(errs, c.dispatch(ctx, m))
-		}
+		errs = append(errs, c.dispatch(ctx, m))
 	}
 	return errors.Join(errs...)
 }
 
+// runLocal runs the controller's steps of ms through the executor, then
+// releases the batches of aggregated messages among them.
 func (c *Controller) runLocal(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
 	var wg sync.WaitGroup
 	for _, m := range ms {
-		local := eng.LocalSteps(m.Route)
-		if len(local) == 0 || m.Held {
-			continue
+		if local := eng.LocalSteps(m.Route); len(local) > 0 {
+			wg.Go(func() { _ = c.exec.RunSteps(ctx, eng, m, local) })
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = eng.Run(ctx, m, local)
-		}()
 	}
 	wg.Wait()
-}
-
-// flushed is the engine's OnFlush: an aggregated message whose timeout
-// passed, or that was held when its engine closed.
-func (c *Controller) flushed(ctx context.Context, eng *engine.Engine, m engine.Match) {
-	c.process(ctx, eng, []engine.Match{m})
+	c.plugins.Done(ctx, ms)
 }
 
 // dispatch queues m's runner steps. The runner that reported the event

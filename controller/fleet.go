@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller/natsd"
@@ -46,7 +47,8 @@ type RunnerInfo struct {
 
 // fleet is the controller's side of the runner channel.
 type fleet struct {
-	c   *Controller
+	d   fleetDeps
+	log *slog.Logger
 	srv *natsd.Server
 	nc  *nats.Conn
 	js  jetstream.JetStream
@@ -59,6 +61,24 @@ type fleet struct {
 	slices    map[string]*transport.Slice // guarded by mu; current slice per runner
 	hosts     map[string]string           // guarded by mu; host name (lower case) → runner, for @origin
 	full      map[string]string           // guarded by mu; runner → why its work queue refused the last job
+}
+
+// fleetDeps are what the fleet needs of the controller.
+type fleetDeps struct {
+	Settings Settings
+	Logger   *slog.Logger
+	Engine   func() *engine.Engine // the engine in use
+	Revision func() int64          // the config revision in use
+	Epoch    string
+	Gate     *daemon.Gate // a stop waits for the runner events in progress
+	Stats    *stats
+	// Upstream handles the matches of an event a runner reported.
+	Upstream func(ctx context.Context, eng *engine.Engine, ms []engine.Match) error
+}
+
+func (c *Controller) fleetDeps() fleetDeps {
+	return fleetDeps{Settings: c.opts.Settings, Logger: c.log, Engine: c.Engine, Revision: c.rev.Load, Epoch: c.epoch,
+		Gate: &c.gate, Stats: c.stats, Upstream: c.handle}
 }
 
 func (c *Controller) fleetEnabled() bool {
@@ -86,8 +106,8 @@ func maxPayload(bodyLimit int64) int32 {
 	return int32(min(max(3*bodyLimit+(1<<20), 8<<20), 64<<20))
 }
 
-func startFleet(ctx context.Context, c *Controller) (*fleet, error) {
-	s := c.opts.Settings
+func startFleet(ctx context.Context, d fleetDeps) (*fleet, error) {
+	s := d.Settings
 	listen, err := listenAddr(s.ControllerURL)
 	if err != nil {
 		return nil, err
@@ -95,18 +115,18 @@ func startFleet(ctx context.Context, c *Controller) (*fleet, error) {
 	srv, err := natsd.Start(ctx, natsd.Options{
 		Listen: listen, StoreDir: filepath.Join(s.StateDir, "jetstream"),
 		CertFile: s.ControllerTLSCert, KeyFile: s.ControllerTLSKey, CAFile: s.ControllerCARoot,
-		InsecureNoAuth: s.InsecureNoAuth, Logger: c.log.With("component", "nats"),
+		InsecureNoAuth: s.InsecureNoAuth, Logger: d.Logger.With("component", "nats"),
 		MaxPayload: maxPayload(s.BodyLimit),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
-	f := &fleet{c: c, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}, full: map[string]string{}}
+	f := &fleet{d: d, log: d.Logger, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}, full: map[string]string{}}
 	if err := f.connect(ctx); err != nil {
 		srv.Shutdown()
 		return nil, err
 	}
-	c.log.Info("runner channel up", "nats", srv.Addr().String(), "tls", s.ControllerTLSCert != "")
+	d.Logger.Info("runner channel up", "nats", srv.Addr().String(), "tls", s.ControllerTLSCert != "")
 	return f, nil
 }
 
@@ -119,7 +139,7 @@ func (f *fleet) connect(ctx context.Context) error {
 	if f.js, err = jetstream.New(nc); err != nil {
 		return err
 	}
-	if err := natsd.EnsureStreams(ctx, f.js, f.c.opts.Settings.limits()); err != nil {
+	if err := natsd.EnsureStreams(ctx, f.js, f.d.Settings.limits()); err != nil {
 		return err
 	}
 	subs := map[string]nats.MsgHandler{
@@ -186,19 +206,19 @@ func (f *fleet) close() {
 // a runner reflecting a JetStream API response, or re-routing a job, onto
 // another runner's subject.
 func (f *fleet) refuse(kind, runner string, err error) {
-	f.c.log.Warn("runner message refused: not a well-formed "+kind+" from the subject's runner", "runner", runner, logx.Err(err))
+	f.log.Warn("runner message refused: not a well-formed "+kind+" from the subject's runner", "runner", runner, logx.Err(err))
 }
 
 // slice returns (and caches per revision) runner's slice.
 func (f *fleet) slice(runner string) (*transport.Slice, error) {
-	rev := f.c.rev.Load()
+	rev := f.d.Revision()
 	f.mu.Lock()
 	cached := f.slices[runner]
 	f.mu.Unlock()
 	if cached != nil && cached.Revision == rev {
 		return cached, nil
 	}
-	s, err := buildSlice(f.c.Engine(), runner, rev, f.c.epoch)
+	s, err := buildSlice(f.d.Engine(), runner, rev, f.d.Epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -216,12 +236,12 @@ func (f *fleet) onCfgGet(m *nats.Msg) {
 		return
 	}
 	if !transport.ReplyAllowed(runner, m.Reply) {
-		f.c.log.Warn("config request with a reply subject outside the runner's inbox refused", "runner", runner, "reply", m.Reply)
+		f.log.Warn("config request with a reply subject outside the runner's inbox refused", "runner", runner, "reply", m.Reply)
 		return
 	}
 	s, err := f.slice(runner)
 	if err != nil {
-		f.c.log.Error("config slice", "runner", runner, logx.Err(err))
+		f.log.Error("config slice", "runner", runner, logx.Err(err))
 		return
 	}
 	b, _ := json.Marshal(s)
@@ -231,7 +251,7 @@ func (f *fleet) onCfgGet(m *nats.Msg) {
 // publishAll pushes the current slice to every runner the config names and
 // every runner seen, so each applies it without asking.
 func (f *fleet) publishAll(ctx context.Context) {
-	names := runnersOf(f.c.Engine())
+	names := runnersOf(f.d.Engine())
 	f.mu.Lock()
 	for n := range f.status {
 		if !contains(names, n) {
@@ -241,16 +261,16 @@ func (f *fleet) publishAll(ctx context.Context) {
 	f.mu.Unlock()
 	for _, n := range names {
 		if err := f.ensureConsumer(ctx, n); err != nil {
-			f.c.log.Error("work queue for runner", "runner", n, logx.Err(err))
+			f.log.Error("work queue for runner", "runner", n, logx.Err(err))
 		}
 		s, err := f.slice(n)
 		if err != nil {
-			f.c.log.Error("config slice", "runner", n, logx.Err(err))
+			f.log.Error("config slice", "runner", n, logx.Err(err))
 			continue
 		}
 		b, _ := json.Marshal(s)
 		if err := f.nc.Publish(transport.CfgPush(n), b); err != nil {
-			f.c.log.Error("push config", "runner", n, logx.Err(err))
+			f.log.Error("push config", "runner", n, logx.Err(err))
 		}
 	}
 	_ = f.nc.FlushWithContext(ctx)
@@ -279,13 +299,13 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 	conflict := f.claimHost(st, prev)
 	f.mu.Unlock()
 	if conflict != "" && (!known || !strings.EqualFold(prev.Host, st.Host)) {
-		f.c.log.Warn("runner reports a host name another live runner holds; origin work for that host stays with the first", "runner", st.Runner, "host", st.Host, "holder", conflict)
+		f.log.Warn("runner reports a host name another live runner holds; origin work for that host stays with the first", "runner", st.Runner, "host", st.Host, "holder", conflict)
 	}
 	if !known {
 		if err := f.ensureConsumer(context.Background(), st.Runner); err != nil {
-			f.c.log.Error("work queue for runner", "runner", st.Runner, logx.Err(err))
+			f.log.Error("work queue for runner", "runner", st.Runner, logx.Err(err))
 		}
-		f.c.log.Info("runner connected", "runner", st.Runner, "host", st.Host, "version", st.Version, "config_revision", st.ConfigRevision)
+		f.log.Info("runner connected", "runner", st.Runner, "host", st.Host, "version", st.Version, "config_revision", st.ConfigRevision)
 	}
 }
 
@@ -296,12 +316,12 @@ func (f *fleet) onResult(m *nats.Msg) {
 		f.refuse("result", runner, err)
 		return
 	}
-	log := f.c.log.With("runner", runner, "route", o.Route, "event_id", o.EventID)
+	log := f.log.With("runner", runner, "route", o.Route, "event_id", o.EventID)
 	switch {
 	case o.Error != "":
 		// The runner redacted its secrets; the controller's copy of the
 		// config knows the same values, so a runner that did not is covered.
-		log.Warn("runner work failed", slog.String(logx.ErrorKey, f.c.Engine().Redact(o.Error)))
+		log.Warn("runner work failed", slog.String(logx.ErrorKey, f.d.Engine().Redact(o.Error)))
 	case o.Repeated:
 		log.Info("runner work was already done; not repeated")
 	default:
@@ -313,17 +333,13 @@ func (f *fleet) onResult(m *nats.Msg) {
 // matching routes run here, other runners' actions are dispatched; the
 // reporting runner ran its own already. Acked once handled.
 func (f *fleet) onUp(m jetstream.Msg) {
-	f.c.mu.Lock()
-	if f.c.stopping {
-		f.c.mu.Unlock()
+	if f.d.Gate.Enter() != nil { // stopping: it stays queued for the next start
 		_ = m.Nak()
 		return
 	}
-	f.c.inflight.Add(1) // a stop waits for it, then acks nothing half-done
-	f.c.mu.Unlock()
 	f.sem <- struct{}{}
 	go func() {
-		defer func() { <-f.sem; f.c.inflight.Done() }()
+		defer func() { <-f.sem; f.d.Gate.Leave() }()
 		stop := keepAlive(m, time.Minute) // slow actions must not outlast the ack wait
 		defer stop()
 		var env transport.Envelope
@@ -335,7 +351,7 @@ func (f *fleet) onUp(m jetstream.Msg) {
 		}
 		ev, err := engine.ParseEvent(env.Event, env.EventID)
 		if err != nil {
-			f.c.log.Error("bad upstream event", "runner", runner, "event_id", env.EventID, logx.Err(err))
+			f.log.Error("bad upstream event", "runner", runner, "event_id", env.EventID, logx.Err(err))
 			_ = m.Term()
 			return
 		}
@@ -344,21 +360,25 @@ func (f *fleet) onUp(m jetstream.Msg) {
 		}
 		ev.From, ev.FromRan = runner, env.Revision > 0
 		ctx := context.Background()
-		eng := f.c.Engine()
+		eng := f.d.Engine()
 		ms, err := eng.Evaluate(ctx, ev, env.Route)
 		if errors.Is(err, engine.ErrNoRoute) {
-			f.c.log.Warn("event from runner names a route the controller does not have", "runner", runner, "route", env.Route, "event_id", ev.ID)
+			f.log.Warn("event from runner names a route the controller does not have", "runner", runner, "route", env.Route, "event_id", ev.ID)
 			_ = m.Ack()
 			return
 		}
 		if err != nil {
-			f.c.log.Error("upstream event", "runner", runner, "event_id", ev.ID, logx.Err(err))
+			f.log.Error("upstream event", "runner", runner, "event_id", ev.ID, logx.Err(err))
 			_ = m.Term()
 			return
 		}
-		f.c.log.Info("event from runner", "runner", runner, "host", env.Host, "event_id", ev.ID, "routes", len(ms))
-		f.c.stats.received(metrics.SourceUpstream, ms)
-		f.c.process(ctx, eng, ms)
+		f.log.Info("event from runner", "runner", runner, "host", env.Host, "event_id", ev.ID, "routes", len(ms))
+		f.d.Stats.received(metrics.SourceUpstream, ms)
+		if err := f.d.Upstream(ctx, eng, ms); err != nil {
+			f.log.Error("upstream event not handled; it comes again", "runner", runner, "event_id", ev.ID, logx.Err(err))
+			_ = m.NakWithDelay(5 * time.Second)
+			return
+		}
 		_ = m.Ack()
 	}()
 }
@@ -371,7 +391,7 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	job := transport.Job{
 		Runner: runner, ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
 		Serialize: m.Route.Serialize, Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, Event: m.Msg.Event,
-		Revision: f.c.rev.Load(), Epoch: f.c.epoch,
+		Revision: f.d.Revision(), Epoch: f.d.Epoch,
 	}
 	for _, s := range steps {
 		job.Actions = append(job.Actions, s.Action)
@@ -387,7 +407,7 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	if err = f.noteFull(runner, err); err != nil {
 		return err
 	}
-	f.c.log.Info("work dispatched", "runner", runner, "route", m.Route.Name, "event_id", m.Msg.EventID, "actions", strings.Join(job.Actions, ","))
+	f.log.Info("work dispatched", "runner", runner, "route", m.Route.Name, "event_id", m.Msg.EventID, "actions", strings.Join(job.Actions, ","))
 	return nil
 }
 
@@ -474,7 +494,7 @@ func (f *fleet) runnerOnHost(host string) string {
 }
 
 func (f *fleet) list(ctx context.Context) []RunnerInfo {
-	names := runnersOf(f.c.Engine())
+	names := runnersOf(f.d.Engine())
 	f.mu.Lock()
 	for n := range f.status {
 		if !contains(names, n) {
@@ -487,7 +507,7 @@ func (f *fleet) list(ctx context.Context) []RunnerInfo {
 	}
 	f.mu.Unlock()
 	sort.Strings(names)
-	rev := f.c.rev.Load()
+	rev := f.d.Revision()
 	out := make([]RunnerInfo, 0, len(names))
 	for _, n := range names {
 		st := status[n]

@@ -32,6 +32,8 @@ type Settings struct {
 	WorkMaxBytes           int64
 	RunnerQueueMaxMessages int64
 	UpMaxBytes             int64
+	// MaxConcurrentActions bounds the controller's actions running at once.
+	MaxConcurrentActions int
 }
 
 // Flags registers the settings on fs.
@@ -56,8 +58,13 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.Int64Var(&s.WorkMaxBytes, "work-max-bytes", natsd.DefaultWorkMaxBytes, "bytes of work queued for all runners; beyond, dispatch is refused (503)")
 	fs.Int64Var(&s.RunnerQueueMaxMessages, "runner-queue-max-messages", natsd.DefaultRunnerMaxMessages, "jobs queued for one runner; beyond, dispatch to it is refused (503)")
 	fs.Int64Var(&s.UpMaxBytes, "upstream-max-bytes", natsd.DefaultUpMaxBytes, "bytes of runner events waiting for the controller; beyond, runners keep them in their spools")
+	fs.IntVar(&s.MaxConcurrentActions, "max-concurrent-actions", DefaultMaxConcurrentActions, "controller actions running at once at most")
 	return s
 }
+
+// DefaultMaxConcurrentActions bounds the controller's actions, mostly
+// HTTP requests waiting on their peers: many more than a runner's scripts.
+const DefaultMaxConcurrentActions = 64
 
 func (s *Settings) limits() natsd.Limits {
 	return natsd.Limits{WorkMaxBytes: s.WorkMaxBytes, RunnerMaxMessages: s.RunnerQueueMaxMessages, UpMaxBytes: s.UpMaxBytes}

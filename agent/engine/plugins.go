@@ -144,7 +144,7 @@ func (p *Plugins) Apply(ctx context.Context, eng *Engine, ms []Match) (send, kep
 				continue
 			}
 		}
-		if !r.aggregates() {
+		if !r.Aggregates() {
 			send = append(send, m)
 			continue
 		}
@@ -303,7 +303,8 @@ func heldOf(m Match, now time.Time) Held {
 		Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, AggPkg: m.aggPkg, At: now, Event: m.Msg.Event}
 }
 
-func (r *Route) aggregates() bool { return r.aggNumber() > 0 || r.aggTimeout() > 0 }
+// Aggregates reports whether the route holds its messages to send them together.
+func (r *Route) Aggregates() bool { return r.aggNumber() > 0 || r.aggTimeout() > 0 }
 
 func (r *Route) aggNumber() int {
 	return max(r.Plugins.AggregateMessageNumber, r.Plugins.AggregateIssuesNumber)

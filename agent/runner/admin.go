@@ -11,11 +11,11 @@ import (
 
 func (r *Runner) newMetrics() *metrics.Runner {
 	return metrics.NewRunner(r.opts.Version, metrics.RunnerState{
-		SpoolPending:   r.spool.Pending,
-		SpoolDropped:   r.spool.Dropped,
-		TraceeLines:    r.evaluated.Load,
+		SpoolPending:   r.up.Pending,
+		SpoolDropped:   r.up.Dropped,
+		TraceeLines:    r.local.evaluated.Load,
 		ConfigRevision: r.Revision,
-		Connected:      func() bool { return r.nc != nil && r.nc.IsConnected() },
+		Connected:      func() bool { return r.link.connected() },
 	})
 }
 

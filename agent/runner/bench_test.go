@@ -73,7 +73,7 @@ func startBenchRunner(b *testing.B, file string) (*Runner, func()) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, nil) }()
 	<-r.Ready()
-	<-r.follower.Ready()
+	<-r.files.follower.Ready()
 	return r, func() { cancel(); <-done; sink.Close() }
 }
 
@@ -94,11 +94,11 @@ func BenchmarkTraceeIngest(b *testing.B) {
 	for from := 0; from < b.N; from += 1000 {
 		appendFile(b, file, seqLines(samples, from, min(from+1000, b.N), false))
 	}
-	for r.follower.Stats().Lines < int64(b.N) {
+	for r.files.follower.Stats().Lines < int64(b.N) {
 		time.Sleep(time.Millisecond)
 	}
 	ingested := time.Since(start)
-	for r.evaluated.Load() < int64(b.N) {
+	for r.local.evaluated.Load() < int64(b.N) {
 		time.Sleep(time.Millisecond)
 	}
 	elapsed := time.Since(start)
@@ -116,8 +116,8 @@ func BenchmarkTraceeIngest(b *testing.B) {
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "alloc-B/line")
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(procStatusKB("VmHWM"))/1024, "VmHWM-MiB")
-	if int(r.spool.Pending()) != b.N {
-		b.Fatalf("%d spooled, want %d", r.spool.Pending(), b.N)
+	if int(r.up.Pending()) != b.N {
+		b.Fatalf("%d spooled, want %d", r.up.Pending(), b.N)
 	}
 }
 

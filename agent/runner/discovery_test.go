@@ -46,7 +46,7 @@ func TestTraceeFileBurst(t *testing.T) {
 	if !x.recv.exactlyOnce(0, total) {
 		t.Fatal(x.recv.diagnose(0, total))
 	}
-	eventually(t, "spool drained", func() bool { return x.runner.r.spool.Pending() == 0 })
+	eventually(t, "spool drained", func() bool { return x.runner.r.up.Pending() == 0 })
 	stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
 }
 
@@ -69,9 +69,9 @@ func TestTraceeFileRunnerRestart(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	eventually(t, "part of the burst read", func() bool { return x.runner.r.follower.Stats().Lines >= total/4 })
+	eventually(t, "part of the burst read", func() bool { return x.runner.r.files.follower.Stats().Lines >= total/4 })
 	x.runner.shutdown()
-	read := x.runner.r.follower.Stats().Lines
+	read := x.runner.r.files.follower.Stats().Lines
 	x.runner.start()
 	last := 0
 	for n := range written {
@@ -86,7 +86,7 @@ func TestTraceeFileRunnerRestart(t *testing.T) {
 	if !x.recv.exactlyOnce(0, total) {
 		t.Fatal(x.recv.diagnose(0, total))
 	}
-	eventually(t, "spool drained", func() bool { return x.runner.r.spool.Pending() == 0 })
+	eventually(t, "spool drained", func() bool { return x.runner.r.up.Pending() == 0 })
 	stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
 }
 
@@ -108,7 +108,7 @@ func TestTraceeFileBadLines(t *testing.T) {
 	appendFile(t, x.file, content)
 
 	eventually(t, "the good lines at the controller", func() bool { return x.recv.exactlyOnce(0, 4) })
-	st := x.runner.r.follower.Stats()
+	st := x.runner.r.files.follower.Stats()
 	if st.BadLines != 2 || st.Lines != 4 {
 		t.Fatalf("follower counted %d lines and %d bad, want 4 and 2", st.Lines, st.BadLines)
 	}
@@ -117,8 +117,8 @@ func TestTraceeFileBadLines(t *testing.T) {
 			t.Errorf("no log of the bad %s of %s", line, x.file)
 		}
 	}
-	if !strings.Contains(x.runner.r.status(), "2 bad") {
-		t.Errorf("status %q does not count the bad lines", x.runner.r.status())
+	if !strings.Contains(x.runner.r.statusLine(), "2 bad") {
+		t.Errorf("status %q does not count the bad lines", x.runner.r.statusLine())
 	}
 }
 

@@ -148,7 +148,7 @@ func (rh *runnerHarness) start() {
 		rh.t.Fatal("runner not ready")
 	}
 	select {
-	case <-rh.r.follower.Ready():
+	case <-rh.r.files.follower.Ready():
 	case <-time.After(10 * time.Second):
 		rh.t.Fatal("tracee follower not ready")
 	}

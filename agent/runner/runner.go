@@ -2,13 +2,17 @@
 // (webhook, Tracee files), runs the actions placed on it, reports every event
 // to the controller once, and executes work the controller dispatches. Its
 // config slice comes from the controller and is cached on disk.
+//
+// A Runner composes parts that each run on their own: intake (webhook and
+// Tracee files into the journal), upstream (journal → controller), local
+// (journal → the runner's own actions), jobs (dispatched work), configSync
+// (the slice in use) and link (the connection, heartbeats).
 package runner
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"net"
 	"os"
@@ -18,13 +22,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/engine"
-	"github.com/postee-fleet/posteed/agent/intake/tracefile"
+	"github.com/postee-fleet/posteed/agent/fsutil"
 	"github.com/postee-fleet/posteed/agent/intake/webhook"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
 	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/agent/transport"
@@ -40,43 +42,52 @@ type Options struct {
 	Version   string
 	Hostname  string // default os.Hostname
 	MachineID string // default /etc/machine-id
+	Timings   Timings
+}
+
+// Timings are the runner's waits; zero values take the defaults.
+type Timings struct {
+	ConfigWait  time.Duration // at start, for a first slice before READY (10 s)
+	StatusEvery time.Duration // STATUS= lines (10 s)
+	Heartbeat   time.Duration // heartbeats (transport.HeartbeatInterval)
+	ScanHeld    time.Duration // held aggregations checked against their timeout (1 s)
+}
+
+func (t Timings) withDefaults() Timings {
+	if t.ConfigWait <= 0 {
+		t.ConfigWait = 10 * time.Second
+	}
+	if t.StatusEvery <= 0 {
+		t.StatusEvery = 10 * time.Second
+	}
+	if t.Heartbeat <= 0 {
+		t.Heartbeat = transport.HeartbeatInterval
+	}
+	return t
 }
 
 // Runner is a running postee-runner.
 type Runner struct {
-	opts  Options
-	log   *slog.Logger
-	cfg   atomic.Pointer[inUse] // nil before the first slice
-	spool *spool
-	done  *doneSet
+	opts    Options
+	log     *slog.Logger
+	journal *journal
+	marks   *fileMarks
+	cfg     *configSync
+	exec    *engine.Executor
+	plugins *engine.Plugins
+	up      *upstream
+	local   *local
+	in      *intake
+	files   *traceeFiles
+	metrics *metrics.Runner
+	link    *link // set by Run
 
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	follower *tracefile.Follower
-	intake   []string // bound intake addresses
-
-	discMu      sync.Mutex
-	traceeFiles []string // guarded by discMu: the paths the follower was given
-
-	applyMu  sync.Mutex    // serializes slice applications
-	applied  chan struct{} // closed once a slice is in use
-	ready    chan struct{} // closed once serving
-	once     sync.Once
-	inflight sync.WaitGroup
-	retired  engine.Retirer // replaced engines, closed a minute later or at stop
-	mu       sync.Mutex
-	stopping bool      // guarded by mu
-	stopBy   time.Time // guarded by mu: when a clean stop must be done
-
-	lines     chan lineJob // Tracee lines waiting for evaluation
-	evaluated atomic.Int64 // Tracee lines evaluated
-	headOnce  sync.Once
-	envHead   []byte // the constant start of a line's envelope
-
-	stallAt atomic.Int64 // spooled events past which the runner is unhealthy
-
-	metrics   *metrics.Runner
-	adminAddr string // set before ready closes; "" when off
+	ready     chan struct{} // closed once serving
+	mu        sync.Mutex
+	stopBy    time.Time // guarded by mu: when a clean stop must be done
+	intakeURL []string  // bound intake addresses, set before ready closes
+	adminAddr string    // set before ready closes; "" when off
+	stallAt   atomic.Int64 // spooled events past which the runner is unhealthy
 }
 
 // defaultStallAt is how many spooled events make the runner unhealthy: far
@@ -84,7 +95,8 @@ type Runner struct {
 // taking them at all.
 const defaultStallAt = 1_000_000
 
-// New prepares a runner: state directory, spool, and the cached slice.
+// New prepares a runner: state directory, journal, idempotency log and the
+// cached slice.
 func New(ctx context.Context, o Options) (*Runner, error) {
 	if err := o.Settings.Validate(); err != nil {
 		return nil, err
@@ -108,20 +120,31 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 		b, _ := os.ReadFile("/etc/machine-id")
 		o.MachineID = strings.TrimSpace(string(b))
 	}
-	r := &Runner{opts: o, log: o.Logger.With("runner", o.Settings.Name), applied: make(chan struct{}), ready: make(chan struct{})}
+	o.Timings = o.Timings.withDefaults()
+	s := o.Settings
+	r := &Runner{opts: o, log: o.Logger.With("runner", s.Name), ready: make(chan struct{})}
 	r.stallAt.Store(defaultStallAt)
-	if err := os.MkdirAll(o.Settings.StateDir, 0o700); err != nil {
+	if err := os.MkdirAll(s.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	var err error
-	if r.spool, err = openSpool(filepath.Join(o.Settings.StateDir, "spool"), r.log); err != nil {
+	if r.journal, err = openJournal(filepath.Join(s.StateDir, "spool")); err != nil {
 		return nil, err
 	}
-	if r.done, err = openDone(o.Settings.StateDir); err != nil {
+	if r.marks, err = openMarks(s.StateDir); err != nil {
+		r.journal.Close()
 		return nil, err
 	}
+	r.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Marks: r.marks, Logger: r.log})
+	r.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: r.log, ScanEvery: o.Timings.ScanHeld})
+	r.cfg = newConfigSync(syncDeps{Name: s.Name, StateDir: s.StateDir, Registry: o.Registry, Logger: r.log, Applied: r.sendHeartbeat})
+	r.up = newUpstream(r.journal, r.log, func(ctx context.Context, entry []byte) error { return publisher(r.link)(ctx, entry) })
+	r.local = newLocal(r.journal, r.cfg, r.plugins, r.exec, r.marks, r.log)
 	r.metrics = r.newMetrics()
-	r.loadCachedSlice(ctx)
+	r.in = &intake{name: s.Name, host: o.Hostname, machineID: o.MachineID, j: r.journal, cfg: r.cfg, up: r.up, local: r.local,
+		metrics: r.metrics, log: r.log, maxBacklog: 256 << 20}
+	r.files = &traceeFiles{settings: s, log: r.log, handle: r.in.onLine, beforeCommit: r.in.beforeCommit}
+	r.cfg.loadCache(ctx)
 	return r, nil
 }
 
@@ -129,101 +152,136 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 func (r *Runner) Ready() <-chan struct{} { return r.ready }
 
 // Intake lists the bound intake URLs, after Ready.
-func (r *Runner) Intake() []string { return r.intake }
+func (r *Runner) Intake() []string { return r.intakeURL }
 
 // Applied is closed once a config slice is in use.
-func (r *Runner) Applied() <-chan struct{} { return r.applied }
-
-// inUse is the slice in use with its engine, swapped as one so that an
-// event is reported with the revision of the engine that evaluated it.
-type inUse struct {
-	eng   *engine.Engine
-	slice *transport.Slice
-}
-
-// current returns the engine in use and its revision (nil, 0 before the
-// first slice).
-func (r *Runner) current() (*engine.Engine, int64) {
-	if c := r.cfg.Load(); c != nil {
-		return c.eng, c.slice.Revision
-	}
-	return nil, 0
-}
+func (r *Runner) Applied() <-chan struct{} { return r.cfg.applied }
 
 // Engine returns the engine of the slice in use (nil before the first one).
 func (r *Runner) Engine() *engine.Engine {
-	eng, _ := r.current()
+	eng, _ := r.cfg.current()
 	return eng
 }
 
 // Revision is the config revision in use (0: none yet).
 func (r *Runner) Revision() int64 {
-	_, rev := r.current()
+	_, rev := r.cfg.current()
 	return rev
 }
 
 // Run serves until ctx is done.
 func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
-	s := r.opts.Settings
 	srv, err := r.listen()
 	if err != nil {
 		return err
 	}
-	if err := r.connect(ctx); err != nil {
+	if r.link, err = dial(ctx, r.opts.Settings, linkDeps{Logger: r.opts.Logger, Up: r.connected, Slice: func(b []byte) { r.cfg.receive(context.Background(), b) }}); err != nil {
 		return err
 	}
 	stopAdmin, err := r.startAdmin()
 	if err != nil {
+		r.link.close()
 		return err
 	}
 	defer stopAdmin()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	start := func(fn func(context.Context)) {
-		wg.Add(1)
-		go func() { defer wg.Done(); fn(bg) }()
-	}
-	start(func(ctx context.Context) { r.spool.Run(ctx, r.sendUp) })
-	start(r.consumeWork)
-	lineWorkers := r.startLineWorkers()
-	start(r.heartbeat)
-	if err := r.startFollower(bg, &wg); err != nil {
+	var parts, localDone sync.WaitGroup
+	start := func(wg *sync.WaitGroup, fn func(context.Context)) { wg.Go(func() { fn(bg) }) }
+	start(&parts, r.up.Run)
+	localCtx, stopLocal := context.WithCancel(context.WithoutCancel(ctx))
+	localDone.Go(func() { r.local.Run(localCtx) })
+	jobs := newJobs(r.opts.Settings.Name, r.link, r.cfg, r.exec, r.marks, r.log, r.stopDeadline)
+	start(&parts, jobs.Run)
+	start(&parts, func(ctx context.Context) { r.link.heartbeat(ctx, r.opts.Timings.Heartbeat, r.status) })
+	start(&parts, func(ctx context.Context) { r.plugins.Run(ctx, r.Engine, r.runFlushed) })
+	start(&parts, r.syncDisk)
+	if err := r.files.start(bg, &parts); err != nil {
 		stopBG()
+		stopLocal()
 		return err
 	}
-	start(r.watchSettings)
+	start(&parts, r.files.watchSettings)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve() }()
-	r.waitForConfig(ctx, 10*time.Second)
+	if srv != nil {
+		go func() { serveErr <- srv.Serve() }()
+	}
+	stop := func() error { return r.shutdown(srv, stopBG, &parts, stopLocal, &localDone) }
+	r.waitForConfig(ctx)
 	if ctx.Err() != nil {
 		// Stopped while waiting: READY=1 now would tell systemd that a
 		// stopping service started, and runner.json would announce it.
 		close(r.ready)
-		return r.shutdown(srv, stopBG, &wg, lineWorkers)
+		return stop()
 	}
 	if err := r.announce(); err != nil {
 		r.log.Warn("cannot write runner.json", logx.Err(err))
 	}
 	close(r.ready)
-	r.log.Info("runner ready", "intake", strings.Join(r.intake, ","), "controller", s.ControllerURL, "config_revision", r.Revision())
-	_ = r.opts.Notifier.Ready(r.status())
-	tick := time.NewTicker(10 * time.Second)
+	r.log.Info("runner ready", "intake", strings.Join(r.intakeURL, ","), "controller", r.opts.Settings.ControllerURL, "config_revision", r.Revision())
+	_ = r.opts.Notifier.Ready(r.statusLine())
+	tick := time.NewTicker(r.opts.Timings.StatusEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return r.shutdown(srv, stopBG, &wg, lineWorkers)
+			return stop()
 		case err := <-serveErr:
-			stopBG()
+			_ = stop()
 			return fmt.Errorf("intake: %w", err)
 		case <-reload:
 			r.reload(ctx)
 		case <-tick.C:
-			_ = r.opts.Notifier.Status(r.status())
+			_ = r.opts.Notifier.Status(r.statusLine())
 		}
 	}
 }
 
+// connected runs each time the connection to the controller comes up.
+func (r *Runner) connected() {
+	r.up.Kick()
+	r.fetchConfig(context.Background())
+}
+
+func (r *Runner) fetchConfig(ctx context.Context) {
+	if !r.link.connected() {
+		return
+	}
+	b, err := r.link.fetchConfig(ctx)
+	if err != nil {
+		r.log.Warn("cannot fetch config from the controller", logx.Err(err))
+		return
+	}
+	r.cfg.receive(ctx, b)
+}
+
+// runFlushed runs the local steps of aggregated messages whose timeout
+// passed.
+func (r *Runner) runFlushed(ctx context.Context, ms []engine.Match) {
+	if eng := r.Engine(); eng != nil {
+		r.local.run(ctx, eng, ms)
+	}
+}
+
+// syncDisk makes the idempotency log durable every second (and the
+// journal, for webhook events already fsynced one by one and lines before
+// their offsets are saved).
+func (r *Runner) syncDisk(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.marks.Sync(); err != nil {
+				r.log.Warn("idempotency log not synced", logx.Err(err))
+			}
+		}
+	}
+}
+
+// listen binds the intake listeners; nil when both are off (a runner that
+// only runs dispatched work or follows Tracee files).
 func (r *Runner) listen() (*webhook.Server, error) {
 	s := r.opts.Settings
 	httpLn, err := sd.ListenOptional(r.opts.Listeners, "http", s.URL)
@@ -234,15 +292,18 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("https intake: %w", err)
 	}
-	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, Health: r.Healthy, Logger: r.log,
+	if httpLn == nil && httpsLn == nil {
+		return nil, nil
+	}
+	mux := webhook.NewMux(webhook.Options{Sink: r.in, BodyLimit: s.BodyLimit, Health: r.Healthy, Logger: r.log,
 		BadInput: func(reason string) { r.metrics.BadInput.WithLabelValues(reason).Inc() }})
 	if httpLn != nil {
-		r.intake = append(r.intake, "http://"+httpLn.Addr().String())
+		r.intakeURL = append(r.intakeURL, "http://"+httpLn.Addr().String())
 	}
 	if httpsLn == nil {
 		return webhook.NewServer(mux, httpLn, nil, nil), nil
 	}
-	r.intake = append(r.intake, "https://"+httpsLn.Addr().String())
+	r.intakeURL = append(r.intakeURL, "https://"+httpsLn.Addr().String())
 	cert, err := webhook.LoadOrCreateCert(s.HTTPSCert, s.HTTPSKey, filepath.Join(s.StateDir, "tls"))
 	if err != nil {
 		return nil, err
@@ -250,83 +311,87 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	return webhook.NewServer(mux, httpLn, httpsLn, cert), nil
 }
 
-func (r *Runner) waitForConfig(ctx context.Context, max time.Duration) {
+func (r *Runner) waitForConfig(ctx context.Context) {
 	select {
-	case <-r.applied:
+	case <-r.cfg.applied:
 	case <-ctx.Done():
-	case <-time.After(max):
+	case <-time.After(r.opts.Timings.ConfigWait):
 		r.log.Warn("no config from the controller yet and none cached; events are spooled for the controller until one arrives")
 	}
 }
 
-func (r *Runner) status() string {
+func (r *Runner) status() transport.Status {
+	st := transport.Status{Host: r.opts.Hostname, MachineID: r.opts.MachineID, Version: r.opts.Version,
+		Spooled: r.up.Pending(), Intake: r.intakeURL, Time: time.Now()}
+	if sl := r.cfg.slice(); sl != nil {
+		st.ConfigRevision, st.ConfigDigest = sl.Revision, sl.Digest
+	}
+	return st
+}
+
+func (r *Runner) sendHeartbeat() {
+	if r.link != nil {
+		r.link.publishStatus(r.status())
+	}
+}
+
+func (r *Runner) statusLine() string {
 	conn := "controller unreachable"
-	if r.nc != nil && r.nc.IsConnected() {
+	if r.link.connected() {
 		conn = "connected to controller"
 	}
 	routes := 0
 	if e := r.Engine(); e != nil {
 		routes = len(e.Routes())
 	}
-	st := fmt.Sprintf("%s, cfg rev %d, %d routes, %d events spooled", conn, r.Revision(), routes, r.spool.Pending())
-	if n := r.spool.Dropped(); n > 0 {
+	st := fmt.Sprintf("%s, cfg rev %d, %d routes, %d events spooled", conn, r.Revision(), routes, r.up.Pending())
+	if n := r.up.Dropped(); n > 0 {
 		st += fmt.Sprintf(" (%d dropped as unsendable)", n)
 	}
-	if r.follower != nil {
-		fs := r.follower.Stats()
-		st += fmt.Sprintf(", %d tracee lines (%d bad) from %d files", fs.Lines, fs.BadLines, len(fs.Files))
+	if err := r.journal.Failed(); err != nil {
+		st += ", disk full: events refused"
 	}
-	return st
+	return st + r.files.statusLine()
 }
 
 // The stop's bounds. postee-runner.service gives a stop TimeoutStopSec=120s
 // before SIGKILL; the runner means to be done with work in flight within
-// stopBudget of the signal, leaving the rest for sending messages held for
-// aggregation (up to 20 s) and closing the spool and the connection. Inside
-// it, a job or local action started just before the stop gets past the exec
-// action's default timeout (exec.DefaultTimeout, 60 s) to end; taking
-// requests ends first, within httpStopMax. Raising one of these means
-// raising TimeoutStopSec with it.
+// stopBudget of the signal, leaving the rest for closing the journal and
+// the connection. Inside it, a job or local action started just before the
+// stop gets past the exec action's default timeout (exec.DefaultTimeout,
+// 60 s) to end; taking requests ends first, within httpStopMax. Raising one
+// of these means raising TimeoutStopSec with it. Whatever is not done by
+// then is done after the restart: nothing taken in is lost.
 const (
 	stopBudget  = 80 * time.Second
 	httpStopMax = 10 * time.Second
 )
 
-func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg, lineWorkers *sync.WaitGroup) error {
+func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), parts *sync.WaitGroup, stopLocal func(), localDone *sync.WaitGroup) error {
 	_ = r.opts.Notifier.Stopping()
 	r.log.Info("stopping: finishing events in flight")
 	deadline := time.Now().Add(stopBudget)
 	r.mu.Lock()
-	r.stopping, r.stopBy = true, deadline
+	r.stopBy = deadline
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), httpStopMax)
-	defer cancel()
-	err := srv.Shutdown(ctx)
+	var err error
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), httpStopMax)
+		err = srv.Shutdown(ctx)
+		cancel()
+	}
+	r.in.stop()
 	stopBG()
-	wg.Wait()      // the follower is done: no more lines; work drained (until deadline)
-	close(r.lines) // workers evaluate what is queued, then end
-	lineWorkers.Wait()
-	if !waitBefore(&r.inflight, deadline) {
-		r.log.Warn("local actions still running at the stop deadline; stopping without them")
+	parts.Wait() // the follower is done (no more lines), work drained until the deadline, held messages handled
+	if !r.local.drain(deadline) {
+		r.log.Warn("local actions still pending at the stop deadline; they run after the restart")
 	}
-	// Closing sends what the engines hold for aggregation (bounded by
-	// engine.flushTimeout), before the spool and the connection close.
-	r.retired.CloseAll()
-	if e := r.Engine(); e != nil {
-		e.Close()
-	}
-	switch {
-	case r.nc == nil:
-	case r.nc.IsConnected():
-		// Outcomes are published without waiting; the drain ends in the
-		// background, possibly after we exit, so they are flushed first.
-		_ = r.nc.FlushTimeout(2 * time.Second)
-		_ = r.nc.Drain()
-	default: // a drain would wait for a reconnect until its timeout
-		r.nc.Close()
-	}
-	_ = r.spool.Close()
-	_ = r.done.Close()
+	stopLocal()
+	localDone.Wait()
+	r.cfg.close()
+	r.link.close()
+	_ = r.journal.Close()
+	_ = r.marks.Close()
 	_ = os.Remove(filepath.Join(r.opts.Settings.RuntimeDir, "runner.json"))
 	r.log.Info("stopped")
 	return err
@@ -334,23 +399,9 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), wg, lineWorkers *s
 
 func (r *Runner) reload(ctx context.Context) {
 	_ = r.opts.Notifier.Reloading()
-	r.reloadDiscovery()
+	r.files.reloadDiscovery()
 	r.fetchConfig(ctx)
-	_ = r.opts.Notifier.Ready(r.status())
-}
-
-// waitBefore waits for wg until deadline; false if it gave up.
-func waitBefore(wg *sync.WaitGroup, deadline time.Time) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
+	_ = r.opts.Notifier.Ready(r.statusLine())
 }
 
 // stopDeadline is when a clean stop must be done; without a stop under way
@@ -364,14 +415,43 @@ func (r *Runner) stopDeadline() time.Time {
 	return r.stopBy
 }
 
-// ErrStopping is returned for events arriving during shutdown.
-var ErrStopping = errors.New("runner is stopping")
-
 // Healthy is nil while the runner works; otherwise the watchdog stops
 // pinging and /healthz answers 503.
 func (r *Runner) Healthy() error {
-	if n := r.spool.Pending(); n > r.stallAt.Load() {
+	if err := r.journal.Failed(); err != nil {
+		return fmt.Errorf("disk full: events cannot be spooled: %w", err)
+	}
+	if n := r.up.Pending(); n > r.stallAt.Load() {
 		return fmt.Errorf("%d events spooled: upstream stalled", n)
 	}
 	return nil
 }
+
+// announce writes runner.json into the runtime directory so local producers
+// and scripts can find this runner.
+func (r *Runner) announce() error {
+	s := r.opts.Settings
+	if err := mkdirReadable(s.RuntimeDir); err != nil {
+		return err
+	}
+	b, _ := jsonIndent(map[string]any{
+		"name": s.Name, "host": r.opts.Hostname, "machine_id": r.opts.MachineID, "version": r.opts.Version,
+		"intake": r.intakeURL, "controller": s.ControllerURL, "pid": os.Getpid(),
+	})
+	return fsutil.WriteFileAtomic(filepath.Join(s.RuntimeDir, "runner.json"), append(b, '\n'), 0o644)
+}
+
+// mkdirReadable creates dir readable by all when it is missing: under the
+// unit's UMask=0077 it would otherwise be private, hiding runner.json from
+// the local producers it is for. An existing directory keeps its mode.
+func mkdirReadable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
+}
+
+func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

@@ -98,7 +98,7 @@ func TestWebhookSpooledWhileControllerDown(t *testing.T) {
 			t.Fatalf("event %d: %s %s", i, resp.Status, body)
 		}
 	}
-	if n := rh.r.spool.Pending(); n != total {
+	if n := rh.r.up.Pending(); n != total {
 		t.Fatalf("%d events spooled, want %d", n, total)
 	}
 	if n := recv.distinct(); n != 0 {
@@ -107,7 +107,7 @@ func TestWebhookSpooledWhileControllerDown(t *testing.T) {
 
 	startController(t, certs, testCfg(t, recv.URL, filepath.Join(t.TempDir(), "exec.out")), natsAddr, logs)
 	eventually(t, "the spooled events at the controller", func() bool { return recv.distinct() == total })
-	eventually(t, "spool drained", func() bool { return rh.r.spool.Pending() == 0 })
+	eventually(t, "spool drained", func() bool { return rh.r.up.Pending() == 0 })
 	stays(t, "each event once", func() bool { return recv.exactlyOnce(0, total) })
 	<-rh.r.Ready() // the controller's config arrived
 }
@@ -116,15 +116,17 @@ func TestWebhookSpooledWhileControllerDown(t *testing.T) {
 // without a config its envelope says revision 0, and keeps the route posted.
 func TestTakeSpoolsOneLine(t *testing.T) {
 	dir := t.TempDir()
-	s := openTestSpool(t, dir)
-	defer s.Close()
-	r := &Runner{opts: Options{Settings: Settings{Name: "r1"}}, spool: s}
-	if _, _, err := r.take(t.Context(), []byte("{\n  \"a\": [1,\n 2]\n}\n"), "team-a", "id-1"); err != nil {
+	r, err := New(t.Context(), Options{Settings: Settings{Name: "r1", ControllerURL: "nats://127.0.0.1:1", StateDir: dir}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.inflight.Wait()
-	lines := readLines(filepath.Join(dir, "spool.log"))
-	if len(lines) != 1 || !strings.Contains(lines[0], `"event":{"a":[1,2]}`) || !strings.Contains(lines[0], `"event_id":"id-1"`) {
+	defer r.journal.Close()
+	id, _, err := r.in.Accept(t.Context(), []byte("{\n  \"a\": [1,\n 2, \"<&>\"]\n}\n"), "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(filepath.Join(dir, "spool", "spool.log"))
+	if len(lines) != 1 || !strings.Contains(lines[0], `"event":{"a":[1,2,"<&>"]}`) || !strings.Contains(lines[0], `"event_id":"`+id+`"`) {
 		t.Fatalf("spool holds %q", lines)
 	}
 	var env transport.Envelope
@@ -148,8 +150,10 @@ func TestLineEnvelope(t *testing.T) {
 	raw := `{"seq":1,"s":"a\"b","n":[1,2]}`
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Runner{opts: Options{Settings: Settings{Name: "r1"}, Hostname: "node-1", MachineID: tt.machineID}}
-			b := r.envelope("id-1", tt.rev, []byte(raw))
+			b := appendEnvelope(envelopeHead("r1", "node-1", tt.machineID), "id-1", "", tt.rev, []byte(raw))
+			if split, err := splitEnvelope(b); err != nil || string(split.Event) != raw || split.EventID != "id-1" || split.Revision != tt.rev {
+				t.Fatalf("split %s: %+v %v", b, split, err)
+			}
 			var env transport.Envelope
 			dec := json.NewDecoder(strings.NewReader(string(b)))
 			dec.DisallowUnknownFields()
@@ -252,7 +256,7 @@ func TestOversizedEventDropped(t *testing.T) {
 	if !x.recv.exactlyOnce(1, 2) {
 		t.Fatalf("controller got %s", x.recv.diagnose(1, 2))
 	}
-	if n := x.runner.r.spool.Dropped(); n != 1 {
+	if n := x.runner.r.up.Dropped(); n != 1 {
 		t.Fatalf("%d dropped, want 1", n)
 	}
 	if !x.logs.has("level=ERROR", "spooled event dropped", "maximum payload") {

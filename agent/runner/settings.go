@@ -33,6 +33,9 @@ type Settings struct {
 	Admin         string   // admin listener host:port ("" disables)
 	TraceeFiles   []string // from [discovery] tracee-files
 	StartAtBegin  bool
+	// MaxConcurrentActions bounds the actions running at once, local and
+	// dispatched alike (0: engine.DefaultLimit()).
+	MaxConcurrentActions int
 }
 
 // Flags registers the settings on fs.
@@ -55,6 +58,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&s.Admin, "admin", "127.0.0.1:9083", "admin listener host:port: /metrics, /healthz, /readyz (\"\" disables)")
 	fs.BoolVar(&s.StartAtBegin, "tracee-from-start", false, "read Tracee files that already exist from their beginning instead of their end")
+	fs.IntVar(&s.MaxConcurrentActions, "max-concurrent-actions", 0, "actions running at once at most, local and dispatched (0: 4 per CPU, at least 4)")
 	return s
 }
 

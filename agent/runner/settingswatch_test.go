@@ -31,7 +31,7 @@ func discoveryTOML(paths ...string) string {
 }
 
 func following(r *Runner, path string) bool {
-	return slices.ContainsFunc(r.follower.Stats().Files, func(f tracefile.FileStats) bool { return f.Path == path })
+	return slices.ContainsFunc(r.files.follower.Stats().Files, func(f tracefile.FileStats) bool { return f.Path == path })
 }
 
 // TestSettingsWatch edits runner.toml under a running runner: a newly listed
@@ -64,7 +64,7 @@ func TestSettingsWatch(t *testing.T) {
 	appendFile(t, b, seqLines(samples, 10, 15, false))
 	eventually(t, "the running file still followed", func() bool { return x.recv.exactlyOnce(0, 15) })
 	if !following(r, b) || following(r, a) {
-		t.Fatalf("following %v after a broken runner.toml", r.follower.Stats().Files)
+		t.Fatalf("following %v after a broken runner.toml", r.files.follower.Stats().Files)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,17 +35,5 @@ func TestStopBounds(t *testing.T) {
 	}
 	if httpStopMax+workDrainMax > stopBudget {
 		t.Errorf("taking requests (%v) then draining work (%v) overruns the stop budget %v", httpStopMax, workDrainMax, stopBudget)
-	}
-}
-
-func TestWaitBefore(t *testing.T) {
-	var idle, busy sync.WaitGroup
-	busy.Add(1)
-	defer busy.Done()
-	if !waitBefore(&idle, time.Now().Add(time.Minute)) {
-		t.Error("gave up on a finished group")
-	}
-	if waitBefore(&busy, time.Now().Add(20*time.Millisecond)) {
-		t.Error("a running group reported finished")
 	}
 }

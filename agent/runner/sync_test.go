@@ -29,10 +29,10 @@ func TestApplyIgnoresOlderSlice(t *testing.T) {
 		digests[v] = unitSlice(t, "", 0, v).Digest
 	}
 	for _, st := range steps {
-		if err := r.apply(t.Context(), unitSlice(t, st.epoch, st.rev, st.variant)); err != nil {
+		if err := r.cfg.apply(t.Context(), unitSlice(t, st.epoch, st.rev, st.variant)); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		c := r.cfg.Load()
+		c := r.cfg.cur.Load()
 		if c.slice.Revision != st.wantRev || c.slice.Digest != digests[st.wantVariantOf] {
 			t.Fatalf("%s: running revision %d digest %.8s, want %d and %.8s", st.name, c.slice.Revision, c.slice.Digest, st.wantRev, digests[st.wantVariantOf])
 		}

@@ -30,11 +30,9 @@ func unitRunner(t *testing.T, logs *logSink) *Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		r.spool.Close()
-		r.done.Close()
-		if e := r.Engine(); e != nil {
-			e.Close()
-		}
+		r.journal.Close()
+		r.marks.Close()
+		r.cfg.close()
 	})
 	return r
 }
@@ -70,8 +68,9 @@ func localNATS(t *testing.T) *nats.Conn {
 }
 
 // fakeMsg is a work message that records how the runner settled it.
+// The jetstream.Msg methods the runner must not call panic.
 type fakeMsg struct {
-	jetstream.Msg // the methods onJob must not call panic
+	jetstream.Msg
 	data          []byte
 	mu            sync.Mutex
 	settled       []string // guarded by mu
@@ -103,15 +102,16 @@ func (m *fakeMsg) result() string {
 func TestJobMissingAction(t *testing.T) {
 	logs := &logSink{}
 	r := unitRunner(t, logs)
-	if err := r.apply(t.Context(), unitSlice(t, "e1", 5, "a")); err != nil {
+	if err := r.cfg.apply(t.Context(), unitSlice(t, "e1", 5, "a")); err != nil {
 		t.Fatal(err)
 	}
-	r.nc = localNATS(t)
-	results, err := r.nc.SubscribeSync(transport.Result("r1"))
+	nc := localNATS(t)
+	w := newJobs("r1", &link{name: "r1", nc: nc, log: r.log}, r.cfg, r.exec, r.marks, r.log, r.stopDeadline)
+	results, err := nc.SubscribeSync(transport.Result("r1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.nc.Flush(); err != nil {
+	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	// Retried jobs come first: an outcome they wrongly sent would be taken
@@ -134,7 +134,8 @@ func TestJobMissingAction(t *testing.T) {
 				Actions: []string{"local-post", "gone"}, Revision: tt.jobRev, Epoch: tt.jobEpoch}
 			data, _ := json.Marshal(job)
 			m := &fakeMsg{data: data}
-			r.onJob(t.Context(), m)
+			w.take(t.Context(), m)
+			w.wg.Wait()
 			if got := m.result(); got != tt.settled {
 				t.Fatalf("job settled %q, want %q", got, tt.settled)
 			}

@@ -54,8 +54,8 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, m := range ms {
 		fmt.Fprintf(stdout, "route %q matches (template %q)\n", m.Route.Name, m.Route.Template)
-		if m.Held {
-			fmt.Fprintln(stdout, "  held for aggregation (aggregate-message-number/-timeout): sent with the next messages of this route")
+		if m.Route.Aggregates() {
+			fmt.Fprintln(stdout, "  held for aggregation (aggregate-message-number/-timeout): sent together with the other messages of this route")
 		}
 		fmt.Fprintf(stdout, "  title:  %s\n", m.Msg.Title)
 		if m.Msg.URL != "" {

@@ -28,7 +28,13 @@ func (f *Follower) commit() error {
 		o.Files[id.String()] = fileOffset{Path: t.path, Offset: t.done.Load(), Number: t.doneNum, Gen: t.gen,
 			Fingerprint: t.fp, FingerprintLen: t.fpLen}
 	}
-	err := saveOffsets(f.statePath, o)
+	var err error
+	if f.opts.BeforeCommit != nil {
+		err = f.opts.BeforeCommit()
+	}
+	if err == nil {
+		err = saveOffsets(f.statePath, o)
+	}
 	f.lastCommit = time.Now()
 	if err != nil {
 		if !f.commitFailing {

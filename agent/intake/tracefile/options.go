@@ -44,6 +44,10 @@ type Options struct {
 	MaxLine int
 	// Handle receives each valid line; an error makes the line be retried.
 	Handle func(ctx context.Context, l Line) error
+	// BeforeCommit, if set, runs before offsets are saved; an error keeps
+	// the old offsets (the lines are read again after a restart). The
+	// runner makes the lines it took durable there.
+	BeforeCommit func() error
 	Logger *slog.Logger
 
 	// CommitEvery commits offsets after this many lines (default 10,000).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,9 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// upstream records what a spool sent; fail decides, per attempt, whether
+// peer records what an upstream sent; fail decides, per attempt, whether
 // the controller refuses an entry.
-type upstream struct {
+type peer struct {
 	mu       sync.Mutex
 	sent     []string // guarded by mu
 	attempts int      // guarded by mu
@@ -25,7 +26,7 @@ type upstream struct {
 	refuse   func(entry string) error // an error other than unreachable, or nil
 }
 
-func (u *upstream) send(_ context.Context, entry []byte) error {
+func (u *peer) send(_ context.Context, entry []byte) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.attempts++
@@ -41,7 +42,7 @@ func (u *upstream) send(_ context.Context, entry []byte) error {
 	return nil
 }
 
-func (u *upstream) got() []string {
+func (u *peer) got() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return slices.Clone(u.sent)
@@ -55,28 +56,53 @@ func entries(from, to int) []string {
 	return out
 }
 
-func openTestSpool(t *testing.T, dir string) *spool {
+// testSpool is a journal with its upstream reader; the local reader's
+// cursor follows the end, as if the runner had no actions of its own.
+type testSpool struct {
+	*journal
+	up   *upstream
+	log  *slog.Logger
+	peer *peer
+}
+
+func openTestSpool(t *testing.T, dir string) *testSpool {
 	t.Helper()
-	s, err := openSpool(dir, slog.New(slog.DiscardHandler))
+	return openTestSpoolLog(t, dir, slog.New(slog.DiscardHandler))
+}
+
+func openTestSpoolLog(t *testing.T, dir string, log *slog.Logger) *testSpool {
+	t.Helper()
+	j, err := openJournal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &testSpool{journal: j, log: log}
+	s.up = newUpstream(j, log, func(ctx context.Context, e []byte) error { return s.peer.send(ctx, e) })
 	return s
 }
 
+func (s *testSpool) Pending() int64 { return s.up.Pending() }
+func (s *testSpool) Dropped() int64 { return s.up.Dropped() }
+
 // runSpool sends with u until the returned stop is called; stop waits for
 // the sender to end.
-func runSpool(s *spool, u *upstream) (stop func()) {
+func runSpool(s *testSpool, u *peer) (stop func()) {
+	s.peer = u
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); s.Run(ctx, u.send) }()
+	go func() { defer close(done); s.up.Run(ctx) }()
 	return func() { cancel(); <-done }
 }
 
-func appendAll(t *testing.T, s *spool, es []string) {
+func appendAll(t *testing.T, s *testSpool, es []string) {
 	t.Helper()
 	for _, e := range es {
-		if err := s.Append([]byte(e)); err != nil {
+		if _, err := s.Append([]byte(e)); err != nil {
+			t.Fatal(err)
+		}
+		s.up.appended()
+		end, _ := s.End()
+		if err := s.SetCursor(cursorLocal, end); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +131,7 @@ func TestSpoolSendsInOrder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openTestSpool(t, t.TempDir())
 			defer s.Close()
-			u := &upstream{fail: tt.fail()}
+			u := &peer{fail: tt.fail()}
 			appendAll(t, s, entries(0, 3))
 			stop := runSpool(s, u)
 			defer stop()
@@ -128,7 +154,7 @@ func TestSpoolRestartResumes(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestSpool(t, dir)
 	appendAll(t, s, entries(0, 10))
-	u := &upstream{fail: func(e string, _ int) bool { return e == `{"event_id":"e4"}` }}
+	u := &peer{fail: func(e string, _ int) bool { return e == `{"event_id":"e4"}` }}
 	stop := runSpool(s, u)
 	eventually(t, "the entries before the refused one", func() bool { return len(u.got()) == 4 })
 	stop()
@@ -141,7 +167,7 @@ func TestSpoolRestartResumes(t *testing.T) {
 	if n := s.Pending(); n != 6 {
 		t.Fatalf("%d pending after reopening, want 6", n)
 	}
-	u2 := &upstream{}
+	u2 := &peer{}
 	stop = runSpool(s, u2)
 	defer stop()
 	eventually(t, "the rest sent", func() bool { return len(u2.got()) >= 6 })
@@ -150,24 +176,26 @@ func TestSpoolRestartResumes(t *testing.T) {
 	}
 }
 
-// TestSpoolCompaction: once everything sent fills compactAt, the log is
-// emptied, and entries appended afterwards are still sent, once.
+// TestSpoolCompaction: what every reader is past is dropped from the log
+// (here: all of it, once sent), and entries appended afterwards are still
+// sent, once.
 func TestSpoolCompaction(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestSpool(t, dir)
 	s.compactAt = 256
-	u := &upstream{}
+	u := &peer{}
 	stop := runSpool(s, u)
-	appendAll(t, s, entries(0, 20)) // ~400 bytes
-	eventually(t, "first batch sent", func() bool { return len(u.got()) == 20 })
+	big := strings.Repeat("x", 70<<10) // past the 64 KiB an emptied log must free
+	appendAll(t, s, append(entries(0, 20), `{"event_id":"pad","event":"`+big+`"}`))
+	eventually(t, "first batch sent", func() bool { return len(u.got()) == 21 })
 	eventually(t, "log emptied", func() bool {
-		st, err := os.Stat(filepath.Join(dir, "spool.log"))
-		return err == nil && st.Size() == 0 && s.cursor() == 0
+		b, err := os.ReadFile(filepath.Join(dir, "spool.log"))
+		return err == nil && strings.HasPrefix(string(b), "#base ") && strings.Count(string(b), "\n") == 1
 	})
 	appendAll(t, s, entries(20, 25))
-	eventually(t, "second batch sent", func() bool { return len(u.got()) == 25 })
+	eventually(t, "second batch sent", func() bool { return len(u.got()) == 26 })
 	stop()
-	if got := u.got(); !slices.Equal(got, entries(0, 25)) {
+	if got := u.got(); !slices.Equal(got[21:], entries(20, 25)) {
 		t.Fatalf("sent %v", got)
 	}
 	s.Close()
@@ -190,7 +218,7 @@ func TestSpoolPartialTail(t *testing.T) {
 			s := openTestSpool(t, dir)
 			defer s.Close()
 			appendAll(t, s, entries(9, 10))
-			u := &upstream{}
+			u := &peer{}
 			stop := runSpool(s, u)
 			defer stop()
 			kept := len(readLines(filepath.Join(dir, "spool.log")))
@@ -215,7 +243,7 @@ func TestSpoolLargeEntry(t *testing.T) {
 	want := []string{`{"event_id":"e0"}`, big("big1", 600<<10), `{"event_id":"e2"}`, big("big3", 300<<10)}
 	s := openTestSpool(t, t.TempDir())
 	defer s.Close()
-	u := &upstream{}
+	u := &peer{}
 	appendAll(t, s, want)
 	stop := runSpool(s, u)
 	defer stop()
@@ -236,13 +264,10 @@ func TestSpoolLargeEntry(t *testing.T) {
 // still retried in order.
 func TestSpoolDropsUnsendable(t *testing.T) {
 	logs := &logSink{}
-	s, err := openSpool(t.TempDir(), logs.logger("r1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestSpoolLog(t, t.TempDir(), logs.logger("r1"))
 	defer s.Close()
 	transient := 2
-	u := &upstream{
+	u := &peer{
 		fail: func(e string, _ int) bool { // e5 fails twice as if the controller were away
 			if e != `{"event_id":"e5"}` || transient == 0 {
 				return false
@@ -297,9 +322,8 @@ func TestSendUpUnsendable(t *testing.T) {
 			}
 		})
 	}
-	r := &Runner{log: slog.New(slog.DiscardHandler)}
 	var ue *unsendableError
-	if err := r.sendUp(t.Context(), []byte(`{"event_id":`)); !errors.As(err, &ue) {
+	if err := publisher(&link{name: "r1"})(t.Context(), []byte(`{"event_id":`)); !errors.As(err, &ue) {
 		t.Fatalf("an unreadable entry: %v, want it unsendable", err)
 	}
 }

@@ -1,0 +1,241 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/fsutil"
+	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+// configSync owns the config slice in use: it applies the slices the
+// controller sends (and the cached one at start), compiles each with the
+// same code as the controller, swaps it in atomically and caches it on
+// disk, so the runner starts and keeps working while the controller is
+// down. A bad slice leaves the running one.
+type configSync struct {
+	deps    syncDeps
+	cur     atomic.Pointer[inUse] // nil before the first slice
+	mu      sync.Mutex            // serializes applications
+	applied chan struct{}         // closed once a slice is in use
+	once    sync.Once
+	retired engine.Retirer // replaced engines, closed a minute later or at stop
+}
+
+type syncDeps struct {
+	Name     string
+	StateDir string
+	Registry *action.Registry
+	Logger   *slog.Logger
+	// Applied is called after a new slice is in use (the heartbeat then
+	// reports it at once).
+	Applied func()
+}
+
+// inUse is the slice in use with its engine, swapped as one so that an
+// event is reported with the revision of the engine that evaluated it.
+type inUse struct {
+	eng   *engine.Engine
+	slice *transport.Slice
+}
+
+func newConfigSync(d syncDeps) *configSync {
+	if d.Applied == nil {
+		d.Applied = func() {}
+	}
+	return &configSync{deps: d, applied: make(chan struct{})}
+}
+
+// current returns the engine in use and its revision (nil, 0 before the
+// first slice).
+func (s *configSync) current() (*engine.Engine, int64) {
+	if c := s.cur.Load(); c != nil {
+		return c.eng, c.slice.Revision
+	}
+	return nil, 0
+}
+
+// slice is the slice in use (nil before the first).
+func (s *configSync) slice() *transport.Slice {
+	if c := s.cur.Load(); c != nil {
+		return c.slice
+	}
+	return nil
+}
+
+func (s *configSync) cachePath() string { return filepath.Join(s.deps.StateDir, "slice.json") }
+
+// loadCache starts from the last good slice.
+func (s *configSync) loadCache(ctx context.Context) {
+	b, err := os.ReadFile(s.cachePath())
+	if err != nil {
+		return
+	}
+	var sl transport.Slice
+	if err := json.Unmarshal(b, &sl); err != nil {
+		s.deps.Logger.Warn("cached config unreadable; waiting for the controller", logx.Err(err))
+		return
+	}
+	if err := s.apply(ctx, &sl); err == nil {
+		s.deps.Logger.Info("started from cached config", "config_revision", sl.Revision)
+	}
+}
+
+// receive applies a slice message; a malformed one is logged and ignored.
+func (s *configSync) receive(ctx context.Context, data []byte) {
+	var sl transport.Slice
+	if err := json.Unmarshal(data, &sl); err != nil {
+		s.deps.Logger.Warn("config message that is not a slice ignored", logx.Err(err))
+		return
+	}
+	_ = s.apply(ctx, &sl)
+}
+
+// errForeignSlice is a slice for another runner: anything can be reflected
+// onto our subjects (see controller/natsd), so it is ignored.
+var errForeignSlice = errors.New("slice is for another runner")
+
+// apply compiles a slice and swaps it in; a bad slice leaves the running
+// one. Every refusal is logged here.
+func (s *configSync) apply(ctx context.Context, sl *transport.Slice) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	log := s.deps.Logger.With("config_revision", sl.Revision)
+	if sl.Runner != s.deps.Name {
+		log.Warn("config message for another runner ignored", "slice_runner", sl.Runner)
+		return errForeignSlice
+	}
+	// Only a self-consistent slice is applied.
+	if sl.Digest == "" || transport.SliceDigest(sl) != sl.Digest {
+		log.Warn("config message with a wrong digest ignored")
+		return errors.New("slice digest mismatch")
+	}
+	cur := s.cur.Load()
+	if cur != nil && olderThan(sl, cur.slice) {
+		log.Info("older config ignored", "running_revision", cur.slice.Revision, "epoch", sl.Epoch)
+		return nil
+	}
+	if cur != nil && cur.slice.Digest == sl.Digest {
+		if cur.slice.Revision != sl.Revision {
+			s.cur.Store(&inUse{eng: cur.eng, slice: sl})
+			s.saveCache(sl)
+			log.Info("config revision unchanged in content")
+			s.deps.Applied()
+		}
+		return nil
+	}
+	eng, err := s.compile(ctx, sl)
+	if err != nil {
+		log.Error("config slice rejected, keeping the running one", logx.Err(err))
+		return err
+	}
+	old := s.cur.Swap(&inUse{eng: eng, slice: sl})
+	s.saveCache(sl)
+	s.once.Do(func() { close(s.applied) })
+	log.Info("config applied", "routes", len(eng.Routes()))
+	// Compiling a slice leaves megabytes of garbage; hand it back to the
+	// host now rather than when the heap next grows (idle RSS matters on
+	// every host of a fleet).
+	go debug.FreeOSMemory()
+	s.deps.Applied()
+	if old != nil {
+		s.retired.Retire(old.eng, time.Minute) // work in flight on it finishes first
+	}
+	s.pruneSlices()
+	return nil
+}
+
+// olderThan reports whether sl is older than cur: revisions only grow
+// within one epoch, and a new epoch (a controller whose counter may have
+// restarted) makes them incomparable. A slice without an epoch is never
+// called older, so a controller that sends none is always followed.
+func olderThan(sl, cur *transport.Slice) bool {
+	return sl.Epoch != "" && sl.Epoch == cur.Epoch && sl.Revision < cur.Revision
+}
+
+func (s *configSync) saveCache(sl *transport.Slice) {
+	b, _ := json.Marshal(sl)
+	if err := fsutil.WriteFileAtomic(s.cachePath(), b, 0o600); err != nil {
+		s.deps.Logger.Warn("cannot cache config", logx.Err(err))
+	}
+}
+
+// compile writes the slice into its own directory and loads it like any
+// cfg.yaml, so the runner validates it with the same code as the
+// controller.
+func (s *configSync) compile(ctx context.Context, sl *transport.Slice) (*engine.Engine, error) {
+	if len(sl.Digest) < 16 {
+		return nil, errors.New("slice has no digest")
+	}
+	dir := filepath.Join(s.deps.StateDir, "slices", sl.Digest[:16])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	for name, content := range sl.Files {
+		clean := filepath.Clean(name)
+		if filepath.IsAbs(clean) || strings.HasPrefix(clean, "..") {
+			return nil, fmt.Errorf("slice file %q escapes the slice directory", name)
+		}
+		p := filepath.Join(dir, clean)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	cfgFile := filepath.Join(dir, "cfg.yaml")
+	if err := os.WriteFile(cfgFile, []byte(sl.Config), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		return nil, err
+	}
+	name := s.deps.Name
+	return engine.New(ctx, cfg, engine.Options{
+		Registry: s.deps.Registry, Logger: s.deps.Logger, StateDir: s.deps.StateDir,
+		Here: func(runsOn string) bool { return runsOn == name || runsOn == engine.Origin },
+	})
+}
+
+// pruneSlices removes the directories of slices no engine uses any more:
+// a replaced engine still runs scripts from its own until it is closed.
+func (s *configSync) pruneSlices() {
+	keep := map[string]bool{}
+	if e, _ := s.current(); e != nil {
+		keep[e.Config().Dir] = true
+	}
+	for _, e := range s.retired.Live() {
+		keep[e.Config().Dir] = true
+	}
+	root := filepath.Join(s.deps.StateDir, "slices")
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if p := filepath.Join(root, e.Name()); !keep[p] {
+			_ = os.RemoveAll(p)
+		}
+	}
+}
+
+// close closes every engine: the one in use and the replaced ones.
+func (s *configSync) close() {
+	s.retired.CloseAll()
+	if e, _ := s.current(); e != nil {
+		e.Close()
+	}
+}

@@ -1,0 +1,237 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/transport"
+)
+
+// jobs runs the work the controller queued for this runner (POSTEED_WORK,
+// the durable consumer named after the runner): concurrently, as many at
+// once as the executor runs actions, except that jobs of a route with
+// serialize-actions run one after another in queue order. Each job is acked
+// after its steps ran and were marked done, so a job redelivered after a
+// crash runs only the steps not done yet.
+type jobs struct {
+	name   string
+	link   *link
+	cfg    *configSync
+	exec   *engine.Executor
+	marks  *fileMarks
+	log    *slog.Logger
+	stopBy func() time.Time // when a stop must be done
+
+	slots  chan struct{}          // jobs in progress (fetched, not yet acked)
+	mu     sync.Mutex             // guards serial
+	serial map[string]chan func() // route → its jobs, in order
+	wg     sync.WaitGroup
+}
+
+func newJobs(name string, l *link, cfg *configSync, x *engine.Executor, m *fileMarks, log *slog.Logger, stopBy func() time.Time) *jobs {
+	return &jobs{name: name, link: l, cfg: cfg, exec: x, marks: m, log: log, stopBy: stopBy,
+		slots: make(chan struct{}, x.Limit()), serial: map[string]chan func(){}}
+}
+
+// Run consumes until ctx is done, then hands back the jobs fetched but not
+// started and waits (until the stop's deadline) for those in progress.
+func (w *jobs) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		cons, err := w.link.js.Consumer(ctx, transport.WorkStream, w.name)
+		if err != nil {
+			select { // the controller creates the queue with the first work or config
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+				continue
+			}
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) { w.take(ctx, m) }, jetstream.PullMaxMessages(cap(w.slots)))
+		if err != nil {
+			w.log.Warn("cannot read work queue", logx.Err(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+			continue
+		}
+		<-ctx.Done()
+		w.stop(cc)
+		return
+	}
+}
+
+// stop drains rather than stops: jobs already fetched still reach take,
+// which hands them back so they are redelivered as soon as the runner is
+// back, and jobs in progress end before the connection closes.
+func (w *jobs) stop(cc jetstream.ConsumeContext) {
+	if w.link.connected() {
+		cc.Drain()
+	} else {
+		cc.Stop() // a drain needs the server; unacked jobs come back after their ack wait
+	}
+	done := make(chan struct{})
+	go func() { <-cc.Closed(); w.wg.Wait(); close(done) }()
+	t := time.NewTimer(min(workDrainMax, time.Until(w.stopBy())))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.log.Warn("work in progress did not finish in time; it may run again after the restart")
+	}
+}
+
+// workDrainMax bounds the wait for jobs in progress at shutdown: past the
+// exec action's default timeout (60 s), and inside the stop's budget.
+const workDrainMax = 70 * time.Second
+
+// take starts a job: at once, or after the jobs of its route before it
+// when the route serializes its actions. It blocks while as many jobs as
+// the executor's limit are in progress, so the consumer fetches no more.
+func (w *jobs) take(ctx context.Context, m jetstream.Msg) {
+	var job transport.Job
+	if err := json.Unmarshal(m.Data(), &job); err != nil {
+		w.log.Error("unreadable work dropped", logx.Err(err))
+		_ = m.Term()
+		return
+	}
+	if job.Runner != w.name {
+		// Another runner re-routed it (or a JetStream API response) onto
+		// this queue: never run, never hand back.
+		w.log.Warn("work addressed to another runner terminated without running", "route", job.Route, "event_id", job.EventID, "job_runner", job.Runner)
+		_ = m.Term()
+		return
+	}
+	if ctx.Err() != nil {
+		_ = m.Nak() // stopping: not started, so handed back for the next start
+		return
+	}
+	w.slots <- struct{}{}
+	w.wg.Add(1)
+	// From here on the job is in progress for JetStream, also while it
+	// waits behind its route's earlier jobs.
+	stop := keepAlive(m, 10*time.Second) // well inside the controller's 30 s ack wait
+	run := func() {
+		defer func() { stop(); <-w.slots; w.wg.Done() }()
+		w.run(ctx, m, job)
+	}
+	if !job.Serialize {
+		go run()
+		return
+	}
+	w.mu.Lock()
+	q, ok := w.serial[job.Route]
+	if !ok {
+		q = make(chan func(), 1024)
+		w.serial[job.Route] = q
+		go func() {
+			for f := range q {
+				f()
+			}
+		}()
+	}
+	w.mu.Unlock()
+	q <- run
+}
+
+func (w *jobs) run(ctx context.Context, m jetstream.Msg, job transport.Job) {
+	log := w.log.With("route", job.Route, "event_id", job.EventID)
+	if w.marks.Done(job.ID) { // recorded by an earlier release
+		log.Info("work already executed; acked without running again")
+		_ = m.Ack()
+		w.link.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Repeated: true})
+		return
+	}
+	eng, rev := w.cfg.current()
+	if missing := missingAction(eng, job.Actions); missing != "" {
+		w.refuse(m, job, missing, rev)
+		return
+	}
+	// A started job runs to its end even when the runner stops: cancelled
+	// half-way and unacked, it would run again after the restart.
+	err := w.exec.RunSteps(context.WithoutCancel(ctx), eng, jobMatch(job), stepsOf(job))
+	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	_ = m.DoubleAck(ackCtx)
+	cancel()
+	o := transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route}
+	if err != nil {
+		o.Error = err.Error()
+	}
+	w.link.report(o)
+}
+
+// missingAction is the first of actions eng does not have ("" when it has
+// them all).
+func missingAction(eng *engine.Engine, actions []string) string {
+	for _, a := range actions {
+		if eng == nil || !eng.Has(a) {
+			return a
+		}
+	}
+	return ""
+}
+
+// refuse handles a job naming an action this runner lacks: a runner at the
+// job's revision or later will never have it, so the job is dropped and
+// reported failed; otherwise the config naming the action is on its way and
+// the job is tried again later. A job without a revision (0) is always
+// retried.
+func (w *jobs) refuse(m jetstream.Msg, job transport.Job, action string, rev int64) {
+	log := w.log.With("route", job.Route, "event_id", job.EventID, "action", action, "config_revision", rev, "job_revision", job.Revision)
+	if job.Revision == 0 || rev < job.Revision {
+		log.Warn("work names an action this runner's config does not have yet; retrying later")
+		_ = m.NakWithDelay(2 * time.Second)
+		return
+	}
+	err := fmt.Errorf("action %q is not in runner %s's config at revision %d", action, w.name, rev)
+	log.Error("work dropped", logx.Err(err))
+	_ = m.Term()
+	w.link.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Error: err.Error()})
+}
+
+// keepAlive tells JetStream a long job is still running.
+func keepAlive(m jetstream.Msg, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// jobMatch is the match a job carries: the controller rendered it already.
+func jobMatch(job transport.Job) engine.Match {
+	var input any
+	dec := json.NewDecoder(bytes.NewReader(job.Event))
+	dec.UseNumber()
+	_ = dec.Decode(&input)
+	return engine.NewMatch(&engine.Route{Name: job.Route, Serialize: job.Serialize},
+		action.Message{Title: job.Title, Body: job.Body, URL: job.URL, Event: job.Event, Input: input,
+			EventID: job.EventID, Route: job.Route}, nil)
+}
+
+func stepsOf(job transport.Job) []engine.Step {
+	out := make([]engine.Step, len(job.Actions))
+	for i, a := range job.Actions {
+		out[i] = engine.Step{Action: a}
+	}
+	return out
+}
