@@ -84,9 +84,9 @@ type Runner struct {
 
 	ready     chan struct{} // closed once serving
 	mu        sync.Mutex
-	stopBy    time.Time // guarded by mu: when a clean stop must be done
-	intakeURL []string  // bound intake addresses, set before ready closes
-	adminAddr string    // set before ready closes; "" when off
+	stopBy    time.Time    // guarded by mu: when a clean stop must be done
+	intakeURL []string     // bound intake addresses, set before ready closes
+	adminAddr string       // set before ready closes; "" when off
 	stallAt   atomic.Int64 // spooled events past which the runner is unhealthy
 }
 

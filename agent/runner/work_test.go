@@ -71,9 +71,9 @@ func localNATS(t *testing.T) *nats.Conn {
 // The jetstream.Msg methods the runner must not call panic.
 type fakeMsg struct {
 	jetstream.Msg
-	data          []byte
-	mu            sync.Mutex
-	settled       []string // guarded by mu
+	data    []byte
+	mu      sync.Mutex
+	settled []string // guarded by mu
 }
 
 func (m *fakeMsg) Data() []byte { return m.data }

@@ -48,7 +48,7 @@ type Options struct {
 	// the old offsets (the lines are read again after a restart). The
 	// runner makes the lines it took durable there.
 	BeforeCommit func() error
-	Logger *slog.Logger
+	Logger       *slog.Logger
 
 	// CommitEvery commits offsets after this many lines (default 10,000).
 	CommitEvery int
