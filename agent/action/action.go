@@ -48,6 +48,9 @@ type Action interface {
 // running and records its exit): such a run is not repeated.
 type Recoverer interface {
 	Recover(ctx context.Context, runID string) (finished bool, err error)
+	// Forget is called once the run is recorded done: what the action
+	// kept for Recover may go.
+	Forget(runID string)
 }
 
 // Closer is implemented by actions that hold resources.

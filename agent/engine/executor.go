@@ -23,6 +23,9 @@ type Executor struct {
 	marks   Marks
 	log     *slog.Logger
 	running atomic.Int64
+
+	mu     sync.Mutex
+	active map[string]chan struct{} // guarded by mu: steps being run, closed when done
 }
 
 // Mark is how far a step got.
@@ -66,7 +69,7 @@ func NewExecutor(o ExecutorOptions) *Executor {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{slots: make(chan struct{}, o.Limit), marks: o.Marks, log: o.Logger}
+	return &Executor{slots: make(chan struct{}, o.Limit), marks: o.Marks, log: o.Logger, active: map[string]chan struct{}{}}
 }
 
 // Limit is how many actions may run at once.
@@ -106,6 +109,14 @@ func (x *Executor) RunSteps(ctx context.Context, eng *Engine, m Match, steps []S
 
 func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) error {
 	key := StepKey(m.Msg.EventID, m.Route.Name, name)
+	// The same step twice at once (an event read twice after a crash, or
+	// redelivered while still in progress): the second waits for the
+	// first, then finds it done.
+	release, err := x.claim(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer release()
 	log := x.log.With("route", m.Route.Name, "action", name, "event_id", m.Msg.EventID)
 	mark, err := x.marks.Mark(ctx, key)
 	if err != nil {
@@ -122,7 +133,11 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 			log.Warn("cannot tell whether the interrupted run finished", logx.Err(err))
 		} else if done {
 			log.Info("action finished while the daemon was down; not run again")
-			return x.marks.SetMark(ctx, key, MarkDone)
+			if err := x.marks.SetMark(ctx, key, MarkDone); err != nil {
+				return err
+			}
+			rec.Forget(key)
+			return nil
 		}
 		if policy == OnCrashSkip {
 			log.Warn("action was interrupted by a crash; not run again (on-crash: skip)")
@@ -130,17 +145,19 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 		}
 		log.Warn("action was interrupted by a crash; running it again (on-crash: rerun)")
 	}
-	// A start mark is what lets a restart tell "interrupted" from "never
-	// started": written only where that changes what happens next.
-	if policy == OnCrashSkip || rec != nil {
-		if err := x.marks.SetMark(ctx, key, MarkStarted); err != nil {
-			return fmt.Errorf("action %q: recording its start: %w", name, err)
-		}
-	}
 	select {
 	case x.slots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	// A start mark is what lets a restart tell "interrupted" from "never
+	// started": written only where that changes what happens next, and
+	// only once the action really starts (not while it waits for a slot).
+	if policy == OnCrashSkip || rec != nil {
+		if err := x.marks.SetMark(ctx, key, MarkStarted); err != nil {
+			<-x.slots
+			return fmt.Errorf("action %q: recording its start: %w", name, err)
+		}
 	}
 	x.running.Add(1)
 	msg := m.Msg
@@ -150,8 +167,35 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 	<-x.slots
 	if merr := x.marks.SetMark(ctx, key, MarkDone); merr != nil {
 		log.Error("action ran but its run was not recorded; it may run again after a crash", logx.Err(merr))
+	} else if rec != nil {
+		rec.Forget(key)
 	}
 	return err
+}
+
+// claim makes this the only run of key in progress, waiting for another.
+func (x *Executor) claim(ctx context.Context, key string) (release func(), err error) {
+	for {
+		x.mu.Lock()
+		busy, ok := x.active[key]
+		if !ok {
+			done := make(chan struct{})
+			x.active[key] = done
+			x.mu.Unlock()
+			return func() {
+				x.mu.Lock()
+				delete(x.active, key)
+				x.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		x.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func (x *Executor) recovered(ctx context.Context, rec action.Recoverer, key string) (bool, error) {

@@ -44,6 +44,8 @@ func (g *gauge) Recover(_ context.Context, runID string) (bool, error) {
 	return g.recovered[runID], nil
 }
 
+func (g *gauge) Forget(string) {}
+
 func gaugeEngine(t *testing.T, g *gauge, onCrash string) *Engine {
 	t.Helper()
 	cfg := load(t, t.TempDir(), fmt.Sprintf(`routes:
@@ -134,5 +136,24 @@ func TestExecutorAsksARecovererBeforeRerunning(t *testing.T) {
 	_ = x.RunSteps(ctx, e, ms[0], e.LocalSteps(ms[0].Route))
 	if got := strings.Join(g.ids, ","); got != "ev2/r/b" {
 		t.Fatalf("ran %q, want only the interrupted b", got)
+	}
+}
+
+// TestExecutorRunsAStepOnceWhenHandledTwiceAtOnce: an event read twice
+// (a Tracee line read again after a crash, while its first copy is still
+// being handled) runs each step once.
+func TestExecutorRunsAStepOnceWhenHandledTwiceAtOnce(t *testing.T) {
+	g := &gauge{}
+	e := gaugeEngine(t, g, "rerun")
+	x := NewExecutor(ExecutorOptions{})
+	ev, _ := ParseEvent([]byte(`{}`), "same")
+	ms, _ := e.Evaluate(context.Background(), ev, "")
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { _ = x.RunSteps(context.Background(), e, ms[0], e.LocalSteps(ms[0].Route)) })
+	}
+	wg.Wait()
+	if n := g.runs.Load(); n != 3 {
+		t.Fatalf("%d runs of 3 steps handled 10 times at once", n)
 	}
 }

@@ -91,8 +91,12 @@ func (j *journal) load() error {
 		switch {
 		case !ok && name == cursorLocal:
 			// Earlier releases ran local actions from memory: their
-			// entries are not replayed.
+			// entries are not replayed. Decided once, durably: a crash
+			// before the first save must not skip what came since.
 			off = j.end
+			if err := fsutil.WriteFileAtomic(j.cursorFile(name), []byte(strconv.FormatInt(off, 10)), 0o600); err != nil {
+				return fmt.Errorf("spool cursor: %w", err)
+			}
 		case !ok || off < j.base || off > j.end:
 			off = j.base // unknown or from a spool that was cut: resend
 		}

@@ -50,6 +50,10 @@ type local struct {
 	evaluated atomic.Int64 // entries handled since the start
 }
 
+// saveEvery is how often the local position is saved while it moves: what
+// a crash replays (evaluation only: done steps do not run again).
+const saveEvery = 100 * time.Millisecond
+
 // localEnvelope is what local needs of a spooled transport.Envelope.
 type localEnvelope struct {
 	EventID  string `json:"event_id"`
@@ -105,16 +109,16 @@ func (l *local) Run(ctx context.Context) {
 	defer close(work)
 	var queue []*localSlot // in journal order
 	outstanding := 0       // slots neither done nor abandoned
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(saveEvery)
 	defer tick.Stop()
-	saved := next
+	saved, savedAt := next, time.Now()
 	save := func() {
 		if pos := l.pos.Load(); pos != saved {
 			if err := l.j.SetCursor(cursorLocal, pos); err != nil {
 				l.log.Warn("local position not saved; events may be evaluated again (done steps are not run again)", logx.Err(err))
 				return
 			}
-			saved = pos
+			saved, savedAt = pos, time.Now()
 		}
 	}
 	defer save()
@@ -146,6 +150,9 @@ func (l *local) Run(ctx context.Context) {
 				l.pos.Store(queue[0].off)
 			} else {
 				l.pos.Store(next)
+			}
+			if time.Since(savedAt) >= saveEvery {
+				save()
 			}
 		case <-changed:
 		case <-tick.C:

@@ -129,5 +129,5 @@ func newExec(spec action.Spec, c Config) (*Exec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Exec{name: spec.Name, prog: prog, env: env, timeout: c.Timeout.D(), grace: killGrace, log: spec.Log()}, nil
+	return &Exec{name: spec.Name, prog: prog, env: env, timeout: c.Timeout.D(), grace: killGrace, log: spec.Log(), stateDir: spec.StateDir}, nil
 }

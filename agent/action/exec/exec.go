@@ -20,8 +20,6 @@ import (
 	"log/slog"
 	"os"
 	osexec "os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,9 +33,6 @@ var _ action.Action = (*Exec)(nil)
 const (
 	// killGrace is how long a timed-out script has between SIGTERM and SIGKILL.
 	killGrace = 2 * time.Second
-	// pipeGrace bounds the wait for output pipes held open by a background
-	// child after the script itself has exited.
-	pipeGrace = time.Second
 	// maxOutput bounds the captured stdout and stderr.
 	maxOutput = 64 << 10
 	// envCap bounds one event-derived environment value; the kernel's limit
@@ -47,13 +42,16 @@ const (
 
 // Exec runs one configured script per message.
 type Exec struct {
-	name    string
-	prog    program
-	env     []string
-	timeout time.Duration
-	grace   time.Duration
-	log     *slog.Logger
+	name     string
+	prog     program
+	env      []string
+	timeout  time.Duration
+	grace    time.Duration
+	log      *slog.Logger
+	stateDir string // where run records live ("": temporary ones)
 }
+
+var _ action.Recoverer = (*Exec)(nil)
 
 // New decodes and validates an exec action.
 func New(spec action.Spec) (action.Action, error) {
@@ -71,20 +69,25 @@ func New(spec action.Spec) (action.Action, error) {
 // Send runs the script. A non-zero exit or a timeout is an error that
 // retrying will not fix: the script may have done part of its work.
 func (e *Exec) Send(ctx context.Context, m action.Message) (bool, error) {
-	cmd, cleanup, err := e.command(m)
+	rec, err := openRecord(e.stateDir, m.RunID)
+	if err != nil {
+		return false, fmt.Errorf("action %q: run record: %w", e.name, err)
+	}
+	if e.stateDir == "" || m.RunID == "" {
+		defer rec.remove() // nothing to recover it: a temporary record
+	}
+	cmd, cleanup, err := e.command(m, rec)
 	if err != nil {
 		return false, fmt.Errorf("action %q: %w", e.name, err)
 	}
 	defer cleanup()
-	out := &boundedBuffer{max: maxOutput}
-	cmd.Stdout, cmd.Stderr = out, out
 
 	runCtx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	start := time.Now()
-	runErr := runGroup(runCtx, cmd, e.grace)
+	runErr := runGroup(runCtx, cmd, e.grace, rec.started)
 	err = e.outcome(ctx, runCtx, runErr)
-	e.logRun(m, cmd, time.Since(start), out, err)
+	e.logRun(m, cmd, time.Since(start), rec, err)
 	if err != nil {
 		return false, fmt.Errorf("action %q: %w", e.name, err)
 	}
@@ -98,13 +101,15 @@ func (e *Exec) outcome(ctx, runCtx context.Context, runErr error) error {
 		return fmt.Errorf("script timed out after %s; its process group was killed", e.timeout)
 	case ctx.Err() != nil:
 		return fmt.Errorf("script stopped: %w", ctx.Err())
-	case errors.Is(runErr, osexec.ErrWaitDelay):
-		return nil // exited cleanly; a background child kept the output open
 	}
 	var ee *osexec.ExitError
 	if errors.As(runErr, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Errorf("script killed by signal %s", ws.Signal())
+			return fmt.Errorf("script killed by signal %s", signalName(ws.Signal()))
+		}
+		// The wrapper reports a script killed by signal N as 128+N.
+		if code := ee.ExitCode(); code > 128 && code < 128+65 {
+			return fmt.Errorf("script killed by signal %s (exit code %d)", signalName(syscall.Signal(code-128)), code)
 		}
 		return fmt.Errorf("script exited with code %d", ee.ExitCode())
 	}
@@ -114,17 +119,18 @@ func (e *Exec) outcome(ctx, runCtx context.Context, runErr error) error {
 	return nil
 }
 
-func (e *Exec) logRun(m action.Message, cmd *osexec.Cmd, d time.Duration, out *boundedBuffer, err error) {
+func (e *Exec) logRun(m action.Message, cmd *osexec.Cmd, d time.Duration, rec record, err error) {
 	code := -1
 	if cmd.ProcessState != nil {
 		code = cmd.ProcessState.ExitCode()
 	}
+	out, dropped := rec.output(maxOutput)
 	attrs := []any{
 		slog.String("action", e.name), slog.String("route", m.Route), slog.String("event_id", m.EventID),
-		slog.Int("exit_code", code), slog.Duration("duration", d), slog.String("output", out.String()),
+		slog.Int("exit_code", code), slog.Duration("duration", d), slog.String("output", out),
 	}
-	if out.dropped > 0 {
-		attrs = append(attrs, slog.Int("output_dropped_bytes", out.dropped))
+	if dropped > 0 {
+		attrs = append(attrs, slog.Int("output_dropped_bytes", dropped))
 	}
 	if err != nil {
 		e.log.Warn("exec script failed", append(attrs, logx.Err(err))...)
@@ -133,81 +139,80 @@ func (e *Exec) logRun(m action.Message, cmd *osexec.Cmd, d time.Duration, out *b
 	e.log.Info("exec script finished", attrs...)
 }
 
-// command builds the process for m; cleanup removes any temporary script.
-func (e *Exec) command(m action.Message) (*osexec.Cmd, func(), error) {
-	argv, cleanup, err := e.argv()
+// command builds the process for m, run through the wrapper that records
+// its exit in rec; cleanup closes the files it was given.
+func (e *Exec) command(m action.Message, rec record) (*osexec.Cmd, func(), error) {
+	argv, err := e.argv(rec)
 	if err != nil {
 		return nil, nil, err
 	}
-	env, envCleanup, err := e.environ(m)
+	env, err := e.environ(m, rec)
 	if err != nil {
-		cleanup()
 		return nil, nil, err
 	}
-	cmd := osexec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.Stdin = strings.NewReader(m.Body)
+	if err := os.WriteFile(rec.path("stdin"), []byte(m.Body), 0o600); err != nil {
+		return nil, nil, fmt.Errorf("writing the body for stdin: %w", err)
+	}
+	in, err := os.Open(rec.path("stdin"))
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := os.OpenFile(rec.path("out"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	cmd := osexec.Command("/bin/sh", append([]string{"-c", wrapper, "posteed-exec"}, argv...)...)
+	cmd.Env = append(env, "POSTEE_RUN_DIR="+rec.dir)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = pipeGrace
-	return cmd, func() { cleanup(); envCleanup() }, nil
+	return cmd, func() { in.Close(); out.Close() }, nil
 }
 
-func (e *Exec) argv() ([]string, func(), error) {
+func (e *Exec) argv(rec record) ([]string, error) {
 	p := e.prog
 	switch {
 	case p.shell:
-		return []string{"/bin/sh", "-c", p.inline}, func() {}, nil
+		return []string{"/bin/sh", "-c", p.inline}, nil
 	case p.inline == "":
-		return p.argv, func() {}, nil
+		return p.argv, nil
 	}
-	f, err := os.CreateTemp("", "posteed-exec-*")
-	if err != nil {
-		return nil, nil, fmt.Errorf("writing inline script: %w", err)
+	// An inline script with its own interpreter (#!) runs from a file.
+	script := rec.path("script")
+	if err := os.WriteFile(script, []byte(p.inline), 0o600); err != nil {
+		return nil, fmt.Errorf("writing inline script: %w", err)
 	}
-	cleanup := func() { _ = os.Remove(f.Name()) }
-	_, werr := f.WriteString(p.inline)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("writing inline script: %w", werr)
-	}
-	return append(append([]string{}, p.argv...), f.Name()), cleanup, nil
+	return append(append([]string{}, p.argv...), script), nil
 }
 
-// environ builds the script's environment; cleanup removes the files that
-// carry values too large for it.
-func (e *Exec) environ(m action.Message) ([]string, func(), error) {
+// environ builds the script's environment; values too large for it go to
+// files in the run's record.
+func (e *Exec) environ(m action.Message, rec record) ([]string, error) {
 	env := append(os.Environ(), e.env...)
-	dir := ""
-	cleanup := func() {
-		if dir != "" {
-			_ = os.RemoveAll(dir)
-		}
-	}
 	for _, kv := range [...][2]string{{"POSTEE_EVENT", m.Body}, {"POSTEE_TITLE", m.Title}, {"POSTEE_EVENT_ID", m.EventID}, {"POSTEE_ROUTE", m.Route}} {
 		name, v := kv[0], kv[1]
 		if len(v) <= envCap {
 			env = append(env, name+"="+v)
 			continue
 		}
-		if dir == "" {
-			d, err := os.MkdirTemp("", "posteed-exec-env-*") // 0700
-			if err != nil {
-				return nil, nil, fmt.Errorf("writing %s to a file: %w", name, err)
-			}
-			dir = d
-		}
-		f := filepath.Join(dir, name)
+		f := rec.path(name)
 		if err := os.WriteFile(f, []byte(v), 0o600); err != nil {
-			cleanup()
-			return nil, nil, fmt.Errorf("writing %s to a file: %w", name, err)
+			return nil, fmt.Errorf("writing %s to a file: %w", name, err)
 		}
 		env = append(env, name+"_FILE="+f)
 		e.log.Warn("value too large for the environment; the script gets it in a file",
 			slog.String("action", e.name), slog.String("event_id", m.EventID),
 			slog.String("variable", name), slog.Int("bytes", len(v)), slog.String("file_variable", name+"_FILE"))
 	}
-	return env, cleanup, nil
+	return env, nil
+}
+
+// signalName is a signal's conventional name (KILL, TERM), or its number.
+func signalName(s syscall.Signal) string {
+	names := map[syscall.Signal]string{syscall.SIGKILL: "KILL", syscall.SIGTERM: "TERM", syscall.SIGINT: "INT",
+		syscall.SIGHUP: "HUP", syscall.SIGSEGV: "SEGV", syscall.SIGABRT: "ABRT", syscall.SIGPIPE: "PIPE"}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return fmt.Sprint(int(s))
 }

@@ -14,10 +14,11 @@ import (
 // runGroup starts cmd, which must have Setpgid set, and waits for it. When
 // ctx ends first, the whole process group gets SIGTERM and, after grace,
 // SIGKILL: killing only the script would leave its children running.
-func runGroup(ctx context.Context, cmd *osexec.Cmd, grace time.Duration) error {
+func runGroup(ctx context.Context, cmd *osexec.Cmd, grace time.Duration, started func(pid int)) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	started(cmd.Process.Pid)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -87,20 +88,3 @@ func liveMember(pid, pgid int) bool {
 	}
 	return f[2] == strconv.Itoa(pgid)
 }
-
-// boundedBuffer keeps the first max bytes written and counts the rest.
-// os/exec serialises writes when Stdout and Stderr are the same writer.
-type boundedBuffer struct {
-	max     int
-	buf     []byte
-	dropped int
-}
-
-func (b *boundedBuffer) Write(p []byte) (int, error) {
-	take := min(len(p), b.max-len(b.buf))
-	b.buf = append(b.buf, p[:take]...)
-	b.dropped += len(p) - take
-	return len(p), nil
-}
-
-func (b *boundedBuffer) String() string { return strings.ToValidUTF8(string(b.buf), "") }

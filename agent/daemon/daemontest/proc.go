@@ -141,6 +141,9 @@ func (p *Proc) Signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
+// Exited is closed once the process ended, however.
+func (p *Proc) Exited() <-chan struct{} { return p.exited }
+
 // Wait waits for the exit and returns the exit code; a death by signal or
 // no exit within timeout fails the test.
 func (p *Proc) Wait(t *testing.T, timeout time.Duration) int {
