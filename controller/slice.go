@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -48,7 +47,7 @@ func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*tr
 	for _, t := range cfg.Templates {
 		if usedTemplates[t.Name] {
 			templates = append(templates, t.Node)
-			if err := templateFiles(cfg, t, s.Files); err != nil {
+			if err := templateFiles(eng, t, s.Files); err != nil {
 				return nil, err
 			}
 		}
@@ -130,60 +129,21 @@ func sliceAction(cfg *config.Config, a config.Action, files map[string]string) (
 	return out, nil
 }
 
-var importRE = regexp.MustCompile(`(?m)^\s*import\s+data\.([A-Za-z0-9_.]+)`)
-
-// aggRE finds the aggregation package a template names, which the runner
-// needs too when the route aggregates.
-var aggRE = regexp.MustCompile(`(?m)^\s*aggregation_pkg\s*:?=\s*"([A-Za-z0-9_.]+)"`)
-var packageRE = regexp.MustCompile(`(?m)^\s*package\s+([A-Za-z0-9_.]+)`)
-
-// templateFiles adds the user's rego-templates files that define t's package
-// and, transitively, the packages they import.
-func templateFiles(cfg *config.Config, t config.Template, files map[string]string) error {
-	if t.RegoPackage == "" {
-		return nil // body templates travel inside the config; bundled ones are in the binary
-	}
-	dir := filepath.Join(cfg.Dir, "rego-templates")
-	byPkg := map[string][]string{} // package → files
-	src := map[string]string{}
-	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") {
-			return nil
+// templateFiles adds the user's Rego files that t reaches, as the engine
+// computed them from the compiled modules: the files defining its package
+// and every package they refer to, import or name as aggregation package.
+func templateFiles(eng *engine.Engine, t config.Template, files map[string]string) error {
+	dir := filepath.Join(eng.Config().Dir, "rego-templates")
+	for _, path := range eng.TemplateFiles(t.Name) {
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return fmt.Errorf("template %q: %s is outside %s", t.Name, path, dir)
 		}
-		b, err := os.ReadFile(path)
+		src, err := os.ReadFile(path)
 		if err != nil {
-			return nil
+			return fmt.Errorf("template %q: %w", t.Name, err)
 		}
-		if m := packageRE.FindStringSubmatch(string(b)); m != nil {
-			rel, _ := filepath.Rel(dir, path)
-			byPkg[m[1]] = append(byPkg[m[1]], rel)
-			src[rel] = string(b)
-		}
-		return nil
-	})
-	want := []string{t.RegoPackage}
-	seen := map[string]bool{}
-	for len(want) > 0 {
-		pkg := want[0]
-		want = want[1:]
-		if seen[pkg] {
-			continue
-		}
-		seen[pkg] = true
-		for p, list := range byPkg {
-			if p != pkg && !strings.HasPrefix(pkg, p+".") && !strings.HasPrefix(p, pkg+".") {
-				continue
-			}
-			for _, rel := range list {
-				files["rego-templates/"+rel] = src[rel]
-				for _, m := range importRE.FindAllStringSubmatch(src[rel], -1) {
-					want = append(want, m[1])
-				}
-				for _, m := range aggRE.FindAllStringSubmatch(src[rel], -1) {
-					want = append(want, m[1])
-				}
-			}
-		}
+		files["rego-templates/"+filepath.ToSlash(rel)] = string(src)
 	}
 	return nil
 }

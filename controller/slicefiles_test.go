@@ -2,11 +2,13 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
 )
 
@@ -53,4 +55,63 @@ actions:
 	if got := readLines(out)[0]; got != fmt.Sprintf("contained %s", id) {
 		t.Fatalf("script output %q", got)
 	}
+}
+
+// TestLibraryTemplateReachesTheRunner: a template in rego-templates/ that
+// reads a package of another file there (no import, just data.mylib) gets
+// that file into the runner's slice, and renders on the runner as it does
+// on the controller.
+func TestLibraryTemplateReachesTheRunner(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "exec.out")
+	os.MkdirAll(filepath.Join(dir, "rego-templates", "lib"), 0o755)
+	os.WriteFile(filepath.Join(dir, "rego-templates", "custom.rego"), []byte("package custom.t\ntitle := data.mylib.hello\nresult := \"r\"\naggregation_pkg := \"custom.agg\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rego-templates", "lib", "mylib.rego"), []byte("package mylib\nhello := \"from the library\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rego-templates", "agg.rego"), []byte("package custom.agg\ntitle := \"n\"\nresult := \"r\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rego-templates", "unrelated.rego"), []byte("package other\nx := 1\n"), 0o644)
+	cfg := writeCfg(t, dir, fmt.Sprintf(`
+routes:
+- name: r
+  actions: [record]
+  template: t
+templates:
+- {name: t, rego-package: custom.t}
+actions:
+- name: record
+  type: exec
+  enable: true
+  runs-on: postee-runner-1
+  exec-script: 'echo "$POSTEE_TITLE" >> %s'
+`, out))
+	h := startController(t, newCerts(t, "postee-runner-1"), cfg, t.TempDir())
+	r1 := startRunner(t, h, "postee-runner-1", "node-1")
+	eventually(t, "runner config", func() bool { return r1.r.Revision() > 0 })
+	files := r1.sliceFiles()
+	for _, want := range []string{"rego-templates/custom.rego", "rego-templates/lib/mylib.rego", "rego-templates/agg.rego"} {
+		if _, ok := files[want]; !ok {
+			t.Errorf("slice lacks %s: %v", want, files)
+		}
+	}
+	if _, ok := files["rego-templates/unrelated.rego"]; ok {
+		t.Error("slice carries a file the template does not reach")
+	}
+	r1.post("/", `{"x":1}`) // rendered on the runner, from its slice
+	eventually(t, "the runner's action", func() bool { return len(readLines(out)) == 1 })
+	if got := readLines(out)[0]; got != "from the library" {
+		t.Fatalf("title rendered on the runner: %q", got)
+	}
+}
+
+// sliceFiles are the files of the slice the runner cached.
+func (rh *runnerHarness) sliceFiles() map[string]string {
+	rh.t.Helper()
+	b, err := os.ReadFile(filepath.Join(rh.state, "slice.json"))
+	if err != nil {
+		rh.t.Fatal(err)
+	}
+	var sl transport.Slice
+	if err := json.Unmarshal(b, &sl); err != nil {
+		rh.t.Fatal(err)
+	}
+	return sl.Files
 }
