@@ -28,7 +28,7 @@ func TestRunnerFromForeignCAGetsNothing(t *testing.T) {
 	})
 	rh.startAsync()
 
-	h.logs.wait(t, "TLS handshake error")
+	h.logs.wait(t, "nats server error", "error", "TLS handshake error")
 	rh.logs.wait(t, "controller unreachable")
 	// A config push to every runner the config names reaches nobody.
 	h.reload <- struct{}{}

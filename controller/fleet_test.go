@@ -17,6 +17,7 @@ import (
 	"time"
 
 	_ "github.com/postee-fleet/posteed/agent/action/all"
+	"github.com/postee-fleet/posteed/agent/logx/logxtest"
 	"github.com/postee-fleet/posteed/agent/pki"
 	"github.com/postee-fleet/posteed/agent/runner"
 	"github.com/postee-fleet/posteed/controller"
@@ -106,11 +107,16 @@ type harness struct {
 	tune       func(*controller.Settings) // nil: the defaults
 }
 
+// testLogger checks that every error record carries the error key (see
+// logxtest).
 func testLogger(t *testing.T) *slog.Logger {
+	var h slog.Handler = slog.DiscardHandler
 	if os.Getenv("POSTEED_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	return slog.New(slog.DiscardHandler)
+	c := &logxtest.Checker{}
+	t.Cleanup(func() { c.Check(t) })
+	return slog.New(c.Wrap(h))
 }
 
 // startController runs a controller with TLS NATS on random loopback ports.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/postee-fleet/posteed/agent/logx/logxtest"
 )
 
 // logSink keeps every log record as one text line so tests can assert what
@@ -22,10 +24,11 @@ import (
 type logSink struct {
 	mu    sync.Mutex
 	lines []string // guarded by mu
+	errs  logxtest.Checker
 }
 
 func (s *logSink) logger(daemon string) *slog.Logger {
-	return slog.New(&sinkHandler{sink: s}).With("daemon", daemon)
+	return slog.New(s.errs.Wrap(&sinkHandler{sink: s})).With("daemon", daemon)
 }
 
 // has reports whether a record holds every one of parts.

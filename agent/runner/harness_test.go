@@ -72,6 +72,7 @@ func startController(t *testing.T, certs, cfgFile, natsAddr string, logs *logSin
 		t.Fatal(err)
 	}
 	h := &ctrlHarness{t: t, certs: certs, ctrl: ctrl, stop: cancel, done: make(chan error, 1)}
+	t.Cleanup(func() { logs.errs.Check(t) })
 	go func() { h.done <- ctrl.Run(ctx, nil) }()
 	select {
 	case <-ctrl.Ready():
@@ -119,6 +120,7 @@ func newRunner(t *testing.T, certs, name, natsURL string, logs *logSink, tweak .
 	rh := &runnerHarness{t: t, reload: make(chan struct{}, 1), opts: Options{
 		Settings: s, Logger: logs.logger(name), Notifier: nopNotifier{}, Hostname: "node-1", MachineID: "m-" + name, Version: "test",
 	}}
+	t.Cleanup(func() { logs.errs.Check(t) })
 	t.Cleanup(rh.shutdown)
 	return rh
 }

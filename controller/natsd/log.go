@@ -2,10 +2,13 @@ package natsd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/postee-fleet/posteed/agent/logx"
 )
 
 // levelTrace carries nats-server's protocol traces, below Debug.
@@ -35,5 +38,10 @@ func (l serverLogger) emit(level slog.Level, format string, v []any) {
 	if !l.log.Enabled(ctx, level) {
 		return
 	}
-	l.log.Log(ctx, level, fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if level >= slog.LevelError { // errors under the one error key, like every other
+		l.log.Log(ctx, level, "nats server error", logx.Err(errors.New(msg)))
+		return
+	}
+	l.log.Log(ctx, level, msg)
 }
