@@ -154,3 +154,28 @@ func event(t *testing.T) []byte {
 	t.Helper()
 	return []byte(daemontest.ReadFile(t, filepath.Join("..", "..", "testdata", "events", "tracee-finding.json")))
 }
+
+// TestRunnerWithoutIntake: a runner with neither HTTP nor HTTPS intake (it
+// only runs dispatched work, or only follows Tracee files) runs until it
+// is stopped, and no error is ever formatted from a nil.
+func TestRunnerWithoutIntake(t *testing.T) {
+	t.Parallel()
+	r := newRunner(t)
+	ns := daemontest.NewNotifySocket(t)
+	cmd := r.command(ns.Env())
+	cmd.Args = append(cmd.Args, "--url", "", "--tls", "")
+	p := daemontest.Start(t, cmd)
+	ns.Await(t, `^READY=1\n`, readyTimeout)
+	select { // the old runner exited 1 right after READY ("intake: %!w(<nil>)")
+	case <-p.Exited():
+		t.Fatalf("the runner exited on its own; stderr:\n%s", p.Stderr())
+	case <-time.After(time.Second):
+	}
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, p.Stderr())
+	}
+	if strings.Contains(p.Stderr(), "%!") {
+		t.Fatalf("a formatting error in the log:\n%s", p.Stderr())
+	}
+}

@@ -107,3 +107,26 @@ func TestWatchdog(t *testing.T) {
 		t.Fatalf("exit code %d, want 0", code)
 	}
 }
+
+// TestControllerWithoutIntake: a controller with neither HTTP nor HTTPS
+// intake (it only takes its runners' events) runs until it is stopped, and
+// no error is ever formatted from a nil.
+func TestControllerWithoutIntake(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, "")
+	ns := daemontest.NewNotifySocket(t)
+	p := daemontest.Start(t, d.command([]string{ns.Env()}, "--url", "", "--tls", ""))
+	ns.Await(t, `^READY=1\n`, startTimeout)
+	select { // it exited 1 right after READY ("intake: %!w(<nil>)")
+	case <-p.Exited():
+		t.Fatalf("the controller exited on its own; stderr:\n%s", p.Stderr())
+	case <-time.After(time.Second):
+	}
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, p.Stderr())
+	}
+	if strings.Contains(p.Stderr(), "%!") {
+		t.Fatalf("a formatting error in the log:\n%s", p.Stderr())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/postee-fleet/posteed/agent/pki"
@@ -19,12 +20,14 @@ type Server struct {
 	srv       *http.Server
 	listeners []net.Listener
 	tls       []bool
+	closed    chan struct{} // closed by Shutdown
+	closeOnce sync.Once
 }
 
 // NewServer prepares h on httpLn and httpsLn (either may be nil); cert is
 // required with httpsLn.
 func NewServer(h http.Handler, httpLn, httpsLn net.Listener, cert *tls.Certificate) *Server {
-	s := &Server{srv: &http.Server{
+	s := &Server{closed: make(chan struct{}), srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -40,8 +43,13 @@ func NewServer(h http.Handler, httpLn, httpsLn net.Listener, cert *tls.Certifica
 	return s
 }
 
-// Serve runs until Shutdown; it returns the first serving error.
+// Serve runs until Shutdown, also without any listener (a daemon whose
+// intake is off); it returns the first serving error, nil after Shutdown.
 func (s *Server) Serve() error {
+	if len(s.listeners) == 0 {
+		<-s.closed
+		return nil
+	}
 	errc := make(chan error, len(s.listeners))
 	for i, ln := range s.listeners {
 		go func() {
@@ -67,7 +75,10 @@ func (s *Server) Serve() error {
 }
 
 // Shutdown stops accepting and waits for requests in flight, up to ctx.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	return s.srv.Shutdown(ctx)
+}
 
 // LoadOrCreateCert returns the certificate from certFile/keyFile when given,
 // otherwise a self-signed one generated once into dir and reused afterwards.
