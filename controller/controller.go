@@ -95,6 +95,7 @@ func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.flushed, c.stats)
 	if err == nil {
 		c.loaded.Store(sum)
+		engine.LogWarnings(c.log, eng)
 	}
 	return eng, err
 }

@@ -63,6 +63,9 @@ func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*tr
 		}
 	}
 	doc := mapping("name", scalar(cfg.Name), "routes", seq(routes), "templates", seq(templates), "actions", seq(actions))
+	if cfg.AquaServer != "" { // the runner's Postee templates link to it too
+		doc.Content = append(doc.Content, scalar("aqua-server"), scalar(cfg.AquaServer))
+	}
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode slice for %s: %w", runner, err)

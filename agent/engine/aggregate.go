@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/postee-fleet/posteed/agent/logx"
 	"strings"
@@ -174,7 +175,7 @@ func (a *aggregator) render(ctx context.Context, held []Match) (Match, error) {
 	}
 	items := make([]any, len(held))
 	for i, h := range held {
-		items[i] = map[string]any{"title": h.Msg.Title, "description": h.Msg.Body, "url": h.Msg.URL}
+		items[i] = map[string]any{"title": h.Msg.Title, "description": aggDescription(h.Msg.Body), "url": h.Msg.URL}
 	}
 	in, err := ast.InterfaceToValue(items)
 	if err != nil {
@@ -198,10 +199,21 @@ func (a *aggregator) query(ctx context.Context, t *template, pkg string) (*rego.
 	if err != nil {
 		return nil, err
 	}
-	pq, err := rego.New(rego.ParsedQuery(renderQuery(ref)), rego.Compiler(t.c)).PrepareForEval(ctx)
+	pq, err := templateQuery(renderQuery(ref), t.c).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aggregation package %s: %w", pkg, err)
 	}
 	a.queries[pkg] = &pq
 	return &pq, nil
+}
+
+// aggDescription is a rendered body as Postee gives it to an aggregation
+// package: a JSON array of objects (Slack blocks) decoded, so that
+// array.concat(..., input[i].description) works; anything else as text.
+func aggDescription(body string) any {
+	var blocks []map[string]any
+	if err := json.Unmarshal([]byte(body), &blocks); err != nil || blocks == nil {
+		return body
+	}
+	return blocks
 }

@@ -87,6 +87,8 @@ type Engine struct {
 	dedup   *dedup
 	agg     *aggregator // nil when no route aggregates
 	redact  redactor    // secret values resolved for the actions
+	// warnings: what loaded but will not act (warnings.go)
+	warnings config.Errors
 
 	closeOnce sync.Once
 }
@@ -107,14 +109,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error)
 		used[r.Template] = true
 		e.routes = append(e.routes, e.route(i, r))
 	}
-	tmpls, terrs := compileTemplates(ctx, cfg, opts.TemplatesDir, opts.HTTPClient, used)
+	tmpls, twarns, terrs := compileTemplates(ctx, cfg, opts.TemplatesDir, opts.HTTPClient, used, e.log)
 	errs = append(errs, terrs...)
+	e.warnings = append(e.warnings, twarns...)
 	errs = append(errs, checkRunsOn(cfg)...)
 	errs = append(errs, e.buildActions()...)
 	if len(errs) > 0 {
 		e.Close()
 		return nil, errs
 	}
+	e.sortWarnings()
 	for _, r := range e.routes {
 		r.tmpl = tmpls[r.Template]
 		e.byName[r.Name] = r
@@ -219,9 +223,10 @@ func (e *Engine) buildActions() config.Errors {
 			continue
 		}
 		key := fmt.Sprintf("actions[%d] %q", a.Index, a.Name)
+		report := e.reporter(a, &errs)
 		factory, ok := e.opts.Registry.Lookup(a.Type)
 		if !ok {
-			errs = append(errs, &config.Error{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q (known: %s)", a.Type, strings.Join(e.opts.Registry.Types(), ", "))})
+			report(config.Errors{{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q (known: %s)", a.Type, strings.Join(e.opts.Registry.Types(), ", "))}})
 			continue
 		}
 		spec := action.Spec{
@@ -230,9 +235,11 @@ func (e *Engine) buildActions() config.Errors {
 			Secret: e.secrets(key, here[a.Name]),
 			Remote: !here[a.Name],
 		}
+		a.Warnings = nil // filled again by spec.Decode
 		act, err := factory(spec)
+		e.warnings = append(e.warnings, a.Warnings...)
 		if err != nil {
-			errs = append(errs, actionError(e.cfg.File, a, key, err)...)
+			report(actionError(e.cfg.File, a, key, err))
 			continue
 		}
 		if here[a.Name] {

@@ -213,6 +213,7 @@ func (r *Runner) compileSlice(ctx context.Context, sl *transport.Slice) (*engine
 	if err != nil {
 		return nil, err
 	}
+	engine.LogWarnings(r.log, eng)
 	return eng, nil
 }
 

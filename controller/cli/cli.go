@@ -138,7 +138,15 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: invalid (%d problem%s)\n", *cfgfile, countLines(err.Error()), plural(countLines(err.Error())))
 		return 1
 	}
-	eng.Close()
+	defer eng.Close()
+	warns := eng.Warnings()
+	for _, w := range warns {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	if len(warns) > 0 {
+		fmt.Fprintf(stdout, "%s: valid, with %d warning%s\n", *cfgfile, len(warns), plural(len(warns)))
+		return 0
+	}
 	fmt.Fprintf(stdout, "%s: valid\n", *cfgfile)
 	return 0
 }
