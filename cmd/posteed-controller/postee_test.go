@@ -16,7 +16,6 @@ var postee = filepath.Join("..", "..", "testdata", "postee", "default-shape.yaml
 
 // posteeWarnings are the warnings check must print for it, by line.
 var posteeWarnings = []string{
-	`:6: aqua-server: accepted for Postee compatibility, not used`,
 	`:7: max-db-size: accepted for Postee compatibility, not used`,
 	`:8: db-verify-interval: accepted for Postee compatibility, not used`,
 	`:9: delete-old-data: accepted for Postee compatibility, not used`,
@@ -45,7 +44,7 @@ func TestCheckPosteeDefaultShape(t *testing.T) {
 			t.Errorf("line %d = %q, want %s", i+1, lines[i], re)
 		}
 	}
-	if want := postee + ": valid, with 9 warnings"; lines[len(lines)-1] != want {
+	if want := postee + ": valid, with 8 warnings"; lines[len(lines)-1] != want {
 		t.Errorf("last line %q, want %q", lines[len(lines)-1], want)
 	}
 }
