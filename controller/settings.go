@@ -2,7 +2,12 @@ package controller
 
 import (
 	"flag"
+	"fmt"
 	"os"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/postee-fleet/posteed/agent/settings"
 
 	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/controller/natsd"
@@ -27,7 +32,15 @@ type Settings struct {
 	ControllerTLSCert string
 	ControllerTLSKey  string
 	ControllerCARoot  string
-	InsecureNoAuth    bool
+	// ControllerSeedFile is Postee's --controller-seed-file: its public key
+	// is the nkey every runner must sign with (runner-seed-file), on top of
+	// its certificate, which still names it (see README, Postee
+	// compatibility).
+	ControllerSeedFile string
+	// RunnerNKeys maps runner name to its own public user nkey: a runner
+	// signing with it needs no certificate.
+	RunnerNKeys    settings.Map
+	InsecureNoAuth bool
 	// JetStream limits (see natsd.Limits), sized for the state disk.
 	WorkMaxBytes           int64
 	RunnerQueueMaxMessages int64
@@ -52,6 +65,8 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.ControllerTLSCert, "controller-tls-cert", "", "NATS server certificate (relative paths: $CREDENTIALS_DIRECTORY)")
 	fs.StringVar(&s.ControllerTLSKey, "controller-tls-key", "", "NATS server private key")
 	fs.StringVar(&s.ControllerCARoot, "controller-ca-root", "", "CA that signs runner client certificates; their CN is the runner name")
+	fs.StringVar(&s.ControllerSeedFile, "controller-seed-file", "", "Postee's nkey seed file: runners must also sign with this nkey (their certificate still names them)")
+	fs.Var(&s.RunnerNKeys, "runner-nkeys", "runner public nkeys, name=UKEY,... (TOML: runner-nkeys = { \"postee-runner-1\" = \"U...\" }): a runner signing with its own nkey needs no certificate")
 	fs.BoolVar(&s.InsecureNoAuth, "insecure-no-auth", false, "let runners connect without certificates, naming themselves (local demos only)")
 	fs.Int64Var(&s.WorkMaxBytes, "work-max-bytes", natsd.DefaultWorkMaxBytes, "bytes of work queued for all runners; beyond, dispatch is refused (503)")
 	fs.Int64Var(&s.RunnerQueueMaxMessages, "runner-queue-max-messages", natsd.DefaultRunnerMaxMessages, "jobs queued for one runner; beyond, dispatch to it is refused (503)")
@@ -74,5 +89,44 @@ func defaultDir(env, fallback string) string {
 // $CREDENTIALS_DIRECTORY (systemd LoadCredential=); a blank credential means
 // "not configured".
 func (s *Settings) ResolveCredentials() error {
-	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot)
+	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot, &s.ControllerSeedFile)
+}
+
+// Env are Postee's environment variables the controller reads: a flag
+// wins over them, they win over controller.toml. Of two variables for one
+// setting, the first set wins (Postee's POSTEE_* over its older
+// AQUAALERT_*).
+var Env = []settings.EnvVar{
+	{Name: "POSTEE_CFG", Flag: "cfgfile"},
+	{Name: "AQUAALERT_CFG", Flag: "cfgfile"},
+	{Name: "POSTEE_HTTP", Flag: "url"},
+	{Name: "AQUAALERT_URL", Flag: "url"},
+	{Name: "POSTEE_HTTPS", Flag: "tls"},
+	{Name: "AQUAALERT_TLS", Flag: "tls"},
+	{Name: "AQUAALERT_CERT_PEM", Flag: "tls-cert"},
+	{Name: "AQUAALERT_KEY_PEM", Flag: "tls-key"},
+	{Name: "POSTEE_DEBUG", Flag: "log-level", Value: settings.Debug},
+	{Name: "AQUAALERT_DEBUG", Flag: "log-level", Value: settings.Debug},
+	{Name: "PATH_TO_DB", Flag: "state-dir", Value: settings.DirOf},
+}
+
+// sharedNKey is the public key of controller-seed-file ("" when unset).
+func (s *Settings) sharedNKey() (string, error) {
+	if s.ControllerSeedFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.ControllerSeedFile)
+	if err != nil {
+		return "", fmt.Errorf("controller-seed-file: %w", err)
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return "", fmt.Errorf("controller-seed-file %s: %w", s.ControllerSeedFile, err)
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return "", fmt.Errorf("controller-seed-file %s: %w", s.ControllerSeedFile, err)
+	}
+	return pub, nil
 }

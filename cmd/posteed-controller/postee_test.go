@@ -1,10 +1,13 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nkeys"
 
 	"github.com/postee-fleet/posteed/agent/daemon/daemontest"
 )
@@ -71,5 +74,73 @@ func TestPosteeDefaultShapeRuns(t *testing.T) {
 	p.AwaitLog(t, "action done", startTimeout)
 	if !strings.Contains(p.Stdout(), `"image":"alpine:3.10"`) {
 		t.Errorf("the stdout action printed %q", p.Stdout())
+	}
+}
+
+// TestPosteeEnvironment: Postee's environment variables set the daemon's
+// settings over controller.toml (POSTEE_* over the older AQUAALERT_*), and
+// a flag wins over them.
+func TestPosteeEnvironment(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, "true")
+	other := filepath.Join(t.TempDir(), "env-cfg.yaml")
+	writeFile(t, other, strings.Replace(cfgYAML("true", d.out, ""), "name: alpine", "name: from-env-cfg", 1))
+	envAddr, oldAddr, flagAddr := daemontest.FreeAddr(t), daemontest.FreeAddr(t), daemontest.FreeAddr(t)
+	env := []string{"POSTEE_HTTP=" + envAddr, "AQUAALERT_URL=" + oldAddr, "POSTEE_CFG=" + other, "POSTEE_DEBUG=1"}
+
+	p := daemontest.Start(t, d.command(env))
+	p.AwaitLog(t, "controller ready", startTimeout)
+	if a := daemontest.Post(t, envAddr, []byte(`{"image":"alpine:3.10"}`)); len(a.Routes) != 1 || a.Routes[0] != "from-env-cfg" {
+		t.Errorf("POSTEE_HTTP/POSTEE_CFG: routes %v, want [from-env-cfg]", a.Routes)
+	}
+	for _, v := range []string{"variable=POSTEE_HTTP setting=url", "variable=POSTEE_CFG setting=cfgfile", "variable=POSTEE_DEBUG setting=log-level value=debug"} {
+		p.AwaitLog(t, v, startTimeout)
+	}
+
+	p2 := daemontest.Start(t, d.command(env, "--url="+flagAddr, "--log-level=info"))
+	p2.AwaitLog(t, "controller ready", startTimeout)
+	if a := daemontest.Post(t, flagAddr, []byte(`{"image":"alpine:3.10"}`)); len(a.Routes) != 1 {
+		t.Errorf("--url given with POSTEE_HTTP: routes %v", a.Routes)
+	}
+	if l, ok := p2.Line("variable=POSTEE_HTTP"); ok {
+		t.Errorf("the flag should win over POSTEE_HTTP: %s", l)
+	}
+}
+
+// TestPosteeControllerFlags: Postee's controller command line (its docs'
+// example) parses unchanged, --controller-seed-file included.
+func TestPosteeControllerFlags(t *testing.T) {
+	t.Parallel()
+	stdout, stderr, code := runCLI(t, "run", "--cfgfile=./cfg-controller-runner.yaml", "--controller-mode", "--controller-ca-root=./rootCA.pem",
+		"--controller-tls-cert=./server-cert.pem", "--controller-tls-key=./server-key.pem", "--controller-seed-file=./seed.txt",
+		"--url=0.0.0.0:8082", "--tls=0.0.0.0:8445", "--controller-url=nats://0.0.0.0:4222", "--runner-nkeys=postee-runner-1=UABC", "--help")
+	if code != 0 || !strings.Contains(stdout+stderr, "-controller-seed-file") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestNKeyCommand: nkey writes a private seed file and prints the public
+// key that controller.toml's runner-nkeys lists for the runner.
+func TestNKeyCommand(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "runner-7.nk")
+	stdout, stderr, code := runCLI(t, "nkey", "--out", out, "runner-7")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	seed := daemontest.ReadFile(t, out)
+	kp, err := nkeys.ParseDecoratedNKey([]byte(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	if want := `runner-nkeys = { "runner-7" = "` + pub + `" }`; !strings.Contains(stdout, want) {
+		t.Errorf("stdout %q lacks %q", stdout, want)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("seed file mode: %v %v", fi.Mode(), err)
+	}
+	if _, _, code := runCLI(t, "nkey", "--out", out, "runner-7"); code == 0 {
+		t.Error("an existing seed file was overwritten")
 	}
 }
