@@ -92,7 +92,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 	sum := fileDigest(c.opts.Settings.CfgFile)
-	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.flushed, c.stats)
+	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Settings.RegoFilters, c.opts.Registry, c.log, c.flushed, c.stats)
 	if err == nil {
 		c.loaded.Store(sum)
 		engine.LogWarnings(c.log, eng)
@@ -147,15 +147,24 @@ func fileDigest(path string) string {
 // Compile loads and compiles a Postee config as the controller would, with
 // every registered action type, for checking and dry runs: it runs nothing.
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
-	// check and the dry run must never act: messages held for aggregation
-	// are dropped when the engine closes, not sent.
-	return compile(ctx, file, action.Default, log, func(context.Context, *engine.Engine, engine.Match) {}, nil)
+	return CompileIn(ctx, file, "", log)
 }
 
-func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match), obs *stats) (*engine.Engine, error) {
+// CompileIn is Compile with Postee's rego-filters folder: where a relative
+// input-file not beside file is looked for ("": rego-filters beside file).
+func CompileIn(ctx context.Context, file, filtersDir string, log *slog.Logger) (*engine.Engine, error) {
+	// check and the dry run must never act: messages held for aggregation
+	// are dropped when the engine closes, not sent.
+	return compile(ctx, file, filtersDir, action.Default, log, func(context.Context, *engine.Engine, engine.Match) {}, nil)
+}
+
+func compile(ctx context.Context, file, filtersDir string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match), obs *stats) (*engine.Engine, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
+	}
+	if filtersDir != "" {
+		cfg.FiltersDir = filtersDir
 	}
 	o := engine.Options{Registry: reg, Logger: log, OnFlush: flush}
 	if obs != nil {

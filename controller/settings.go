@@ -18,14 +18,17 @@ import (
 type Settings struct {
 	ConfigFile string // controller.toml
 	CfgFile    string // Postee routes/templates/actions
-	URL        string // HTTP intake host:port
-	TLS        string // HTTPS intake host:port ("" disables)
-	TLSCert    string
-	TLSKey     string
-	BodyLimit  int64
-	StateDir   string
-	LogLevel   string
-	Admin      string // admin listener host:port: /metrics, /healthz, /readyz, /runners, status page ("" disables)
+	// RegoFilters is Postee's rego-filters folder: where a relative
+	// input-file not beside cfg.yaml is looked for ("": beside cfg.yaml).
+	RegoFilters string
+	URL         string // HTTP intake host:port
+	TLS         string // HTTPS intake host:port ("" disables)
+	TLSCert     string
+	TLSKey      string
+	BodyLimit   int64
+	StateDir    string
+	LogLevel    string
+	Admin       string // admin listener host:port: /metrics, /healthz, /readyz, /runners, status page ("" disables)
 
 	ControllerMode    bool
 	ControllerURL     string // embedded NATS listen address, nats://HOST:PORT
@@ -52,6 +55,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	s := &Settings{}
 	fs.StringVar(&s.ConfigFile, "config", "/etc/postee/controller.toml", "daemon settings file (TOML; keys are these flag names; flags win)")
 	fs.StringVar(&s.CfgFile, "cfgfile", "/etc/postee/cfg.yaml", "Postee config: routes, templates, actions")
+	fs.StringVar(&s.RegoFilters, "rego-filters", "", "Postee's rego-filters folder: relative input-files not beside cfg.yaml are read from it (default: rego-filters beside cfg.yaml)")
 	fs.StringVar(&s.URL, "url", "0.0.0.0:8082", "HTTP intake address host:port (\"\" disables)")
 	fs.StringVar(&s.TLS, "tls", "0.0.0.0:8445", "HTTPS intake address host:port (\"\" disables)")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "HTTPS certificate (default: self-signed, generated once into the state directory)")
@@ -108,6 +112,7 @@ var Env = []settings.EnvVar{
 	{Name: "POSTEE_DEBUG", Flag: "log-level", Value: settings.Debug},
 	{Name: "AQUAALERT_DEBUG", Flag: "log-level", Value: settings.Debug},
 	{Name: "PATH_TO_DB", Flag: "state-dir", Value: settings.DirOf},
+	{Name: "REGO_FILTERS_PATH", Flag: "rego-filters"},
 }
 
 // sharedNKey is the public key of controller-seed-file ("" when unset).

@@ -92,10 +92,7 @@ func sliceRoute(cfg *config.Config, i int, actions []string, files map[string]st
 		case "input-files":
 			var names []string
 			for f, p := range r.InputFiles {
-				path := p
-				if !filepath.IsAbs(path) {
-					path = filepath.Join(cfg.Dir, p)
-				}
+				path := cfg.InputFile(p)
 				src, err := os.ReadFile(path)
 				if err != nil {
 					return nil, fmt.Errorf("route %q: %w", r.Name, err)

@@ -18,6 +18,11 @@ import (
 type Config struct {
 	File string // path as given
 	Dir  string // directory of File, for relative paths
+	// FiltersDir is where a relative input-file is looked for when it is
+	// not beside cfg.yaml: Postee's rego-filters folder (default
+	// Dir/rego-filters; the controller's rego-filters setting or Postee's
+	// REGO_FILTERS_PATH).
+	FiltersDir string
 
 	Name string
 	// AquaServer is Postee's aqua-server: the Aqua console's URL, which
@@ -126,7 +131,7 @@ func Load(file string) (*Config, error) {
 // Parse decodes data as the contents of file.
 func Parse(file string, data []byte) (*Config, error) {
 	p := &parser{file: file}
-	cfg := &Config{File: file, Dir: filepath.Dir(file)}
+	cfg := &Config{File: file, Dir: filepath.Dir(file), FiltersDir: filepath.Join(filepath.Dir(file), "rego-filters")}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {

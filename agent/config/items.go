@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -242,6 +244,24 @@ func names(list []string) string {
 		return "none"
 	}
 	return strings.Join(list, ", ")
+}
+
+// InputFile is the path of a route's input-file p: as given when absolute;
+// beside cfg.yaml when it is there; else in FiltersDir, where Postee looked
+// (its rego-filters folder). Postee took a name that already starts with
+// that folder as it is, so that one is not joined twice.
+func (c *Config) InputFile(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	beside := filepath.Join(c.Dir, p)
+	if _, err := os.Stat(beside); err == nil || c.FiltersDir == "" {
+		return beside
+	}
+	if strings.HasPrefix(filepath.Clean(p), filepath.Clean(c.FiltersDir)+string(filepath.Separator)) {
+		return p
+	}
+	return filepath.Join(c.FiltersDir, p)
 }
 
 // ActionNames lists the configured action names in order.

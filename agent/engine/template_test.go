@@ -226,3 +226,43 @@ func TestTemplateProblemsFoundAtLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestInputFilesFromRegoFilters: a relative input-file is read beside
+// cfg.yaml when it is there, else from Postee's rego-filters folder
+// (rego-filters beside cfg.yaml, or the folder the daemon is given).
+func TestInputFilesFromRegoFilters(t *testing.T) {
+	allow := func(image string) string {
+		return "package postee\nallow { contains(input.image, \"" + image + "\") }\n"
+	}
+	const yaml = "routes:\n- name: r\n  input-files: [Allow-Image.rego]\n  template: t\ntemplates:\n- name: t\n  rego-package: postee.rawmessage.json\n"
+	tests := []struct {
+		name    string
+		files   map[string]string
+		filters string // cfg.FiltersDir below the test dir; "" the default
+		matches string // the image the route then allows
+	}{
+		{"rego-filters beside cfg.yaml", map[string]string{"rego-filters/Allow-Image.rego": allow("alpine")}, "", "alpine"},
+		{"beside cfg.yaml first", map[string]string{"Allow-Image.rego": allow("debian"), "rego-filters/Allow-Image.rego": allow("alpine")}, "", "debian"},
+		{"given folder", map[string]string{"elsewhere/Allow-Image.rego": allow("ubuntu"), "rego-filters/Allow-Image.rego": allow("alpine")}, "elsewhere", "ubuntu"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := load(t, dir, yaml, tt.files)
+			if tt.filters != "" {
+				cfg.FiltersDir = filepath.Join(dir, tt.filters)
+			}
+			e, err := New(context.Background(), cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			for _, image := range []string{"alpine", "debian", "ubuntu"} {
+				ms, err := e.Evaluate(context.Background(), event(t, `{"image":"`+image+`:1"}`), "")
+				if err != nil || (len(ms) == 1) != (image == tt.matches) {
+					t.Errorf("%s: %v, %d matches", image, err, len(ms))
+				}
+			}
+		})
+	}
+}

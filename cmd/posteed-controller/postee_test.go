@@ -83,15 +83,20 @@ func TestPosteeDefaultShapeRuns(t *testing.T) {
 func TestPosteeEnvironment(t *testing.T) {
 	t.Parallel()
 	d := newDaemon(t, "true")
-	other := filepath.Join(t.TempDir(), "env-cfg.yaml")
-	writeFile(t, other, strings.Replace(cfgYAML("true", d.out, ""), "name: alpine", "name: from-env-cfg", 1))
+	other, filters := filepath.Join(t.TempDir(), "env-cfg.yaml"), t.TempDir()
+	writeFile(t, other, strings.NewReplacer("name: alpine", "name: from-env-cfg",
+		`input: contains(input.image, "alpine")`, "input-files: [Only-Alpine.rego]").Replace(cfgYAML("true", d.out, "")))
+	writeFile(t, filepath.Join(filters, "Only-Alpine.rego"), "package postee\nallow { contains(input.image, \"alpine\") }\n")
 	envAddr, oldAddr, flagAddr := daemontest.FreeAddr(t), daemontest.FreeAddr(t), daemontest.FreeAddr(t)
-	env := []string{"POSTEE_HTTP=" + envAddr, "AQUAALERT_URL=" + oldAddr, "POSTEE_CFG=" + other, "POSTEE_DEBUG=1"}
+	env := []string{"POSTEE_HTTP=" + envAddr, "AQUAALERT_URL=" + oldAddr, "POSTEE_CFG=" + other, "POSTEE_DEBUG=1", "REGO_FILTERS_PATH=" + filters}
 
 	p := daemontest.Start(t, d.command(env))
 	p.AwaitLog(t, "controller ready", startTimeout)
 	if a := daemontest.Post(t, envAddr, []byte(`{"image":"alpine:3.10"}`)); len(a.Routes) != 1 || a.Routes[0] != "from-env-cfg" {
-		t.Errorf("POSTEE_HTTP/POSTEE_CFG: routes %v, want [from-env-cfg]", a.Routes)
+		t.Errorf("POSTEE_HTTP/POSTEE_CFG/REGO_FILTERS_PATH: routes %v, want [from-env-cfg]", a.Routes)
+	}
+	if a := daemontest.Post(t, envAddr, []byte(`{"image":"debian:12"}`)); len(a.Routes) != 0 {
+		t.Errorf("the input-file from REGO_FILTERS_PATH let debian through: %v", a.Routes)
 	}
 	for _, v := range []string{"variable=POSTEE_HTTP setting=url", "variable=POSTEE_CFG setting=cfgfile", "variable=POSTEE_DEBUG setting=log-level value=debug"} {
 		p.AwaitLog(t, v, startTimeout)

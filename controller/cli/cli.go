@@ -134,6 +134,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("posteed-controller check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgfile := fs.String("cfgfile", defaultCfgFile(), "Postee config to check (default: $POSTEE_CFG, else /etc/postee/cfg.yaml)")
+	filters := fs.String("rego-filters", os.Getenv("REGO_FILTERS_PATH"), "Postee's rego-filters folder for relative input-files (default: $REGO_FILTERS_PATH, else rego-filters beside the config)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -143,7 +144,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() == 1 {
 		*cfgfile = fs.Arg(0)
 	}
-	eng, err := controller.Compile(context.Background(), *cfgfile, nil)
+	eng, err := controller.CompileIn(context.Background(), *cfgfile, *filters, nil)
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		fmt.Fprintf(stdout, "%s: invalid (%d problem%s)\n", *cfgfile, countLines(err.Error()), plural(countLines(err.Error())))

@@ -25,6 +25,7 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgfile := fs.String("cfgfile", defaultCfgFile(), "Postee config (default: $POSTEE_CFG, else /etc/postee/cfg.yaml)")
+	filters := fs.String("rego-filters", os.Getenv("REGO_FILTERS_PATH"), "Postee's rego-filters folder for relative input-files (default: $REGO_FILTERS_PATH, else rego-filters beside the config)")
 	eventFile := fs.String("event", "", "event JSON file (- for standard input)")
 	route := fs.String("route", "", "only this route (as POST /tenant/{route})")
 	if err := fs.Parse(args); err != nil {
@@ -38,7 +39,7 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	eng, err := controller.Compile(ctx, *cfgfile, nil)
+	eng, err := controller.CompileIn(ctx, *cfgfile, *filters, nil)
 	if err != nil {
 		return err
 	}
