@@ -62,7 +62,11 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 	}
 	user := map[string]*ast.Module{}
 	errs = append(errs, loadTemplateDir(dir, user)...)
-	for pkg, file := range overrideBundled(modules, user) {
+	// overridden: bundled packages the user's replace. Whatever stands for
+	// a bundled package's Rego (a native renderer) must not be used for a
+	// template whose package, or a package it reaches, is in here.
+	overridden := overrideBundled(modules, user)
+	for pkg, file := range overridden {
 		log.Info("bundled template package replaced by rego-templates", "package", pkg, "file", file)
 	}
 	maps.Copy(modules, user)
