@@ -95,9 +95,10 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 	sum := fileDigest(c.opts.Settings.CfgFile)
-	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Registry, c.log, c.stats)
+	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Settings.RegoFilters, c.opts.Registry, c.log, c.stats)
 	if err == nil {
 		c.loaded.Store(sum)
+		engine.LogWarnings(c.log, eng)
 	}
 	return eng, err
 }
@@ -149,13 +150,22 @@ func fileDigest(path string) string {
 // Compile loads and compiles a Postee config as the controller would, with
 // every registered action type, for checking and dry runs: it runs nothing.
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
-	return compile(ctx, file, action.Default, log, nil)
+	return CompileIn(ctx, file, "", log)
 }
 
-func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, obs *stats) (*engine.Engine, error) {
+// CompileIn is Compile with Postee's rego-filters folder: where a relative
+// input-file not beside file is looked for ("": rego-filters beside file).
+func CompileIn(ctx context.Context, file, filtersDir string, log *slog.Logger) (*engine.Engine, error) {
+	return compile(ctx, file, filtersDir, action.Default, log, nil)
+}
+
+func compile(ctx context.Context, file, filtersDir string, reg *action.Registry, log *slog.Logger, obs *stats) (*engine.Engine, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
+	}
+	if filtersDir != "" {
+		cfg.FiltersDir = filtersDir
 	}
 	o := engine.Options{Registry: reg, Logger: log}
 	if obs != nil {

@@ -112,9 +112,14 @@ func startFleet(ctx context.Context, d fleetDeps) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	shared, err := s.sharedNKey()
+	if err != nil {
+		return nil, err
+	}
 	srv, err := natsd.Start(ctx, natsd.Options{
 		Listen: listen, StoreDir: filepath.Join(s.StateDir, "jetstream"),
 		CertFile: s.ControllerTLSCert, KeyFile: s.ControllerTLSKey, CAFile: s.ControllerCARoot,
+		RunnerNKeys: s.RunnerNKeys, SharedNKey: shared,
 		InsecureNoAuth: s.InsecureNoAuth, Logger: d.Logger.With("component", "nats"),
 		MaxPayload: maxPayload(s.BodyLimit),
 	})

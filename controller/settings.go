@@ -2,7 +2,12 @@ package controller
 
 import (
 	"flag"
+	"fmt"
 	"os"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/postee-fleet/posteed/agent/settings"
 
 	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/controller/natsd"
@@ -13,21 +18,32 @@ import (
 type Settings struct {
 	ConfigFile string // controller.toml
 	CfgFile    string // Postee routes/templates/actions
-	URL        string // HTTP intake host:port
-	TLS        string // HTTPS intake host:port ("" disables)
-	TLSCert    string
-	TLSKey     string
-	BodyLimit  int64
-	StateDir   string
-	LogLevel   string
-	Admin      string // admin listener host:port: /metrics, /healthz, /readyz, /runners, status page ("" disables)
+	// RegoFilters is Postee's rego-filters folder: where a relative
+	// input-file not beside cfg.yaml is looked for ("": beside cfg.yaml).
+	RegoFilters string
+	URL         string // HTTP intake host:port
+	TLS         string // HTTPS intake host:port ("" disables)
+	TLSCert     string
+	TLSKey      string
+	BodyLimit   int64
+	StateDir    string
+	LogLevel    string
+	Admin       string // admin listener host:port: /metrics, /healthz, /readyz, /runners, status page ("" disables)
 
 	ControllerMode    bool
 	ControllerURL     string // embedded NATS listen address, nats://HOST:PORT
 	ControllerTLSCert string
 	ControllerTLSKey  string
 	ControllerCARoot  string
-	InsecureNoAuth    bool
+	// ControllerSeedFile is Postee's --controller-seed-file: its public key
+	// is the nkey every runner must sign with (runner-seed-file), on top of
+	// its certificate, which still names it (see README, Postee
+	// compatibility).
+	ControllerSeedFile string
+	// RunnerNKeys maps runner name to its own public user nkey: a runner
+	// signing with it needs no certificate.
+	RunnerNKeys    settings.Map
+	InsecureNoAuth bool
 	// JetStream limits (see natsd.Limits), sized for the state disk.
 	WorkMaxBytes           int64
 	RunnerQueueMaxMessages int64
@@ -41,6 +57,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	s := &Settings{}
 	fs.StringVar(&s.ConfigFile, "config", "/etc/postee/controller.toml", "daemon settings file (TOML; keys are these flag names; flags win)")
 	fs.StringVar(&s.CfgFile, "cfgfile", "/etc/postee/cfg.yaml", "Postee config: routes, templates, actions")
+	fs.StringVar(&s.RegoFilters, "rego-filters", "", "Postee's rego-filters folder: relative input-files not beside cfg.yaml are read from it (default: rego-filters beside cfg.yaml)")
 	fs.StringVar(&s.URL, "url", "0.0.0.0:8082", "HTTP intake address host:port (\"\" disables)")
 	fs.StringVar(&s.TLS, "tls", "0.0.0.0:8445", "HTTPS intake address host:port (\"\" disables)")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "HTTPS certificate (default: self-signed, generated once into the state directory)")
@@ -54,6 +71,8 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.ControllerTLSCert, "controller-tls-cert", "", "NATS server certificate (relative paths: $CREDENTIALS_DIRECTORY)")
 	fs.StringVar(&s.ControllerTLSKey, "controller-tls-key", "", "NATS server private key")
 	fs.StringVar(&s.ControllerCARoot, "controller-ca-root", "", "CA that signs runner client certificates; their CN is the runner name")
+	fs.StringVar(&s.ControllerSeedFile, "controller-seed-file", "", "Postee's nkey seed file: runners must also sign with this nkey (their certificate still names them)")
+	fs.Var(&s.RunnerNKeys, "runner-nkeys", "runner public nkeys, name=UKEY,... (TOML: runner-nkeys = { \"postee-runner-1\" = \"U...\" }): a runner signing with its own nkey needs no certificate")
 	fs.BoolVar(&s.InsecureNoAuth, "insecure-no-auth", false, "let runners connect without certificates, naming themselves (local demos only)")
 	fs.Int64Var(&s.WorkMaxBytes, "work-max-bytes", natsd.DefaultWorkMaxBytes, "bytes of work queued for all runners; beyond, dispatch is refused (503)")
 	fs.Int64Var(&s.RunnerQueueMaxMessages, "runner-queue-max-messages", natsd.DefaultRunnerMaxMessages, "jobs queued for one runner; beyond, dispatch to it is refused (503)")
@@ -81,5 +100,45 @@ func defaultDir(env, fallback string) string {
 // $CREDENTIALS_DIRECTORY (systemd LoadCredential=); a blank credential means
 // "not configured".
 func (s *Settings) ResolveCredentials() error {
-	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot)
+	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot, &s.ControllerSeedFile)
+}
+
+// Env are Postee's environment variables the controller reads: a flag
+// wins over them, they win over controller.toml. Of two variables for one
+// setting, the first set wins (Postee's POSTEE_* over its older
+// AQUAALERT_*).
+var Env = []settings.EnvVar{
+	{Name: "POSTEE_CFG", Flag: "cfgfile"},
+	{Name: "AQUAALERT_CFG", Flag: "cfgfile"},
+	{Name: "POSTEE_HTTP", Flag: "url"},
+	{Name: "AQUAALERT_URL", Flag: "url"},
+	{Name: "POSTEE_HTTPS", Flag: "tls"},
+	{Name: "AQUAALERT_TLS", Flag: "tls"},
+	{Name: "AQUAALERT_CERT_PEM", Flag: "tls-cert"},
+	{Name: "AQUAALERT_KEY_PEM", Flag: "tls-key"},
+	{Name: "POSTEE_DEBUG", Flag: "log-level", Value: settings.Debug},
+	{Name: "AQUAALERT_DEBUG", Flag: "log-level", Value: settings.Debug},
+	{Name: "PATH_TO_DB", Flag: "state-dir", Value: settings.DirOf},
+	{Name: "REGO_FILTERS_PATH", Flag: "rego-filters"},
+}
+
+// sharedNKey is the public key of controller-seed-file ("" when unset).
+func (s *Settings) sharedNKey() (string, error) {
+	if s.ControllerSeedFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.ControllerSeedFile)
+	if err != nil {
+		return "", fmt.Errorf("controller-seed-file: %w", err)
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return "", fmt.Errorf("controller-seed-file %s: %w", s.ControllerSeedFile, err)
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return "", fmt.Errorf("controller-seed-file %s: %w", s.ControllerSeedFile, err)
+	}
+	return pub, nil
 }

@@ -62,6 +62,9 @@ func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*tr
 		}
 	}
 	doc := mapping("name", scalar(cfg.Name), "routes", seq(routes), "templates", seq(templates), "actions", seq(actions))
+	if cfg.AquaServer != "" { // the runner's Postee templates link to it too
+		doc.Content = append(doc.Content, scalar("aqua-server"), scalar(cfg.AquaServer))
+	}
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode slice for %s: %w", runner, err)
@@ -88,10 +91,7 @@ func sliceRoute(cfg *config.Config, i int, actions []string, files map[string]st
 		case "input-files":
 			var names []string
 			for f, p := range r.InputFiles {
-				path := p
-				if !filepath.IsAbs(path) {
-					path = filepath.Join(cfg.Dir, p)
-				}
+				path := cfg.InputFile(p)
 				src, err := os.ReadFile(path)
 				if err != nil {
 					return nil, fmt.Errorf("route %q: %w", r.Name, err)

@@ -18,12 +18,23 @@ import (
 type Config struct {
 	File string // path as given
 	Dir  string // directory of File, for relative paths
+	// FiltersDir is where a relative input-file is looked for when it is
+	// not beside cfg.yaml: Postee's rego-filters folder (default
+	// Dir/rego-filters; the controller's rego-filters setting or Postee's
+	// REGO_FILTERS_PATH).
+	FiltersDir string
 
-	Name      string
-	Routes    []Route
-	Templates []Template
-	Actions   []Action
-	Rules     []Rule
+	Name string
+	// AquaServer is Postee's aqua-server: the Aqua console's URL, which
+	// templates from rego-templates read as input.postee.AquaServer.
+	AquaServer string
+	Routes     []Route
+	Templates  []Template
+	Actions    []Action
+	Rules      []Rule
+	// Warnings are what the parser accepted but will not act on (see
+	// warn.go), sorted by line.
+	Warnings Errors
 }
 
 // Route sends matching events through a template to actions.
@@ -65,6 +76,9 @@ type Template struct {
 	URL                string
 	LegacyScanRenderer string
 	Node               *yaml.Node
+	// Used is set when a route names the template; problems of an unused
+	// template are warnings.
+	Used bool
 }
 
 // Action is one configured action; its type-specific keys stay in Node and
@@ -81,16 +95,30 @@ type Action struct {
 	OnCrash string
 	Node    *yaml.Node
 	Index   int
+	// Used is set when a route names the action; problems of an unused
+	// action are warnings.
+	Used bool
+	// Warnings are the Postee keys Decode accepted without using them.
+	Warnings Errors
 }
 
-// Decode strictly decodes the action's type-specific keys into v.
+// Decode strictly decodes the action's type-specific keys into v. A key
+// Postee accepts on any action but this type does not use is a warning
+// (kept in a.Warnings), not an error.
 func (a *Action) Decode(file string) func(v any) error {
-	return Decoder(file, fmt.Sprintf("actions[%d] %q", a.Index, a.Name), a.Node, "name", "type", "enable", "runs-on", "on-crash")
+	where := fmt.Sprintf("actions[%d] %q", a.Index, a.Name)
+	return func(v any) error {
+		warns, err := decodeStrict(file, where, a.Node, v, actionForeign(a.Type), []string{"name", "type", "enable", "runs-on", "on-crash"})
+		a.Warnings = append(a.Warnings, warns...)
+		return err
+	}
 }
 
-// Rule is Postee's named rule list (kept for compatibility, unused by routing).
+// Rule is Postee's named rule list (accepted for compatibility; Postee
+// does not route by it either).
 type Rule struct {
 	Name string `yaml:"name"`
+	ID   string `yaml:"id"`
 }
 
 // Load reads and validates file. The returned error is an Errors listing
@@ -106,7 +134,7 @@ func Load(file string) (*Config, error) {
 // Parse decodes data as the contents of file.
 func Parse(file string, data []byte) (*Config, error) {
 	p := &parser{file: file}
-	cfg := &Config{File: file, Dir: filepath.Dir(file)}
+	cfg := &Config{File: file, Dir: filepath.Dir(file), FiltersDir: filepath.Join(filepath.Dir(file), "rego-filters")}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -120,12 +148,19 @@ func Parse(file string, data []byte) (*Config, error) {
 	if len(p.errs) > 0 {
 		return nil, p.errs
 	}
+	p.warns.Sort()
+	cfg.Warnings = p.warns
 	return cfg, nil
 }
 
 type parser struct {
-	file string
-	errs Errors
+	file  string
+	errs  Errors
+	warns Errors
+}
+
+func (p *parser) warnf(line int, key, format string, args ...any) {
+	p.warns = append(p.warns, &Error{File: p.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (p *parser) errf(line int, key, format string, args ...any) {
@@ -168,9 +203,15 @@ func (p *parser) top(cfg *Config, n *yaml.Node) {
 		switch k.Value {
 		case "name":
 			p.decode(v, "name", &cfg.Name)
-		case "version", "type", "aqua-server", "max-db-size", "db-verify-interval", "delete-old-data", "deleteold", "dbverifyinterval":
-			// Postee instance settings with no meaning here; accepted so
-			// existing files load unchanged.
+		case "aqua-server":
+			p.decode(v, k.Value, &cfg.AquaServer)
+			if cfg.AquaServer != "" {
+				p.warnf(k.Line, k.Value, "used only by templates from rego-templates, as input.postee.AquaServer (Postee's links to the Aqua console); the bundled templates do not link to it")
+			}
+		case "version", "type":
+			// The seed's file descriptors (version: v1, type: controller):
+			// accepted silently, they describe the file rather than set
+			// anything.
 		case "routes":
 			p.seq(k.Value, v, func(i int, item *yaml.Node) { cfg.Routes = append(cfg.Routes, p.route(i, item)) })
 		case "templates":
@@ -185,17 +226,26 @@ func (p *parser) top(cfg *Config, n *yaml.Node) {
 			p.seq(k.Value, v, func(i int, item *yaml.Node) {
 				var r Rule
 				if err := Decoder(p.file, fmt.Sprintf("rules[%d]", i), item)(&r); err != nil {
-					p.errs = append(p.errs, err.(Errors)...)
+					p.appendErr(err)
 				}
 				cfg.Rules = append(cfg.Rules, r)
 			})
+			if len(cfg.Rules) > 0 {
+				p.warnf(k.Line, k.Value, "%s", notUsed("Postee keeps this list for its UI and does not route by it; routes select events with input and input-files"))
+			}
 		default:
+			if why, ok := posteeTopKeys[k.Value]; ok {
+				// Postee instance settings: accepted so existing files load
+				// unchanged, and named so nobody expects them to work.
+				p.warnf(k.Line, k.Value, "%s", notUsed(why))
+				return
+			}
 			p.errf(k.Line, k.Value, "unknown key%s", suggest(k.Value, topKeys))
 		}
 	})
 }
 
-var topKeys = map[string]bool{"name": true, "routes": true, "templates": true, "actions": true, "outputs": true, "rules": true, "aqua-server": true, "max-db-size": true, "db-verify-interval": true}
+var topKeys = map[string]bool{"name": true, "routes": true, "templates": true, "actions": true, "outputs": true, "rules": true, "aqua-server": true, "max-db-size": true, "db-verify-interval": true, "delete-old-data": true}
 
 func (p *parser) seq(key string, n *yaml.Node, fn func(i int, item *yaml.Node)) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

@@ -73,7 +73,7 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 			[]string{`cfg.yaml:3: routes "r".template: undefined template "missing"`}},
 		{"bad duration", "routes:\n- name: r\n  template: t\n  plugins:\n    unique-message-timeout: soon\ntemplates:\n- name: t\n  rego-package: x\n",
 			[]string{`cfg.yaml:5: routes[0].plugins.unique-message-timeout: "soon" is not a duration`}},
-		{"template needs one source", "templates:\n- name: t\n", []string{`cfg.yaml:2: templates[0] "t": give exactly one of`}},
+		{"template needs one source", "routes:\n- name: r\n  template: t\ntemplates:\n- name: t\n", []string{`cfg.yaml:5: templates[0] "t": give exactly one of`}},
 		{"duplicate names", "actions:\n- name: a\n  type: stdout\n- name: a\n  type: stdout\n", []string{`cfg.yaml:4: actions "a": action name used twice`}},
 		{"both spellings", "actions: []\noutputs: []\n", []string{`both "actions" and "outputs"`}},
 		{"not yaml", "routes: [\n", []string{"cfg.yaml:1: not valid YAML"}},
@@ -113,12 +113,93 @@ func TestActionDecodeIsStrict(t *testing.T) {
 }
 
 func TestDurationForms(t *testing.T) {
-	cfg, err := Parse("cfg.yaml", []byte("routes:\n- name: r\n  template: t\n  plugins:\n    unique-message-timeout: 3d\n    aggregate-message-timeout: 90\ntemplates:\n- name: t\n  rego-package: x\n"))
+	cfg, err := Parse("cfg.yaml", []byte("routes:\n- name: r\n  template: t\n  plugins:\n    unique-message-timeout: 3d\n    aggregate-message-timeout: 90\n- name: r2\n  template: t\n  plugins:\n    unique-message-timeout: 10 m\ntemplates:\n- name: t\n  rego-package: x\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := cfg.Routes[0].Plugins
 	if p.UniqueMessageTimeout.D().Hours() != 72 || p.AggregateMessageTimeout.D().Seconds() != 90 {
 		t.Fatalf("plugins = %+v", p)
+	}
+	if d := cfg.Routes[1].Plugins.UniqueMessageTimeout.D(); d.Minutes() != 10 { // Postee's "10 m"
+		t.Fatalf("\"10 m\" = %v", d)
+	}
+}
+
+// TestPosteeKeysAreWarnings: keys Postee reads and posteed does not use,
+// and incomplete items no route uses, load with a warning at their line;
+// the same problems on used items stay errors.
+func TestPosteeKeysAreWarnings(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		warn       []string // each must be one warning's text
+		err        string   // "" when the config must load
+	}{
+		{"instance settings", "aqua-server: https://aqua\nmax-db-size: 1GB\ndb-verify-interval: 1\ndelete-old-data: 3\n", []string{
+			"cfg.yaml:1: aqua-server: used only by templates from rego-templates, as input.postee.AquaServer",
+			"cfg.yaml:2: max-db-size: accepted for Postee compatibility, not used: ",
+			"cfg.yaml:3: db-verify-interval: accepted for Postee compatibility, not used: ",
+			"cfg.yaml:4: delete-old-data: accepted for Postee compatibility, not used: ",
+		}, ""},
+		{"rules with ids", "rules:\n- name: Initial Access\n  id: TA0001\n", []string{"cfg.yaml:1: rules: accepted for Postee compatibility, not used: "}, ""},
+		{"rule key still strict", "rules:\n- name: a\n  idd: 1\n", nil, `cfg.yaml:3: rules[0].idd: unknown key (did you mean "id"?)`},
+		{"plugin seconds", "routes:\n- name: r\n  template: t\n  plugins:\n    aggregate-timeout-seconds: 60\ntemplates:\n- name: t\n  rego-package: x\n",
+			[]string{"cfg.yaml:5: routes[0].plugins.aggregate-timeout-seconds: accepted for Postee compatibility, not used: "}, ""},
+		{"unused incomplete template", "templates:\n- name: from-web\n  url:\n",
+			[]string{`cfg.yaml:2: templates[0] "from-web": give exactly one of rego-package, body, url or legacy-scan-renderer (a warning: no route uses this template)`}, ""},
+		{"used incomplete template", "routes:\n- name: r\n  template: from-web\ntemplates:\n- name: from-web\n  url:\n", nil,
+			`cfg.yaml:5: templates[0] "from-web": give exactly one of`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("cfg.yaml", []byte(tc.yaml))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Warnings) != len(tc.warn) {
+				t.Fatalf("warnings:\n%v\nwant %d", cfg.Warnings, len(tc.warn))
+			}
+			for i, w := range tc.warn {
+				if got := cfg.Warnings[i].Error(); !strings.HasPrefix(got, w) {
+					t.Errorf("warning %d = %q, want prefix %q", i, got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestActionKeysPosteeAccepts: Postee decodes every action into one
+// struct, so any of its keys is accepted on any action type: a warning when
+// the type does not use it; a key Postee does not know stays an error.
+func TestActionKeysPosteeAccepts(t *testing.T) {
+	cfg, err := Parse("cfg.yaml", []byte("actions:\n- name: s\n  type: splunk\n  enable: true\n  url: http://x\n  tls-verify: false\n  project-key: X\n  tls-verfy: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		URL string `yaml:"url"`
+	}
+	a := &cfg.Actions[0]
+	err = a.Decode("cfg.yaml")(&spec)
+	if err == nil || !strings.Contains(err.Error(), `cfg.yaml:8: actions[0] "s".tls-verfy: unknown key`) || spec.URL != "http://x" {
+		t.Fatalf("decode: %v %+v", err, spec)
+	}
+	want := []string{
+		`cfg.yaml:6: actions[0] "s".tls-verify: accepted for Postee compatibility, not used: Postee's splunk turned TLS verification off`,
+		`cfg.yaml:7: actions[0] "s".project-key: accepted for Postee compatibility, not used: Postee reads every action key`,
+	}
+	if len(a.Warnings) != len(want) {
+		t.Fatalf("warnings %v", a.Warnings)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(a.Warnings[i].Error(), w) {
+			t.Errorf("warning %q, want prefix %q", a.Warnings[i], w)
+		}
 	}
 }

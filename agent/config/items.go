@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -74,7 +76,9 @@ func (p *parser) route(i int, n *yaml.Node) Route {
 		case "runs-on":
 			r.RunsOn = p.str(v, key)
 		case "plugins":
-			if err := Decoder(p.file, key, v)(&r.Plugins); err != nil {
+			warns, err := decodeStrict(p.file, key, v, &r.Plugins, posteePluginKeys, nil)
+			p.warns = append(p.warns, warns...)
+			if err != nil {
 				p.appendErr(err)
 			}
 		default:
@@ -121,16 +125,18 @@ func (p *parser) template(i int, n *yaml.Node) Template {
 	if t.Name == "" {
 		p.errf(n.Line, where+".name", "a template needs a name")
 	}
+	return t
+}
+
+// sources counts the ways a template is given; exactly one is right.
+func (t *Template) sources() int {
 	set := 0
 	for _, s := range []string{t.RegoPackage, t.Body, t.URL, t.LegacyScanRenderer} {
 		if s != "" {
 			set++
 		}
 	}
-	if set != 1 {
-		p.errf(n.Line, fmt.Sprintf("templates[%d] %q", i, t.Name), "give exactly one of rego-package, body, url or legacy-scan-renderer")
-	}
-	return t
+	return set
 }
 
 var templateKeys = map[string]bool{"name": true, "rego-package": true, "body": true, "url": true, "legacy-scan-renderer": true}
@@ -172,8 +178,23 @@ func (p *parser) action(i int, n *yaml.Node) Action {
 	return a
 }
 
-// validate checks names and cross-references.
+// validate checks names and cross-references, and marks the templates and
+// actions routes use: an incomplete one that nothing uses is a warning, as
+// Postee loads it (its own default cfg.yaml has an empty url: template).
 func (p *parser) validate(cfg *Config) {
+	p.markUsed(cfg)
+	for i := range cfg.Templates {
+		t := &cfg.Templates[i]
+		if t.sources() == 1 {
+			continue
+		}
+		key, msg := fmt.Sprintf("templates[%d] %q", i, t.Name), "give exactly one of rego-package, body, url or legacy-scan-renderer"
+		if t.Used {
+			p.errf(t.Line, key, "%s", msg)
+		} else {
+			p.warnf(t.Line, key, "%s%s", msg, unusedSuffix("template"))
+		}
+	}
 	actions := map[string]bool{}
 	for _, a := range cfg.Actions {
 		if a.Name != "" && actions[a.Name] {
@@ -209,11 +230,46 @@ func (p *parser) validate(cfg *Config) {
 	}
 }
 
+func (p *parser) markUsed(cfg *Config) {
+	for _, r := range cfg.Routes {
+		for i := range cfg.Templates {
+			if cfg.Templates[i].Name == r.Template {
+				cfg.Templates[i].Used = true
+			}
+		}
+		for _, name := range r.Actions {
+			for i := range cfg.Actions {
+				if cfg.Actions[i].Name == name {
+					cfg.Actions[i].Used = true
+				}
+			}
+		}
+	}
+}
+
 func names(list []string) string {
 	if len(list) == 0 {
 		return "none"
 	}
 	return strings.Join(list, ", ")
+}
+
+// InputFile is the path of a route's input-file p: as given when absolute;
+// beside cfg.yaml when it is there; else in FiltersDir, where Postee looked
+// (its rego-filters folder). Postee took a name that already starts with
+// that folder as it is, so that one is not joined twice.
+func (c *Config) InputFile(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	beside := filepath.Join(c.Dir, p)
+	if _, err := os.Stat(beside); err == nil || c.FiltersDir == "" {
+		return beside
+	}
+	if strings.HasPrefix(filepath.Clean(p), filepath.Clean(c.FiltersDir)+string(filepath.Separator)) {
+		return p
+	}
+	return filepath.Join(c.FiltersDir, p)
 }
 
 // ActionNames lists the configured action names in order.

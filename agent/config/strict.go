@@ -60,14 +60,15 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		*d = Duration(time.Duration(secs) * time.Second)
 		return nil
 	}
-	if days, ok := strings.CutSuffix(n.Value, "d"); ok {
+	text := strings.ReplaceAll(n.Value, " ", "") // Postee accepts "10 m"
+	if days, ok := strings.CutSuffix(text, "d"); ok {
 		var k int64
 		if _, err := fmt.Sscanf(days, "%d", &k); err == nil && k >= 0 && fmt.Sprint(k) == days {
 			*d = Duration(time.Duration(k) * 24 * time.Hour)
 			return nil
 		}
 	}
-	v, err := time.ParseDuration(n.Value)
+	v, err := time.ParseDuration(text)
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not a duration (use e.g. \"10s\", \"2m\")", n.Line, n.Value)
 	}
@@ -87,33 +88,46 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // line and key, prefixed by where (e.g. `actions[2] "my-exec"`).
 func Decoder(file, where string, node *yaml.Node, skip ...string) func(v any) error {
 	return func(v any) error {
-		if node == nil {
-			return nil
-		}
-		var errs Errors
-		if node.Kind != yaml.MappingNode {
-			return Errors{{File: file, Line: node.Line, Key: where, Msg: "must be a mapping of keys to values"}}
-		}
-		known := yamlKeys(reflect.TypeOf(v))
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			k, val := node.Content[i], node.Content[i+1]
-			if contains(skip, k.Value) {
-				continue
-			}
-			if !known[k.Value] {
-				errs = append(errs, &Error{File: file, Line: k.Line, Key: where + "." + k.Value,
-					Msg: "unknown key" + suggest(k.Value, known)})
-				continue
-			}
-			if err := val.Decode(fieldPtr(v, k.Value)); err != nil {
-				errs = append(errs, &Error{File: file, Line: val.Line, Key: where + "." + k.Value, Msg: cleanYAMLError(err)})
-			}
-		}
-		if len(errs) > 0 {
-			return errs
-		}
-		return nil
+		_, err := decodeStrict(file, where, node, v, nil, skip)
+		return err
 	}
+}
+
+// decodeStrict decodes node into the struct v. A key v does not declare is
+// an error, unless foreign names it: a key Postee reads here that posteed
+// does not use, accepted with a warning (the map's value says why it is
+// not used; "" for the general reason).
+func decodeStrict(file, where string, node *yaml.Node, v any, foreign map[string]string, skip []string) (warns Errors, err error) {
+	if node == nil {
+		return nil, nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return nil, Errors{{File: file, Line: node.Line, Key: where, Msg: "must be a mapping of keys to values"}}
+	}
+	var errs Errors
+	known := yamlKeys(reflect.TypeOf(v))
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, val := node.Content[i], node.Content[i+1]
+		if contains(skip, k.Value) {
+			continue
+		}
+		if !known[k.Value] {
+			if why, ok := foreign[k.Value]; ok {
+				warns = append(warns, &Error{File: file, Line: k.Line, Key: where + "." + k.Value, Msg: notUsed(why)})
+				continue
+			}
+			errs = append(errs, &Error{File: file, Line: k.Line, Key: where + "." + k.Value,
+				Msg: "unknown key" + suggest(k.Value, known)})
+			continue
+		}
+		if err := val.Decode(fieldPtr(v, k.Value)); err != nil {
+			errs = append(errs, &Error{File: file, Line: val.Line, Key: where + "." + k.Value, Msg: cleanYAMLError(err)})
+		}
+	}
+	if len(errs) > 0 {
+		return warns, errs
+	}
+	return warns, nil
 }
 
 // fieldPtr returns a pointer to the field of struct pointer v whose yaml tag is key.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -66,7 +67,7 @@ func (e *Engine) renderAggregation(ctx context.Context, r *Route, pkg string, he
 	}
 	items := make([]any, len(held))
 	for i, h := range held {
-		items[i] = map[string]any{"title": h.Title, "description": h.Body, "url": h.URL}
+		items[i] = map[string]any{"title": h.Title, "description": aggDescription(h.Body), "url": h.URL}
 	}
 	in, err := ast.InterfaceToValue(items)
 	if err != nil {
@@ -87,7 +88,7 @@ func (e *Engine) aggQuery(ctx context.Context, t *template, pkg string) (*rego.P
 	if err != nil {
 		return nil, err
 	}
-	pq, err := rego.New(rego.ParsedQuery(renderQuery(ref)), rego.Compiler(t.c)).PrepareForEval(ctx)
+	pq, err := templateQuery(renderQuery(ref), t.c).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aggregation package %s: %w", pkg, err)
 	}
@@ -96,4 +97,15 @@ func (e *Engine) aggQuery(ctx context.Context, t *template, pkg string) (*rego.P
 	}
 	e.aggQueries[pkg] = &pq
 	return &pq, nil
+}
+
+// aggDescription is a rendered body as Postee gives it to an aggregation
+// package: a JSON array of objects (Slack blocks) decoded, so that
+// array.concat(..., input[i].description) works; anything else as text.
+func aggDescription(body string) any {
+	var blocks []map[string]any
+	if err := json.Unmarshal([]byte(body), &blocks); err != nil || blocks == nil {
+		return body
+	}
+	return blocks
 }

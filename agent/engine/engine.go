@@ -89,6 +89,8 @@ type Engine struct {
 	types   map[string]string        // action name → type
 	onCrash map[string]string        // action name → on-crash policy
 	redact  redactor                 // secret values resolved for the actions
+	// warnings: what loaded but will not act (warnings.go)
+	warnings config.Errors
 
 	aggMu      sync.Mutex
 	aggQueries map[string]*rego.PreparedEvalQuery // guarded by aggMu; by aggregation package
@@ -110,14 +112,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error)
 		used[r.Template] = true
 		e.routes = append(e.routes, e.route(i, r))
 	}
-	tmpls, terrs := compileTemplates(ctx, cfg, opts.TemplatesDir, opts.HTTPClient, used)
+	tmpls, twarns, terrs := compileTemplates(ctx, cfg, opts.TemplatesDir, opts.HTTPClient, used, e.log)
 	errs = append(errs, terrs...)
+	e.warnings = append(e.warnings, twarns...)
 	errs = append(errs, checkRunsOn(cfg)...)
 	errs = append(errs, e.buildActions()...)
 	if len(errs) > 0 {
 		e.Close()
 		return nil, errs
 	}
+	e.sortWarnings()
 	for _, r := range e.routes {
 		r.tmpl = tmpls[r.Template]
 		e.byName[r.Name] = r
@@ -214,9 +218,10 @@ func (e *Engine) buildActions() config.Errors {
 		}
 		key := fmt.Sprintf("actions[%d] %q", a.Index, a.Name)
 		e.types[a.Name], e.onCrash[a.Name] = a.Type, a.OnCrash
+		report := e.reporter(a, &errs)
 		factory, ok := e.opts.Registry.Lookup(a.Type)
 		if !ok {
-			errs = append(errs, &config.Error{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q (known: %s)", a.Type, strings.Join(e.opts.Registry.Types(), ", "))})
+			report(config.Errors{{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q (known: %s)", a.Type, strings.Join(e.opts.Registry.Types(), ", "))}})
 			continue
 		}
 		spec := action.Spec{
@@ -226,9 +231,11 @@ func (e *Engine) buildActions() config.Errors {
 			Remote:   !here[a.Name],
 			StateDir: e.opts.StateDir,
 		}
+		a.Warnings = nil // filled again by spec.Decode
 		act, err := factory(spec)
+		e.warnings = append(e.warnings, a.Warnings...)
 		if err != nil {
-			errs = append(errs, actionError(e.cfg.File, a, key, err)...)
+			report(actionError(e.cfg.File, a, key, err))
 			continue
 		}
 		if here[a.Name] {

@@ -196,6 +196,7 @@ func TestLoadErrorsPointAtTheirSource(t *testing.T) {
   template: t
 - name: bad-file
   input-files: [filters/bad.rego]
+  actions: [x, y]
   template: t
 templates:
 - name: t
@@ -218,7 +219,7 @@ actions:
 	for _, want := range []string{
 		file + `:5: routes[0] "bad-input" input: rego:`,
 		filepath.Join(dir, "filters/bad.rego") + ":",
-		file + `:15: actions[0] "x".type: unknown action type "nonsense" (known: record)`,
+		file + `:16: actions[0] "x".type: unknown action type "nonsense" (known: record)`,
 		`actions[1] "y".tokn: unknown key`,
 	} {
 		if !strings.Contains(err.Error(), want) {

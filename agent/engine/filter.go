@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -121,10 +120,7 @@ func inputFileModules(cfg *config.Config, i int, r config.Route) (map[string]*as
 	var errs config.Errors
 	target, _ := ast.ParseRef(fmt.Sprintf("data.posteed.inputs.r%d", i))
 	for _, p := range r.InputFiles {
-		path := p
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(cfg.Dir, p)
-		}
+		path := cfg.InputFile(p)
 		src, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, &config.Error{File: cfg.File, Line: r.Line, Key: fmt.Sprintf("routes[%d] %q input-files", i, r.Name), Msg: fmt.Sprintf("cannot read %s: %v", path, err)})

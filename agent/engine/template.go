@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +27,9 @@ type template struct {
 	query rego.PreparedEvalQuery
 	c     *ast.Compiler // holds every template module, for aggregation packages
 	files []string      // the user's Rego files it reaches (reachableFiles)
+	// postee is set on the user's templates when cfg.yaml has aqua-server:
+	// Postee gave its templates input.postee = {"AquaServer": ...}.
+	postee *ast.Term
 }
 
 // rendered is a template's output for one event.
@@ -39,12 +44,15 @@ var legacyRenderers = map[string]string{
 	"jira":  "postee.trivy.jira",
 }
 
-// templateSet compiles every template of cfg against one compiler holding
-// the bundled packages, the user's rego-templates directory, inline bodies
-// and fetched URLs. Only templates in use are prepared.
-func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch *http.Client, used map[string]bool) (map[string]*template, config.Errors) {
+// compileTemplates compiles every template of cfg against one compiler
+// holding the bundled packages, the user's rego-templates directory (whose
+// packages replace bundled ones of the same name), inline bodies and
+// fetched URLs. Only templates in use are prepared, checked for title and
+// result rules, and rendered once on each sample event; problems of unused
+// templates are warnings.
+func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch *http.Client, used map[string]bool, log *slog.Logger) (map[string]*template, config.Errors, config.Errors) {
 	modules := map[string]*ast.Module{}
-	var errs config.Errors
+	var errs, warns config.Errors
 	for name, src := range bundled.Files() {
 		m, err := ast.ParseModuleWithOpts("bundled/"+name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
@@ -53,45 +61,32 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 		}
 		modules["bundled/"+name] = m
 	}
-	errs = append(errs, loadTemplateDir(dir, modules)...)
+	user := map[string]*ast.Module{}
+	errs = append(errs, loadTemplateDir(dir, user)...)
+	// overridden: bundled packages the user's replace. Whatever stands for
+	// a bundled package's Rego (a native renderer) must not be used for a
+	// template whose package, or a package it reaches, is in here.
+	overridden := overrideBundled(modules, user)
+	for pkg, file := range overridden {
+		log.Info("bundled template package replaced by rego-templates", "package", pkg, "file", file)
+	}
+	maps.Copy(modules, user)
 	pkgs := map[string]string{} // template name → package
+	locs := locations{}
 	for i, t := range cfg.Templates {
-		key := fmt.Sprintf("templates[%d] %q", i, t.Name)
-		switch {
-		case t.RegoPackage != "":
-			pkgs[t.Name] = t.RegoPackage
-		case t.LegacyScanRenderer != "":
-			p, ok := legacyRenderers[t.LegacyScanRenderer]
-			if !ok {
-				errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key + ".legacy-scan-renderer", Msg: fmt.Sprintf("unknown renderer %q (use html, slack or jira)", t.LegacyScanRenderer)})
-				continue
-			}
-			pkgs[t.Name] = p
-		case t.Body != "":
-			m, err := inlineTemplate(cfg.File, i, t, t.Body, func(row int) int { return t.BodyLine + row - 1 })
-			if err != nil {
-				errs = append(errs, err...)
-				continue
-			}
-			modules[fmt.Sprintf("template-%d-body", i)] = m
-			pkgs[t.Name] = strings.TrimPrefix(m.Package.Path.String(), "data.")
-		case t.URL != "":
-			src, err := fetchTemplate(ctx, fetch, t.URL)
-			if err != nil {
-				errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key + ".url", Msg: err.Error()})
-				continue
-			}
-			m, errs2 := inlineTemplate(t.URL, i, t, src, nil)
-			if errs2 != nil {
-				errs = append(errs, errs2...)
-				continue
-			}
-			modules[fmt.Sprintf("template-%d-url", i)] = m
-			pkgs[t.Name] = strings.TrimPrefix(m.Package.Path.String(), "data.")
+		pkg, ms, problems := templateSource(ctx, cfg, i, t, fetch, used[t.Name], locs)
+		if !used[t.Name] {
+			warns = append(warns, config.AsUnused(problems, "template")...)
+			continue
+		}
+		errs = append(errs, problems...)
+		maps.Copy(modules, ms)
+		if pkg != "" {
+			pkgs[t.Name] = pkg
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, warns, errs
 	}
 	var want []string
 	for name, pkg := range pkgs {
@@ -100,11 +95,12 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 		}
 	}
 	modules = withoutUnusedBundled(modules, want)
-	c := ast.NewCompiler()
+	c := ast.NewCompiler().WithCapabilities(templateCapabilities())
 	if c.Compile(modules); c.Failed() {
-		return nil, compileErrors(cfg, c.Errors)
+		return nil, warns, locs.errors(cfg, c.Errors)
 	}
 	out := map[string]*template{}
+	samples := sampleValues()
 	for i, t := range cfg.Templates {
 		pkg := pkgs[t.Name]
 		if !used[t.Name] {
@@ -120,17 +116,90 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		pq, err := rego.New(rego.ParsedQuery(renderQuery(ref)), rego.Compiler(c)).PrepareForEval(ctx)
+		if missing := missingRules(c, ref); missing != "" {
+			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: fmt.Sprintf("package %s defines no %s rule: a template needs title and result", pkg, missing)})
+			continue
+		}
+		pq, err := templateQuery(renderQuery(ref), c).PrepareForEval(ctx)
 		if err != nil {
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq, c: c, files: reachableFiles(modules, pkg, dir)}
+		tm := &template{name: t.Name, pkg: pkg, query: pq, c: c, files: reachableFiles(modules, pkg, dir)}
+		if cfg.AquaServer != "" && userPackage(modules, pkg) {
+			tm.postee = posteeOptions(cfg.AquaServer)
+		}
+		w, e := tm.check(ctx, samples, locs, cfg.File, t.Line, key)
+		warns, errs = append(warns, w...), append(errs, e...)
+		out[t.Name] = tm
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, warns, errs
 	}
-	return out, nil
+	return out, warns, nil
+}
+
+// overrideBundled drops the bundled modules whose package a module of the
+// user's rego-templates directory declares, so the user's package replaces
+// ours instead of merging with it (two `result` rules would conflict on
+// every event). This is how Postee users customise a template: edit
+// postee.vuls.html in their rego-templates. It returns each replaced
+// package with the user's file; a native renderer that stands for a
+// bundled package must not be used for a package in this set.
+func overrideBundled(bundledModules, user map[string]*ast.Module) map[string]string {
+	mine := map[string]string{} // package → user file
+	for file, m := range user {
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		if prev, ok := mine[pkg]; !ok || file < prev {
+			mine[pkg] = file
+		}
+	}
+	replaced := map[string]string{}
+	for name, m := range bundledModules {
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		if file, ok := mine[pkg]; ok {
+			delete(bundledModules, name)
+			replaced[pkg] = file
+		}
+	}
+	return replaced
+}
+
+// templateSource resolves template i to its package and the modules it
+// adds (inline body, fetched url). An unused template is only parsed:
+// its url is not fetched.
+func templateSource(ctx context.Context, cfg *config.Config, i int, t config.Template, fetch *http.Client, used bool, locs locations) (string, map[string]*ast.Module, config.Errors) {
+	key := fmt.Sprintf("templates[%d] %q", i, t.Name)
+	switch {
+	case t.RegoPackage != "":
+		return t.RegoPackage, nil, nil
+	case t.LegacyScanRenderer != "":
+		p, ok := legacyRenderers[t.LegacyScanRenderer]
+		if !ok {
+			return "", nil, config.Errors{{File: cfg.File, Line: t.Line, Key: key + ".legacy-scan-renderer", Msg: fmt.Sprintf("unknown renderer %q (use html, slack or jira)", t.LegacyScanRenderer)}}
+		}
+		return p, nil, nil
+	case t.Body != "":
+		name := fmt.Sprintf("%s#templates[%d].body", cfg.File, i)
+		locs[name] = location{file: cfg.File, key: key, shift: func(row int) int { return t.BodyLine + row - 1 }}
+		m, err := inlineTemplate(name, i, t, t.Body, locs)
+		if err != nil {
+			return "", nil, err
+		}
+		return strings.TrimPrefix(m.Package.Path.String(), "data."), map[string]*ast.Module{name: m}, nil
+	case t.URL != "" && used:
+		src, err := fetchTemplate(ctx, fetch, t.URL)
+		if err != nil {
+			return "", nil, config.Errors{{File: cfg.File, Line: t.Line, Key: key + ".url", Msg: err.Error()}}
+		}
+		locs[t.URL] = location{file: t.URL, key: key}
+		m, errs := inlineTemplate(t.URL, i, t, src, locs)
+		if errs != nil {
+			return "", nil, errs
+		}
+		return strings.TrimPrefix(m.Package.Path.String(), "data."), map[string]*ast.Module{t.URL: m}, nil
+	}
+	return "", nil, nil
 }
 
 // withoutUnusedBundled drops the bundled modules nothing in use refers to:
@@ -213,6 +282,45 @@ func renderQuery(pkg ast.Ref) ast.Body {
 	)
 }
 
+// userPackage reports whether pkg is the user's (rego-templates, an inline
+// body or a url) rather than bundled.
+func userPackage(modules map[string]*ast.Module, pkg string) bool {
+	want := "data." + pkg
+	for name, m := range modules {
+		if !strings.HasPrefix(name, "bundled/") && m.Package.Path.String() == want {
+			return true
+		}
+	}
+	return false
+}
+
+// posteeOptions is what Postee added to every event as input.postee: the
+// Aqua console's image page, for links.
+func posteeOptions(aquaServer string) *ast.Term {
+	if !strings.HasSuffix(aquaServer, "/") {
+		aquaServer += "/"
+	}
+	return ast.ObjectTerm(ast.Item(ast.StringTerm("AquaServer"), ast.StringTerm(aquaServer+"#/images/")))
+}
+
+// withPostee is the event object with input.postee set; the event's own
+// terms are shared, not copied. Other values stay as they are.
+func withPostee(in ast.Value, postee *ast.Term) ast.Value {
+	obj, ok := in.(ast.Object)
+	if !ok {
+		return in
+	}
+	key := ast.StringTerm("postee")
+	out := ast.NewObject()
+	obj.Foreach(func(k, v *ast.Term) {
+		if !k.Equal(key) {
+			out.Insert(k, v)
+		}
+	})
+	out.Insert(key, postee)
+	return out
+}
+
 func hasPackage(modules map[string]*ast.Module, pkg string) bool {
 	want := "data." + pkg
 	for _, m := range modules {
@@ -258,20 +366,23 @@ func loadTemplateDir(dir string, modules map[string]*ast.Module) config.Errors {
 	return errs
 }
 
-// inlineTemplate parses a template's body or fetched source. Without a
-// package line it gets its own package, posteed.inline.tN.
-func inlineTemplate(file string, i int, t config.Template, src string, shift func(int) int) (*ast.Module, config.Errors) {
-	key := fmt.Sprintf("templates[%d] %q", i, t.Name)
+// inlineTemplate parses a template's body or fetched source, known to the
+// parser as name (locs says where its rows are). Without a package line it
+// gets its own package, posteed.inline.tN.
+func inlineTemplate(name string, i int, t config.Template, src string, locs locations) (*ast.Module, config.Errors) {
 	if !strings.HasPrefix(strings.TrimSpace(stripComments(src)), "package ") {
 		src = fmt.Sprintf("package posteed.inline.t%d\n", i) + src
-		if shift != nil {
-			orig := shift
-			shift = func(row int) int { return orig(row - 1) }
+		loc := locs[name]
+		orig := loc.shift
+		if orig == nil {
+			orig = func(row int) int { return row }
 		}
+		loc.shift = func(row int) int { return orig(row - 1) }
+		locs[name] = loc
 	}
-	m, err := parseModule(file, src)
+	m, err := parseModule(name, src)
 	if err != nil {
-		return nil, regoErrors(err, file, key, shift)
+		return nil, locs.errors(nil, err)
 	}
 	return m, nil
 }
@@ -311,18 +422,21 @@ func fetchTemplate(ctx context.Context, c *http.Client, url string) (string, err
 
 // render evaluates the template for one event.
 func (t *template) render(ctx context.Context, in ast.Value) (rendered, error) {
+	if t.postee != nil {
+		in = withPostee(in, t.postee)
+	}
 	rs, err := t.query.Eval(ctx, rego.EvalParsedInput(in))
 	if err != nil {
 		return rendered{}, fmt.Errorf("template %q: %w", t.name, err)
 	}
 	if len(rs) == 0 {
-		return rendered{}, fmt.Errorf("template %q: package %s defines no title and result for this event", t.name, t.pkg)
+		return rendered{}, fmt.Errorf("template %q: package %s %w", t.name, t.pkg, errNoResult)
 	}
 	b := rs[0].Bindings
 	return rendered{
 		Title:          text(b["__title"]),
 		Body:           text(b["__result"]),
-		URL:            text(first(b["__url"])),
+		URL:            str(first(b["__url"])), // as Postee: a url that is not a string is none
 		AggregationPkg: text(first(b["__agg"])),
 	}, nil
 }
@@ -332,6 +446,11 @@ func first(v any) any {
 		return list[0]
 	}
 	return nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }
 
 // text renders a template value: strings as they are, anything else as JSON

@@ -207,10 +207,15 @@ func (s *configSync) compile(ctx context.Context, sl *transport.Slice) (*engine.
 		return nil, err
 	}
 	name := s.deps.Name
-	return engine.New(ctx, cfg, engine.Options{
+	eng, err := engine.New(ctx, cfg, engine.Options{
 		Registry: s.deps.Registry, Logger: s.deps.Logger, StateDir: s.deps.StateDir,
 		Here: func(runsOn string) bool { return runsOn == name || runsOn == engine.Origin },
 	})
+	if err != nil {
+		return nil, err
+	}
+	engine.LogWarnings(s.deps.Logger, eng)
+	return eng, nil
 }
 
 // pruneSlices removes the directories of slices no engine uses any more:

@@ -9,6 +9,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/postee-fleet/posteed/agent/sd"
+	"github.com/postee-fleet/posteed/agent/settings"
 )
 
 // Settings are the runner's daemon settings: flags, or the same keys in
@@ -47,7 +48,8 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.TLSCert, "runner-tls-cert", "", "runner client certificate (relative paths: $CREDENTIALS_DIRECTORY)")
 	fs.StringVar(&s.TLSKey, "runner-tls-key", "", "runner client private key")
 	fs.StringVar(&s.CARoot, "runner-ca-root", "", "CA that signed the controller's certificate")
-	fs.StringVar(&s.NKeySeed, "runner-nkey-seed", "", "nkey seed file, an alternative identity to the certificate")
+	fs.StringVar(&s.NKeySeed, "runner-seed-file", "", "nkey seed file (Postee's flag): this runner's own nkey, listed in the controller's runner-nkeys, is an identity instead of the certificate; Postee's shared seed (the controller's controller-seed-file) goes with the certificate")
+	fs.StringVar(&s.NKeySeed, "runner-nkey-seed", "", "the same as runner-seed-file (earlier name)")
 	fs.StringVar(&s.URL, "url", "0.0.0.0:9082", "HTTP intake address host:port (\"\" disables)")
 	fs.StringVar(&s.TLS, "tls", "0.0.0.0:9445", "HTTPS intake address host:port (\"\" disables)")
 	fs.StringVar(&s.HTTPSCert, "tls-cert", "", "HTTPS intake certificate (default: self-signed, generated once into the state directory)")
@@ -67,6 +69,22 @@ func envOr(env, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// Env are Postee's environment variables the runner reads: a flag wins
+// over them, they win over runner.toml; of two for one setting the first
+// set wins (POSTEE_* over the older AQUAALERT_*). POSTEE_CFG does not
+// apply: a runner's config comes from the controller.
+var Env = []settings.EnvVar{
+	{Name: "POSTEE_HTTP", Flag: "url"},
+	{Name: "AQUAALERT_URL", Flag: "url"},
+	{Name: "POSTEE_HTTPS", Flag: "tls"},
+	{Name: "AQUAALERT_TLS", Flag: "tls"},
+	{Name: "AQUAALERT_CERT_PEM", Flag: "tls-cert"},
+	{Name: "AQUAALERT_KEY_PEM", Flag: "tls-key"},
+	{Name: "POSTEE_DEBUG", Flag: "log-level", Value: settings.Debug},
+	{Name: "AQUAALERT_DEBUG", Flag: "log-level", Value: settings.Debug},
+	{Name: "PATH_TO_DB", Flag: "state-dir", Value: settings.DirOf},
 }
 
 // Validate checks what a runner cannot start without.

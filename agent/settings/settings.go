@@ -65,6 +65,13 @@ func toString(v any) string {
 			parts[i] = fmt.Sprint(p)
 		}
 		return strings.Join(parts, ",")
+	case map[string]any: // an inline table: name = value pairs, sorted
+		parts := make([]string, 0, len(x))
+		for k, p := range x {
+			parts = append(parts, k+"="+fmt.Sprint(p))
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, ",")
 	default:
 		return fmt.Sprint(x)
 	}

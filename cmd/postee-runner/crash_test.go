@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,6 +49,7 @@ type crashRig struct {
 	dir    string
 	toml   string
 	addr   string
+	socket *os.File // the intake's listening socket
 	out    string
 	tracee string
 
@@ -153,7 +155,17 @@ func sum(m map[string]int) int {
 
 func newCrashRig(t *testing.T) *crashRig {
 	dir := t.TempDir()
-	x := &crashRig{t: t, dir: dir, addr: daemontest.FreeAddr(t), out: filepath.Join(dir, "ran"), tracee: filepath.Join(dir, "tracee.json")}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // the duplicate in socket stays bound
+	t.Cleanup(func() { socket.Close() })
+	x := &crashRig{t: t, dir: dir, addr: ln.Addr().String(), socket: socket, out: filepath.Join(dir, "ran"), tracee: filepath.Join(dir, "tracee.json")}
 	state := filepath.Join(dir, "state")
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
@@ -203,10 +215,15 @@ tracee-files = [%q]
 	return x
 }
 
-// start runs the runner and waits until its intake answers.
+// start runs the runner and waits until its intake answers. The intake's
+// socket is the test's, passed to every runner as systemd's socket unit
+// passes it: it stays bound while the runner restarts.
 func (x *crashRig) start() error {
 	cmd := exec.Command(bin, "--config="+x.toml)
-	cmd.Env = daemontest.Env()
+	cmd.Env = daemontest.Env("LISTEN_FDS=1", "LISTEN_FDNAMES=http")
+	cmd.Args = daemontest.WithPID("LISTEN_PID", cmd.Args...)
+	cmd.Path = cmd.Args[0]
+	cmd.ExtraFiles = []*os.File{x.socket}
 	p := daemontest.Start(x.t, cmd)
 	x.mu.Lock()
 	x.proc = p

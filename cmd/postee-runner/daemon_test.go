@@ -179,3 +179,16 @@ func TestRunnerWithoutIntake(t *testing.T) {
 		t.Fatalf("a formatting error in the log:\n%s", p.Stderr())
 	}
 }
+
+// TestPosteeRunnerFlags: Postee's runner command line (its docs' example)
+// parses unchanged, --runner-seed-file included.
+func TestPosteeRunnerFlags(t *testing.T) {
+	t.Parallel()
+	args := []string{"run", "--controller-url=nats://0.0.0.0:4222", "--runner-ca-root=./rootCA.pem", "--runner-tls-cert=./runner-cert.pem",
+		"--runner-tls-key=./runner-key.pem", "--runner-seed-file=./seed.txt", "--runner-name=postee-runner-1", "--url=0.0.0.0:9082", "--tls=0.0.0.0:9445", "--help"}
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-runner-seed-file") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
@@ -27,10 +28,13 @@ Usage:
   posteed-controller runners [--url HOST:PORT]     list the runners known to a running controller
   posteed-controller certs --dir DIR --controller-host HOST RUNNER...
                                                    create a dev CA, a controller certificate and runner certificates
+  posteed-controller nkey --out FILE [RUNNER]      create a runner's nkey seed file (its runner-seed-file) and print its runner-nkeys entry
   posteed-controller version                       print the version, commit and Go version (also --version)
   posteed-controller help                          this text (also --help, -h)
 
-Settings are read from /etc/postee/controller.toml (--config); flags win.
+Settings are read from /etc/postee/controller.toml (--config); flags win over
+Postee's environment variables (POSTEE_CFG, POSTEE_HTTP, ...), which win over
+the file.
 `
 
 // Main runs the command line and returns the exit code.
@@ -51,6 +55,8 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 		err = runners(args, stdout, stderr)
 	case "certs":
 		err = certs(args, stdout, stderr)
+	case "nkey":
+		err = nkey(args, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, buildinfo.String("posteed-controller", version))
 		return 0
@@ -83,6 +89,10 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, buildinfo.String("posteed-controller", version))
 		return nil
 	}
+	fromEnv, err := settings.ApplyEnv(fs, controller.Env, os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	if err := settings.Load(fs, s.ConfigFile, !isSet(fs, "config")); err != nil {
 		return err
 	}
@@ -93,6 +103,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	settings.LogEnv(env.Log, fromEnv)
 	daemon.TuneGC()
 	c, err := controller.New(env.Ctx, controller.Options{Settings: *s, Logger: env.Log, Notifier: env.Notifier, Listeners: env.Listeners, Version: version})
 	if err != nil {
@@ -122,7 +133,8 @@ func isSet(fs *flag.FlagSet, name string) bool {
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("posteed-controller check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgfile := fs.String("cfgfile", "/etc/postee/cfg.yaml", "Postee config to check")
+	cfgfile := fs.String("cfgfile", defaultCfgFile(), "Postee config to check (default: $POSTEE_CFG, else /etc/postee/cfg.yaml)")
+	filters := fs.String("rego-filters", os.Getenv("REGO_FILTERS_PATH"), "Postee's rego-filters folder for relative input-files (default: $REGO_FILTERS_PATH, else rego-filters beside the config)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -132,15 +144,34 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() == 1 {
 		*cfgfile = fs.Arg(0)
 	}
-	eng, err := controller.Compile(context.Background(), *cfgfile, nil)
+	eng, err := controller.CompileIn(context.Background(), *cfgfile, *filters, nil)
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		fmt.Fprintf(stdout, "%s: invalid (%d problem%s)\n", *cfgfile, countLines(err.Error()), plural(countLines(err.Error())))
 		return 1
 	}
-	eng.Close()
+	defer eng.Close()
+	warns := eng.Warnings()
+	for _, w := range warns {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	if len(warns) > 0 {
+		fmt.Fprintf(stdout, "%s: valid, with %d warning%s\n", *cfgfile, len(warns), plural(len(warns)))
+		return 0
+	}
 	fmt.Fprintf(stdout, "%s: valid\n", *cfgfile)
 	return 0
+}
+
+// defaultCfgFile is where check and test look without --cfgfile: Postee's
+// POSTEE_CFG (or older AQUAALERT_CFG) when set, as the daemon does.
+func defaultCfgFile() string {
+	for _, v := range []string{"POSTEE_CFG", "AQUAALERT_CFG"} {
+		if f := os.Getenv(v); f != "" {
+			return f
+		}
+	}
+	return "/etc/postee/cfg.yaml"
 }
 
 func countLines(s string) int { return strings.Count(s, "\n") + 1 }

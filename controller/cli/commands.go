@@ -12,8 +12,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/pki"
+	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
 )
 
@@ -21,7 +24,8 @@ import (
 func dryRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgfile := fs.String("cfgfile", "/etc/postee/cfg.yaml", "Postee config")
+	cfgfile := fs.String("cfgfile", defaultCfgFile(), "Postee config (default: $POSTEE_CFG, else /etc/postee/cfg.yaml)")
+	filters := fs.String("rego-filters", os.Getenv("REGO_FILTERS_PATH"), "Postee's rego-filters folder for relative input-files (default: $REGO_FILTERS_PATH, else rego-filters beside the config)")
 	eventFile := fs.String("event", "", "event JSON file (- for standard input)")
 	route := fs.String("route", "", "only this route (as POST /tenant/{route})")
 	if err := fs.Parse(args); err != nil {
@@ -35,7 +39,7 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	eng, err := controller.Compile(ctx, *cfgfile, nil)
+	eng, err := controller.CompileIn(ctx, *cfgfile, *filters, nil)
 	if err != nil {
 		return err
 	}
@@ -197,5 +201,52 @@ func certs(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "wrote ca.crt, ca.key, controller.crt/.key and %d runner certificate(s) to %s\n", fs.NArg(), *dir)
+	return nil
+}
+
+// nkey creates a user nkey seed file for a runner (its runner-seed-file)
+// and prints the public key as the runner-nkeys entry of controller.toml.
+func nkey(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("posteed-controller nkey", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "seed file to create (mode 0600; refused if it exists)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 1 {
+		return fmt.Errorf("usage: posteed-controller nkey --out FILE [RUNNER]")
+	}
+	name := "postee-runner-1"
+	if fs.NArg() == 1 {
+		name = fs.Arg(0)
+		if err := transport.ValidName(name); err != nil {
+			return err
+		}
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	defer kp.Wipe()
+	seed, err := kp.Seed()
+	if err != nil {
+		return err
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(seed, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (keep it secret: the runner's runner-seed-file)\ncontroller.toml: runner-nkeys = { %q = %q }\n", *out, name, pub)
 	return nil
 }

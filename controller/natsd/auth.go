@@ -21,6 +21,7 @@ type authenticator struct {
 	tls        bool              // the listener speaks TLS
 	verify     bool              // client certificates are mandatory and verified
 	nkeys      map[string]string // public nkey -> runner name
+	shared     string            // Postee's controller-seed-file public key; "" when unset
 	insecureNA bool
 	log        *slog.Logger
 }
@@ -33,6 +34,7 @@ func newAuthenticator(o Options, tls bool, secret string, log *slog.Logger) (*au
 		tls:        tls,
 		verify:     tls && o.CAFile != "",
 		nkeys:      make(map[string]string, len(o.RunnerNKeys)),
+		shared:     o.SharedNKey,
 		insecureNA: o.InsecureNoAuth,
 		log:        log,
 	}
@@ -50,6 +52,17 @@ func newAuthenticator(o Options, tls bool, secret string, log *slog.Logger) (*au
 	}
 	if len(a.nkeys) > 0 && !tls {
 		return nil, errors.New("runner nkeys need tls: set the certificate and key")
+	}
+	if a.shared != "" {
+		if !nkeys.IsValidPublicUserKey(a.shared) {
+			return nil, errors.New("controller seed: not a user nkey")
+		}
+		if _, dup := a.nkeys[a.shared]; dup {
+			return nil, fmt.Errorf("controller seed: the shared nkey is also runner %q's own", a.nkeys[a.shared])
+		}
+		if !a.verify {
+			return nil, errors.New("controller seed needs controller-ca-root: Postee's shared nkey names no runner, their certificates do")
+		}
 	}
 	return a, nil
 }
@@ -108,12 +121,24 @@ func (a *authenticator) runnerName(c server.ClientAuthentication) (string, error
 	o := c.GetOpts()
 	certName, hasCert := verifiedCN(c)
 	switch {
+	case o.Nkey != "" && o.Nkey == a.shared:
+		// Postee's one seed for every runner proves only that the client
+		// holds it; the certificate says which runner it is.
+		if err := verifyNonce(c, o); err != nil {
+			return "", fmt.Errorf("shared nkey: %w", err)
+		}
+		if !hasCert {
+			return "", errors.New("shared nkey (controller-seed-file) without a verified client certificate: it names no runner")
+		}
+		return certName, nil
 	case o.Nkey != "":
 		name, err := a.nkeyName(c, o)
 		if err == nil && hasCert && certName != name {
 			err = fmt.Errorf("nkey of runner %q with certificate of %q", name, certName)
 		}
 		return name, err
+	case a.shared != "":
+		return "", errors.New("controller-seed-file is set: runners must sign with an nkey (runner-seed-file)")
 	case hasCert && a.verify:
 		return certName, nil
 	case a.insecureNA:
@@ -129,21 +154,30 @@ func (a *authenticator) nkeyName(c server.ClientAuthentication, o *server.Client
 	if !ok {
 		return "", fmt.Errorf("unknown nkey %s", o.Nkey)
 	}
+	if err := verifyNonce(c, o); err != nil {
+		return "", fmt.Errorf("nkey of %q: %w", name, err)
+	}
+	return name, nil
+}
+
+// verifyNonce checks the client's signature of the server's nonce with the
+// nkey it presents.
+func verifyNonce(c server.ClientAuthentication, o *server.ClientOpts) error {
 	sig, err := base64.RawURLEncoding.DecodeString(o.Sig)
 	if err != nil {
 		sig, err = base64.StdEncoding.DecodeString(o.Sig)
 	}
 	if err != nil {
-		return "", fmt.Errorf("nkey signature of %q: %w", name, err)
+		return fmt.Errorf("signature: %w", err)
 	}
 	pub, err := nkeys.FromPublicKey(o.Nkey)
 	if err != nil {
-		return "", fmt.Errorf("nkey of %q: %w", name, err)
+		return err
 	}
 	if err := pub.Verify(c.GetNonce(), sig); err != nil {
-		return "", fmt.Errorf("nkey signature of %q: %w", name, err)
+		return fmt.Errorf("signature: %w", err)
 	}
-	return name, nil
+	return nil
 }
 
 // verifiedCN is the common name of a client certificate that the TLS

@@ -347,3 +347,94 @@ func expectViolation(t *testing.T, errs <-chan error, kind, subject string) {
 		}
 	}
 }
+
+// TestSharedNKey: Postee's controller-seed-file is one nkey every runner
+// signs with. It names nobody, so here it is a second factor: a runner
+// must sign with it (or with its own listed nkey) and its certificate
+// still says which runner it is.
+func TestSharedNKey(t *testing.T) {
+	p := natsdtest.NewPKI(t)
+	shared, sharedPub := newNKey(t)
+	own, ownPub := newNKey(t)
+	stranger, _ := newNKey(t)
+	o := p.ServerOptions(t)
+	o.SharedNKey = sharedPub
+	o.RunnerNKeys = map[string]string{"runner-2": ownPub}
+	s := natsdtest.Start(t, o)
+	// With a client CA (which the shared key needs) the TLS handshake asks
+	// every runner for a certificate.
+	certs := map[string][2]string{}
+	for _, r := range []string{"runner-1", "runner-2"} {
+		c, k := p.Issue(t, pki.Client, r)
+		certs[r] = [2]string{c, k}
+	}
+	tests := []struct {
+		name      string
+		seed      string
+		cert      string // runner whose certificate it presents; "" none
+		ok        bool
+		runnerSub string // a subject only that runner may subscribe to
+	}{
+		{"shared nkey and certificate", shared, "runner-1", true, transport.CfgPush("runner-1")},
+		{"shared nkey alone names no runner", shared, "", false, ""},
+		{"certificate alone", "", "runner-1", false, ""},
+		{"own listed nkey and certificate", own, "runner-2", true, transport.CfgPush("runner-2")},
+		{"own nkey with another runner's certificate", own, "runner-1", false, ""},
+		{"unknown nkey and certificate", stranger, "runner-1", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, k := "", ""
+			if tt.cert != "" {
+				c, k = certs[tt.cert][0], certs[tt.cert][1]
+			}
+			opts := []nats.Option{nats.Secure(tlsConfig(t, p.CAFile, c, k))}
+			if tt.seed != "" {
+				nk, err := nats.NkeyOptionFromSeed(tt.seed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, nk)
+			}
+			errs := make(chan error, 10)
+			nc, err := dial(t, s.ClientURL(), append(opts, asyncErrors(errs))...)
+			if !tt.ok {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := nc.SubscribeSync(tt.runnerSub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			if err := nc.Publish(transport.Heartbeat("runner-3"), nil); err != nil {
+				t.Fatal(err)
+			}
+			expectViolation(t, errs, "Publish", transport.Heartbeat("runner-3"))
+		})
+	}
+
+	bad := []struct {
+		name string
+		edit func(*natsd.Options)
+	}{
+		{"shared key without client ca", func(o *natsd.Options) { o.CAFile = "" }},
+		{"shared key is a runner's own", func(o *natsd.Options) { o.RunnerNKeys = map[string]string{"runner-2": sharedPub} }},
+		{"not a user key", func(o *natsd.Options) { o.SharedNKey = "xyz" }},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			o := p.ServerOptions(t)
+			o.SharedNKey = sharedPub
+			tt.edit(&o)
+			if _, err := natsd.Start(context.Background(), o); err == nil {
+				t.Fatal("started")
+			}
+		})
+	}
+}

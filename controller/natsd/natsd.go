@@ -46,6 +46,10 @@ type Options struct {
 	// RunnerNKeys maps runner name to public user nkey, an alternative
 	// identity to a client certificate. Needs TLS.
 	RunnerNKeys map[string]string
+	// SharedNKey is the public key of Postee's controller-seed-file: when
+	// set every runner must sign with it (or with its own nkey); it names
+	// no runner, so a runner signing with it needs its certificate too.
+	SharedNKey string
 	// InsecureNoAuth lets a runner claim any name as its NATS user name.
 	// Local demos only.
 	InsecureNoAuth bool
@@ -86,7 +90,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	so.CustomClientAuthentication = auth
-	so.AlwaysEnableNonce = len(o.RunnerNKeys) > 0
+	so.AlwaysEnableNonce = len(o.RunnerNKeys) > 0 || o.SharedNKey != ""
 	auth.warn()
 
 	// An unusable store only shows up as a JetStream that never gets ready.

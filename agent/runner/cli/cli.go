@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	_ "github.com/postee-fleet/posteed/agent/action/all" // every action type
@@ -79,6 +80,10 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	fromEnv, err := settings.ApplyEnv(fs, runner.Env, os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	if err := settings.Load(fs, s.ConfigFile, !explicit, "discovery"); err != nil {
 		return err
 	}
@@ -97,6 +102,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	settings.LogEnv(env.Log, fromEnv)
 	r, err := runner.New(env.Ctx, runner.Options{Settings: *s, Logger: env.Log, Notifier: env.Notifier, Listeners: env.Listeners, Version: version})
 	if err != nil {
 		env.Close()

@@ -3,6 +3,8 @@ package bundled
 import (
 	"encoding/json"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -368,6 +370,21 @@ func TestTraceeFastAndSlowPathsAgree(t *testing.T) {
 		}
 		if out := resultText(t, fast); !strings.Contains(out, "c1") || !strings.Contains(out, "ns/p") {
 			t.Errorf("%s: container id or pod missing:\n%s", pkg, out)
+		}
+	}
+}
+
+// TestSamplesMatchTestdata: the embedded sample events (what `check`
+// renders templates on) are the repository's sample events.
+func TestSamplesMatchTestdata(t *testing.T) {
+	samples := Samples()
+	if len(samples) != 4 {
+		t.Fatalf("%d samples, want 4", len(samples))
+	}
+	for _, s := range samples {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "events", s.Name))
+		if err != nil || string(b) != string(s.JSON) {
+			t.Errorf("samples/%s differs from testdata/events/%s (%v): copy it again", s.Name, s.Name, err)
 		}
 	}
 }

@@ -32,3 +32,33 @@ func Files() map[string]string {
 	}
 	return out
 }
+
+// samples are the events `check` renders every template on: a Trivy
+// report, an Aqua image scan and a Tracee finding in each of its shapes
+// (copies of testdata/events, which the tests use).
+//
+//go:embed samples/*.json
+var samples embed.FS
+
+// Sample is one sample event.
+type Sample struct {
+	Name string // file name, e.g. trivy-image-report.json
+	JSON []byte
+}
+
+// Samples returns the sample events, sorted by name.
+func Samples() []Sample {
+	entries, err := fs.ReadDir(samples, "samples")
+	if err != nil {
+		panic("bundled: read embedded samples: " + err.Error())
+	}
+	out := make([]Sample, 0, len(entries))
+	for _, e := range entries {
+		b, err := samples.ReadFile("samples/" + e.Name())
+		if err != nil {
+			panic("bundled: read embedded sample: " + err.Error())
+		}
+		out = append(out, Sample{Name: e.Name(), JSON: b})
+	}
+	return out
+}

@@ -1,0 +1,5 @@
+package postee.rawmessage.html
+
+title := "Raw event"
+
+result := sprintf("<pre>%s</pre>", [jsonformat(input)])

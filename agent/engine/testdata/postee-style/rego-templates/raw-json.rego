@@ -1,0 +1,5 @@
+package postee.rawmessage.json
+
+title := "raw event"
+
+result := jsonformat(input)

@@ -1,0 +1,5 @@
+package postee.trivyoperator.dependencytrack
+
+title := sprintf("%s:%s", [input.report.artifact.repository, input.report.artifact.tag])
+
+result := input.report.components
