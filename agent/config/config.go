@@ -80,9 +80,15 @@ type Action struct {
 	Index    int
 }
 
-// Decode strictly decodes the action's type-specific keys into v.
+// Decode strictly decodes the action's type-specific keys into v, checking
+// the syntax of references in typed values without resolving them.
 func (a *Action) Decode(file string) func(v any) error {
-	return Decoder(file, fmt.Sprintf("actions[%d] %q", a.Index, a.Name), a.Node, "name", "type", "enable", "runs-on")
+	return a.DecodeResolving(file, nil)
+}
+
+// DecodeResolving is Decode that resolves the typed values' references with r.
+func (a *Action) DecodeResolving(file string, r *Resolver) func(v any) error {
+	return ResolvingDecoder(file, fmt.Sprintf("actions[%d] %q", a.Index, a.Name), a.Node, r, "name", "type", "enable", "runs-on")
 }
 
 // Rule is Postee's named rule list (kept for compatibility, unused by routing).

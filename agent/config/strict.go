@@ -86,6 +86,16 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // those listed in skip, which the caller handles itself. Errors name file,
 // line and key, prefixed by where (e.g. `actions[2] "my-exec"`).
 func Decoder(file, where string, node *yaml.Node, skip ...string) func(v any) error {
+	return ResolvingDecoder(file, where, node, nil, skip...)
+}
+
+// ResolvingDecoder is Decoder that also resolves the references in the typed
+// values (Secret, SecretURL, URL, Text) it decodes, with r. A nil r checks
+// their syntax only, as for an action that runs elsewhere.
+func ResolvingDecoder(file, where string, node *yaml.Node, r *Resolver, skip ...string) func(v any) error {
+	if r == nil {
+		r = &Resolver{Remote: true}
+	}
 	return func(v any) error {
 		if node == nil {
 			return nil
@@ -105,15 +115,28 @@ func Decoder(file, where string, node *yaml.Node, skip ...string) func(v any) er
 					Msg: "unknown key" + suggest(k.Value, known)})
 				continue
 			}
-			if err := val.Decode(fieldPtr(v, k.Value)); err != nil {
-				errs = append(errs, &Error{File: file, Line: val.Line, Key: where + "." + k.Value, Msg: cleanYAMLError(err)})
+			ptr := fieldPtr(v, k.Value)
+			if err := val.Decode(ptr); err != nil {
+				errs = append(errs, decodeError(file, where+"."+k.Value, val, err))
+				continue
 			}
+			errs = append(errs, r.walk(reflect.ValueOf(ptr), file, where+"."+k.Value)...)
 		}
 		if len(errs) > 0 {
 			return errs
 		}
 		return nil
 	}
+}
+
+// decodeError places a decoding error at the key's line, or at the line of
+// the nested value that a typed value reports.
+func decodeError(file, key string, val *yaml.Node, err error) *Error {
+	var ve *Error
+	if errors.As(err, &ve) {
+		return &Error{File: file, Line: ve.Line, Key: key, Msg: ve.Msg}
+	}
+	return &Error{File: file, Line: val.Line, Key: key, Msg: cleanYAMLError(err)}
 }
 
 // fieldPtr returns a pointer to the field of struct pointer v whose yaml tag is key.

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 
 	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/config"
 )
 
 // ownerPlaceholder is Postee's recipient that stands for the Aqua
@@ -13,10 +14,10 @@ const ownerPlaceholder = "<%application_scope_owner%>"
 
 // Config is a Postee `type: email` action.
 type Config struct {
-	Host     string `yaml:"host"`
-	Port     int    `yaml:"port"`
-	User     string `yaml:"user"`
-	Password string `yaml:"password"` // secret
+	Host     string        `yaml:"host"`
+	Port     int           `yaml:"port"`
+	User     string        `yaml:"user"`
+	Password config.Secret `yaml:"password"`
 	// Sender defaults to User, as in Postee.
 	Sender     string   `yaml:"sender"`
 	Recipients []string `yaml:"recipients"`
@@ -67,7 +68,7 @@ func (c *Config) validateServer(fail func(string, ...any) error) error {
 	if c.Port == 0 {
 		return fail("port is required (e.g. 587)")
 	}
-	if c.Password != "" && c.User == "" {
+	if c.Password.Set() && c.User == "" {
 		return fail("password is set but user is not")
 	}
 	return nil

@@ -34,13 +34,6 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := spec.Decode(&c); err != nil {
 		return nil, err
 	}
-	if c.Password != "" {
-		p, err := spec.Secret("password", c.Password)
-		if err != nil {
-			return nil, fmt.Errorf("email action %q: password: %w", spec.Name, err)
-		}
-		c.Password = p
-	}
 	if err := c.validate(spec); err != nil {
 		return nil, err
 	}
@@ -74,10 +67,10 @@ func (e *Email) Send(ctx context.Context, m action.Message) (bool, error) {
 // relay is the configured SMTP server.
 func (e *Email) relay() server {
 	srv := server{host: e.cfg.Host, port: e.cfg.Port, helo: e.cfg.ClientHostName, rootCAs: e.rootCAs, implicit: e.cfg.Port == 465}
-	if e.cfg.User != "" && e.cfg.Password != "" {
+	if e.cfg.User != "" && e.cfg.Password.Set() {
 		// PlainAuth refuses to send the password over a connection that is
 		// neither TLS nor to localhost.
-		srv.auth = smtp.PlainAuth("", e.cfg.User, e.cfg.Password, e.cfg.Host)
+		srv.auth = smtp.PlainAuth("", e.cfg.User, e.cfg.Password.Value(), e.cfg.Host)
 	}
 	return srv
 }

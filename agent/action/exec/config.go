@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
@@ -26,14 +27,27 @@ type Config struct {
 	// directory; it must exist when the config is loaded.
 	InputFile string `yaml:"input-file"`
 	// Env adds "K=V" entries to the script's environment; a V of the form
-	// $NAME or file:PATH is resolved as a secret.
-	Env     []string        `yaml:"env"`
+	// $NAME, ${NAME} or file:PATH is resolved as a secret.
+	Env     []EnvVar        `yaml:"env"`
 	Timeout config.Duration `yaml:"timeout"`
 }
 
-// secretRef matches the values that Spec.Secret resolves; anything else,
-// such as "$HOME/bin", is passed to the script as written.
-var secretRef = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]*|file:.+)$`)
+// EnvVar is one "NAME=value" entry; the value may be a reference, and
+// anything else, such as "$HOME/bin", is passed to the script as written.
+type EnvVar struct {
+	Name  string
+	Value config.Text
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (e *EnvVar) UnmarshalYAML(n *yaml.Node) error {
+	k, v, ok := strings.Cut(n.Value, "=")
+	if n.Kind != yaml.ScalarNode || !ok || k == "" || strings.ContainsAny(k, " \t\x00") {
+		return &config.Error{Line: n.Line, Msg: "want NAME=value"}
+	}
+	e.Name = k
+	return e.Value.UnmarshalYAML(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v, Line: n.Line})
+}
 
 func (c *Config) setDefaults() {
 	if c.Timeout == 0 {
@@ -98,24 +112,13 @@ func fileProgram(path, baseDir string) (program, error) {
 	return program{argv: append(argv, path)}, nil
 }
 
-// env resolves the env list into "K=V" entries.
-func (c *Config) env(secret func(field, value string) (string, error)) ([]string, error) {
+// env is the env list as "K=V" entries.
+func (c *Config) env() []string {
 	out := make([]string, 0, len(c.Env))
-	for i, kv := range c.Env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t\x00") {
-			return nil, fmt.Errorf("env[%d]: want NAME=value", i)
-		}
-		if secretRef.MatchString(v) && secret != nil {
-			resolved, err := secret("env "+k, v)
-			if err != nil {
-				return nil, fmt.Errorf("env %s: %w", k, err)
-			}
-			v = resolved
-		}
-		out = append(out, k+"="+v)
+	for _, e := range c.Env {
+		out = append(out, e.Name+"="+e.Value.Value())
 	}
-	return out, nil
+	return out
 }
 
 // newExec validates the config and builds the action.
@@ -125,9 +128,5 @@ func newExec(spec action.Spec, c Config) (*Exec, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := c.env(spec.Secret)
-	if err != nil {
-		return nil, err
-	}
-	return &Exec{name: spec.Name, prog: prog, env: env, timeout: c.Timeout.D(), grace: killGrace, log: spec.Log()}, nil
+	return &Exec{name: spec.Name, prog: prog, env: c.env(), timeout: c.Timeout.D(), grace: killGrace, log: spec.Log()}, nil
 }
