@@ -410,3 +410,24 @@ func (r *Resolver) walkMap(v reflect.Value, file, key string) Errors {
 	}
 	return errs
 }
+
+// EnvVar is one "NAME=value" environment entry (exec `env`, docker
+// `docker-env`); the value may be a reference, and anything else, such as
+// "$HOME/bin", is passed on as written.
+type EnvVar struct {
+	Name  string
+	Value Text
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (e *EnvVar) UnmarshalYAML(n *yaml.Node) error {
+	k, v, ok := strings.Cut(n.Value, "=")
+	if n.Kind != yaml.ScalarNode || !ok || k == "" || strings.ContainsAny(k, " \t\x00") {
+		return &Error{Line: n.Line, Msg: "want NAME=value"}
+	}
+	e.Name = k
+	return e.Value.UnmarshalYAML(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v, Line: n.Line})
+}
+
+// String is the "NAME=value" entry, value resolved.
+func (e EnvVar) String() string { return e.Name + "=" + e.Value.Value() }

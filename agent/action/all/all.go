@@ -5,6 +5,7 @@ package all
 // action.Default from init.
 import (
 	_ "github.com/postee-fleet/posteed/agent/action/dependencytrack"
+	_ "github.com/postee-fleet/posteed/agent/action/docker"
 	_ "github.com/postee-fleet/posteed/agent/action/email"
 	_ "github.com/postee-fleet/posteed/agent/action/exec"
 	_ "github.com/postee-fleet/posteed/agent/action/http"

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
 )
@@ -28,25 +26,8 @@ type Config struct {
 	InputFile string `yaml:"input-file"`
 	// Env adds "K=V" entries to the script's environment; a V of the form
 	// $NAME, ${NAME} or file:PATH is resolved as a secret.
-	Env     []EnvVar        `yaml:"env"`
+	Env     []config.EnvVar `yaml:"env"`
 	Timeout config.Duration `yaml:"timeout"`
-}
-
-// EnvVar is one "NAME=value" entry; the value may be a reference, and
-// anything else, such as "$HOME/bin", is passed to the script as written.
-type EnvVar struct {
-	Name  string
-	Value config.Text
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (e *EnvVar) UnmarshalYAML(n *yaml.Node) error {
-	k, v, ok := strings.Cut(n.Value, "=")
-	if n.Kind != yaml.ScalarNode || !ok || k == "" || strings.ContainsAny(k, " \t\x00") {
-		return &config.Error{Line: n.Line, Msg: "want NAME=value"}
-	}
-	e.Name = k
-	return e.Value.UnmarshalYAML(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v, Line: n.Line})
 }
 
 func (c *Config) setDefaults() {
@@ -116,7 +97,7 @@ func fileProgram(path, baseDir string) (program, error) {
 func (c *Config) env() []string {
 	out := make([]string, 0, len(c.Env))
 	for _, e := range c.Env {
-		out = append(out, e.Name+"="+e.Value.Value())
+		out = append(out, e.String())
 	}
 	return out
 }
