@@ -4,6 +4,7 @@ package all
 // One import per action package, kept sorted; each registers itself in
 // action.Default from init.
 import (
+	_ "github.com/postee-fleet/posteed/agent/action/awssecurityhub"
 	_ "github.com/postee-fleet/posteed/agent/action/dependencytrack"
 	_ "github.com/postee-fleet/posteed/agent/action/docker"
 	_ "github.com/postee-fleet/posteed/agent/action/email"
