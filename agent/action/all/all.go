@@ -11,6 +11,7 @@ import (
 	_ "github.com/postee-fleet/posteed/agent/action/exec"
 	_ "github.com/postee-fleet/posteed/agent/action/http"
 	_ "github.com/postee-fleet/posteed/agent/action/jira"
+	_ "github.com/postee-fleet/posteed/agent/action/kubernetes"
 	_ "github.com/postee-fleet/posteed/agent/action/nexusiq"
 	_ "github.com/postee-fleet/posteed/agent/action/opsgenie"
 	_ "github.com/postee-fleet/posteed/agent/action/pagerduty"
