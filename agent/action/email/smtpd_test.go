@@ -177,7 +177,7 @@ func (s *smtpd) auth(tp *textproto.Conn, arg string) bool {
 	case "PLAIN":
 		ok = given() == "\x00"+s.user+"\x00"+s.pass
 	case "LOGIN":
-		user := initial
+		var user string
 		if b, err := base64.StdEncoding.DecodeString(initial); err == nil && initial != "" {
 			user = string(b)
 		} else {

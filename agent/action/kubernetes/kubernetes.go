@@ -59,7 +59,11 @@ func New(spec action.Spec) (action.Action, error) {
 		labels: compile(c.Actions["labels"]), notes: compile(c.Actions["annotations"]), log: spec.Log(),
 	}
 	if spec.Remote {
-		return k, nil // the kubeconfig is read on the runner
+		// The kubeconfig is read on the runner, which gets no copy of it.
+		if c.ConfigFile != "" && !filepath.IsAbs(c.ConfigFile) {
+			return nil, fmt.Errorf("action %q: kube-config-file must be an absolute path on the runner's host", spec.Name)
+		}
+		return k, nil
 	}
 	ep, err := endpointFor(c.ConfigFile, spec.BaseDir)
 	if err != nil {

@@ -285,4 +285,9 @@ func TestBadConfig(t *testing.T) {
 	if _, err := New(spec); err != nil {
 		t.Fatal(err)
 	}
+	spec = actiontest.Spec(t, "name: k\ntype: kubernetes\nkube-namespace: d\nkube-config-file: kube/config\n")
+	spec.Remote = true
+	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "absolute path on the runner's host") {
+		t.Fatalf("a relative kubeconfig for a runner: %v", err)
+	}
 }
