@@ -56,10 +56,10 @@ func New(spec action.Spec) (action.Action, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(c.Region),
 		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Timeout.D())))
 	if err != nil {
-		return nil, fmt.Errorf("action %q: aws configuration: %w", spec.Name, err)
+		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, fmt.Errorf("action %q: no AWS region: set region, AWS_REGION, or a region in the AWS profile", spec.Name)
+		return nil, errors.New("no AWS region: set region, AWS_REGION, or a region in the AWS profile")
 	}
 	s.client = securityhub.NewFromConfig(cfg, func(o *securityhub.Options) {
 		o.Retryer = aws.NopRetryer{} // the engine owns retries

@@ -69,7 +69,7 @@ func New(spec action.Spec) (action.Action, error) {
 	}
 	c.setDefaults()
 	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("action %q: %w", spec.Name, err)
+		return nil, err // the engine names the file, line and action
 	}
 	mounts, _ := c.mounts()
 	d := &Docker{

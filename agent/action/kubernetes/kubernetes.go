@@ -52,7 +52,7 @@ func New(spec action.Spec) (action.Action, error) {
 		return nil, err
 	}
 	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("action %q: %w", spec.Name, err)
+		return nil, err // the engine names the file, line and action
 	}
 	k := &Kubernetes{
 		name: spec.Name, namespace: c.Namespace, selector: subst.Compile(c.LabelSelector),
@@ -61,13 +61,13 @@ func New(spec action.Spec) (action.Action, error) {
 	if spec.Remote {
 		// The kubeconfig is read on the runner, which gets no copy of it.
 		if c.ConfigFile != "" && !filepath.IsAbs(c.ConfigFile) {
-			return nil, fmt.Errorf("action %q: kube-config-file must be an absolute path on the runner's host", spec.Name)
+			return nil, errors.New("kube-config-file must be an absolute path on the runner's host")
 		}
 		return k, nil
 	}
 	ep, err := endpointFor(c.ConfigFile, spec.BaseDir)
 	if err != nil {
-		return nil, fmt.Errorf("action %q: %w", spec.Name, err)
+		return nil, err // the engine names the file, line and action
 	}
 	k.ep = ep
 	tr := http.DefaultTransport.(*http.Transport).Clone()
