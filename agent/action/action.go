@@ -66,18 +66,16 @@ type Spec struct {
 	// Decode strictly decodes the action's type-specific keys (every key but
 	// name, type, enable and runs-on) into v, a pointer to a struct with yaml
 	// tags. An unknown key or a wrong type is an error naming file, line and
-	// key. Use config.Duration for durations.
+	// key. Use config.Duration for durations, and config.Secret,
+	// config.SecretURL, config.URL and config.Text for values that may be a
+	// secret or a reference to one ($NAME, ${NAME}, file:PATH): Decode
+	// resolves them, checks them, and registers every secret for redaction.
 	Decode func(v any) error
-	// Secret resolves a secret-bearing field: "$NAME" is replaced by the
-	// environment variable NAME (error when unset), "file:PATH" by the
-	// trimmed contents of PATH (relative paths resolve against
-	// $CREDENTIALS_DIRECTORY), anything else is returned as is.
-	Secret func(field, value string) (string, error)
 	// BaseDir is the directory of the config file, for relative paths.
 	BaseDir string
 	// Remote is set when the action runs on a runner, not in this process:
 	// validate the keys, but do not require local files (scripts, body
-	// files) to exist here; Secret does not fail for unset values either.
+	// files) to exist here; Decode checks references without resolving them.
 	Remote bool
 	// StateDir is the daemon's state directory, for what an action must
 	// keep across a crash; "" when there is none (checks, dry runs).

@@ -102,13 +102,19 @@ type Action struct {
 	Warnings Errors
 }
 
-// Decode strictly decodes the action's type-specific keys into v. A key
+// Decode strictly decodes the action's type-specific keys into v, checking
+// the syntax of references in typed values without resolving them. A key
 // Postee accepts on any action but this type does not use is a warning
 // (kept in a.Warnings), not an error.
 func (a *Action) Decode(file string) func(v any) error {
+	return a.DecodeResolving(file, nil)
+}
+
+// DecodeResolving is Decode that resolves the typed values' references with r.
+func (a *Action) DecodeResolving(file string, r *Resolver) func(v any) error {
 	where := fmt.Sprintf("actions[%d] %q", a.Index, a.Name)
 	return func(v any) error {
-		warns, err := decodeStrict(file, where, a.Node, v, actionForeign(a.Type), []string{"name", "type", "enable", "runs-on", "on-crash"})
+		warns, err := decodeStrict(file, where, a.Node, v, actionForeign(a.Type), []string{"name", "type", "enable", "runs-on", "on-crash"}, r)
 		a.Warnings = append(a.Warnings, warns...)
 		return err
 	}

@@ -76,7 +76,7 @@ func (p *parser) route(i int, n *yaml.Node) Route {
 		case "runs-on":
 			r.RunsOn = p.str(v, key)
 		case "plugins":
-			warns, err := decodeStrict(p.file, key, v, &r.Plugins, posteePluginKeys, nil)
+			warns, err := decodeStrict(p.file, key, v, &r.Plugins, posteePluginKeys, nil, nil)
 			p.warns = append(p.warns, warns...)
 			if err != nil {
 				p.appendErr(err)

@@ -87,22 +87,36 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // those listed in skip, which the caller handles itself. Errors name file,
 // line and key, prefixed by where (e.g. `actions[2] "my-exec"`).
 func Decoder(file, where string, node *yaml.Node, skip ...string) func(v any) error {
+	return ResolvingDecoder(file, where, node, nil, skip...)
+}
+
+// ResolvingDecoder is Decoder that also resolves the references in the typed
+// values (Secret, SecretURL, URL, Text) it decodes, with r. A nil r checks
+// their syntax only, as for an action that runs elsewhere.
+func ResolvingDecoder(file, where string, node *yaml.Node, r *Resolver, skip ...string) func(v any) error {
+	if r == nil {
+		r = &Resolver{Remote: true}
+	}
 	return func(v any) error {
-		_, err := decodeStrict(file, where, node, v, nil, skip)
+		_, err := decodeStrict(file, where, node, v, nil, skip, r)
 		return err
 	}
 }
 
-// decodeStrict decodes node into the struct v. A key v does not declare is
-// an error, unless foreign names it: a key Postee reads here that posteed
-// does not use, accepted with a warning (the map's value says why it is
-// not used; "" for the general reason).
-func decodeStrict(file, where string, node *yaml.Node, v any, foreign map[string]string, skip []string) (warns Errors, err error) {
+// decodeStrict decodes node into the struct v and resolves the typed values
+// in it with r. A key v does not declare is an error, unless foreign names
+// it: a key Postee reads here that posteed does not use, accepted with a
+// warning (the map's value says why it is not used; "" for the general
+// reason).
+func decodeStrict(file, where string, node *yaml.Node, v any, foreign map[string]string, skip []string, r *Resolver) (warns Errors, err error) {
 	if node == nil {
 		return nil, nil
 	}
 	if node.Kind != yaml.MappingNode {
 		return nil, Errors{{File: file, Line: node.Line, Key: where, Msg: "must be a mapping of keys to values"}}
+	}
+	if r == nil {
+		r = &Resolver{Remote: true}
 	}
 	var errs Errors
 	known := yamlKeys(reflect.TypeOf(v))
@@ -120,14 +134,27 @@ func decodeStrict(file, where string, node *yaml.Node, v any, foreign map[string
 				Msg: "unknown key" + suggest(k.Value, known)})
 			continue
 		}
-		if err := val.Decode(fieldPtr(v, k.Value)); err != nil {
-			errs = append(errs, &Error{File: file, Line: val.Line, Key: where + "." + k.Value, Msg: cleanYAMLError(err)})
+		ptr := fieldPtr(v, k.Value)
+		if err := val.Decode(ptr); err != nil {
+			errs = append(errs, decodeError(file, where+"."+k.Value, val, err))
+			continue
 		}
+		errs = append(errs, r.walk(reflect.ValueOf(ptr), file, where+"."+k.Value)...)
 	}
 	if len(errs) > 0 {
 		return warns, errs
 	}
 	return warns, nil
+}
+
+// decodeError places a decoding error at the key's line, or at the line of
+// the nested value that a typed value reports.
+func decodeError(file, key string, val *yaml.Node, err error) *Error {
+	var ve *Error
+	if errors.As(err, &ve) {
+		return &Error{File: file, Line: ve.Line, Key: key, Msg: ve.Msg}
+	}
+	return &Error{File: file, Line: val.Line, Key: key, Msg: cleanYAMLError(err)}
 }
 
 // fieldPtr returns a pointer to the field of struct pointer v whose yaml tag is key.

@@ -225,9 +225,9 @@ func (e *Engine) buildActions() config.Errors {
 			continue
 		}
 		spec := action.Spec{
-			Name: a.Name, Type: a.Type, Decode: a.Decode(e.cfg.File), BaseDir: e.cfg.Dir,
-			Logger:   e.log.With("action", a.Name),
-			Secret:   e.secrets(key, here[a.Name]),
+			Name: a.Name, Type: a.Type, BaseDir: e.cfg.Dir,
+			Decode:   a.DecodeResolving(e.cfg.File, e.resolver(!here[a.Name])),
+			Logger:   slog.New(e.redact.handler(e.log.Handler())).With("action", a.Name),
 			Remote:   !here[a.Name],
 			StateDir: e.opts.StateDir,
 		}
@@ -259,34 +259,16 @@ func actionError(file string, a *config.Action, key string, err error) config.Er
 	return config.Errors{{File: file, Line: a.Line, Key: key, Msg: err.Error()}}
 }
 
-// secrets resolves "$NAME" from the environment and "file:PATH" from a file
-// (relative to $CREDENTIALS_DIRECTORY). When strict is false (the action runs
-// elsewhere) unresolvable secrets are not errors.
-func (e *Engine) secrets(key string, strict bool) func(field, value string) (string, error) {
-	return func(field, value string) (string, error) {
-		switch {
-		case strings.HasPrefix(value, "$") && len(value) > 1:
-			name := strings.Trim(value[1:], "{}")
-			v, ok := e.opts.LookupEnv(name)
-			if !ok && strict {
-				return "", &config.Error{File: e.cfg.File, Key: key + "." + field, Msg: fmt.Sprintf("environment variable %s is not set", name)}
-			}
-			e.redact.add(v)
-			return v, nil
-		case strings.HasPrefix(value, "file:"):
-			path := strings.TrimPrefix(value, "file:")
-			if !filepath.IsAbs(path) && e.opts.CredentialsDir != "" {
-				path = filepath.Join(e.opts.CredentialsDir, path)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil && strict {
-				return "", &config.Error{File: e.cfg.File, Key: key + "." + field, Msg: fmt.Sprintf("cannot read secret file: %v", err)}
-			}
-			e.redact.add(string(b))
-			return strings.TrimSpace(string(b)), nil
-		}
-		e.redact.add(value) // a secret written in the config itself
-		return value, nil
+// resolver resolves the references in an action's typed config values
+// (config.Secret, SecretURL, URL, Text) and feeds every secret to the
+// redactor. An action that runs elsewhere (remote) has its references
+// checked, not resolved.
+func (e *Engine) resolver(remote bool) *config.Resolver {
+	return &config.Resolver{
+		LookupEnv:      e.opts.LookupEnv,
+		CredentialsDir: e.opts.CredentialsDir,
+		Remote:         remote,
+		Register:       e.redact.add,
 	}
 }
 

@@ -27,13 +27,10 @@ func (r *recorder) registry() *action.Registry {
 	reg := action.NewRegistry()
 	reg.Register("record", func(spec action.Spec) (action.Action, error) {
 		var c struct {
-			Token string          `yaml:"token"`
+			Token config.Secret   `yaml:"token"`
 			Delay config.Duration `yaml:"delay"`
 		}
 		if err := spec.Decode(&c); err != nil {
-			return nil, err
-		}
-		if _, err := spec.Secret("token", c.Token); err != nil {
 			return nil, err
 		}
 		return &recordAction{r: r, name: spec.Name, delay: c.Delay.D()}, nil
@@ -245,7 +242,7 @@ actions:
   token: $NOT_SET_ANYWHERE
 `, nil)
 	_, err := New(context.Background(), cfg, Options{Registry: rec.registry(), LookupEnv: func(string) (string, bool) { return "", false }})
-	for _, want := range []string{`rego package "no.such.package" not found`, `actions[0] "y".token: environment variable NOT_SET_ANYWHERE is not set`} {
+	for _, want := range []string{`rego package "no.such.package" not found`, `cfg.yaml:12: actions[0] "y".token: environment variable NOT_SET_ANYWHERE is not set`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postee-fleet/posteed/agent/config"
 )
 
 type cfg struct {
@@ -42,25 +44,29 @@ func TestSpecDecodesStrictly(t *testing.T) {
 	}
 }
 
-func TestEnvSecret(t *testing.T) {
+func TestSpecEnvResolves(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "tok")
 	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	secret := EnvSecret(map[string]string{"TOKEN": "from-env"})
+	env := map[string]string{"TOKEN": "from-env"}
 	tests := []struct {
 		value, want string
 		wantErr     bool
 	}{
 		{"$TOKEN", "from-env", false},
+		{"${TOKEN}", "from-env", false},
 		{"$MISSING", "", true},
 		{"file:" + file, "from-file", false},
 		{"file:" + file + ".nope", "", true},
 		{"plain", "plain", false},
 	}
 	for _, tt := range tests {
-		got, err := secret("url", tt.value)
-		if got != tt.want || (err != nil) != tt.wantErr {
+		var c struct {
+			Token config.Secret `yaml:"token"`
+		}
+		err := SpecEnv(t, "name: a\ntype: t\ntoken: "+tt.value+"\n", env).Decode(&c)
+		if got := c.Token.Value(); got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("%s: got %q, %v", tt.value, got, err)
 		}
 	}

@@ -27,7 +27,8 @@ func Spec(t testing.TB, yamlText string) action.Spec {
 	return SpecEnv(t, yamlText, nil)
 }
 
-// SpecEnv is Spec with "$NAME" secrets resolved from env.
+// SpecEnv is Spec with "$NAME" references resolved from env; "file:PATH"
+// references read PATH.
 func SpecEnv(t testing.TB, yamlText string, env map[string]string) action.Spec {
 	t.Helper()
 	var doc yaml.Node
@@ -39,37 +40,13 @@ func SpecEnv(t testing.TB, yamlText string, env map[string]string) action.Spec {
 	}
 	node := doc.Content[0]
 	name, typ := scalar(node, "name"), scalar(node, "type")
+	res := &config.Resolver{LookupEnv: func(n string) (string, bool) { v, ok := env[n]; return v, ok }}
 	return action.Spec{
 		Name:    name,
 		Type:    typ,
-		Decode:  config.Decoder(File, fmt.Sprintf("actions[0] %q", name), node, "name", "type", "enable", "runs-on"),
-		Secret:  EnvSecret(env),
+		Decode:  config.ResolvingDecoder(File, fmt.Sprintf("actions[0] %q", name), node, res, "name", "type", "enable", "runs-on"),
 		BaseDir: t.TempDir(),
 		Logger:  slog.New(slog.DiscardHandler),
-	}
-}
-
-// EnvSecret resolves secrets the way Spec.Secret documents, with env in
-// place of the process environment: "$NAME" from env, "file:PATH" from the
-// file, anything else as is.
-func EnvSecret(env map[string]string) func(field, value string) (string, error) {
-	return func(field, value string) (string, error) {
-		switch {
-		case strings.HasPrefix(value, "$"):
-			v, ok := env[value[1:]]
-			if !ok {
-				return "", fmt.Errorf("%s: environment variable %s is not set", field, value[1:])
-			}
-			return v, nil
-		case strings.HasPrefix(value, "file:"):
-			b, err := os.ReadFile(value[len("file:"):])
-			if err != nil {
-				return "", fmt.Errorf("%s: %w", field, err)
-			}
-			return strings.TrimSpace(string(b)), nil
-		default:
-			return value, nil
-		}
 	}
 }
 

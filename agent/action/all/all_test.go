@@ -7,7 +7,7 @@ import (
 )
 
 func TestCoreTypesRegistered(t *testing.T) {
-	for _, typ := range []string{"exec", "http", "stdout", "webhook"} {
+	for _, typ := range []string{"awssecurityhub", "docker", "exec", "http", "kubernetes", "stdout", "webhook"} {
 		if _, ok := action.Default.Lookup(typ); !ok {
 			t.Errorf("action type %q is not registered (registered: %v)", typ, action.Default.Types())
 		}

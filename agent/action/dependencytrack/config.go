@@ -2,9 +2,6 @@ package dependencytrack
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/postee-fleet/posteed/agent/action/httpx"
@@ -14,44 +11,27 @@ import (
 // Config holds the Postee keys of a dependencytrack action.
 type Config struct {
 	// URL is the Dependency-Track API server's base URL.
-	URL string `yaml:"url"`
-	// APIKey may be a secret reference ($NAME or file:PATH).
-	APIKey  string          `yaml:"dependency-track-api-key"`
+	URL     config.URL      `yaml:"url"`
+	APIKey  config.Secret   `yaml:"dependency-track-api-key"`
 	Timeout config.Duration `yaml:"timeout"`
 }
 
-var secretRef = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]*|file:.+)$`)
-
-// validate resolves the key and checks the URL; the key never appears in an
-// error.
-func (c *Config) validate(secret func(field, value string) (string, error)) error {
+// validate checks the required keys; the key never appears in an error.
+func (c *Config) validate() error {
 	if c.Timeout == 0 {
 		c.Timeout = config.Duration(httpx.DefaultTimeout)
 	}
-	c.URL, c.APIKey = strings.TrimSpace(c.URL), strings.TrimSpace(c.APIKey)
-	if c.URL == "" {
+	if !c.URL.Set() {
 		return errors.New("url is required")
 	}
-	if c.APIKey == "" {
+	if !c.APIKey.Set() {
 		return errors.New("dependency-track-api-key is required")
 	}
-	if secret != nil && secretRef.MatchString(c.APIKey) {
-		v, err := secret("dependency-track-api-key", c.APIKey)
-		if err != nil {
-			return fmt.Errorf("dependency-track-api-key: %w", err)
-		}
-		c.APIKey = v
-	}
-	if strings.ContainsAny(c.APIKey, "\r\n\x00") {
+	if strings.ContainsAny(c.APIKey.Value(), "\r\n\x00") {
 		return errors.New("dependency-track-api-key may not contain a line break")
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return errors.New("url is not a valid URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return errors.New("url must be an absolute http:// or https:// URL")
-	}
-	c.URL = strings.TrimRight(u.String(), "/")
 	return nil
 }
+
+// base is the API's base URL without a trailing slash.
+func (c *Config) base() string { return strings.TrimRight(c.URL.Value(), "/") }

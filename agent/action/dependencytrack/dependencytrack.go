@@ -36,10 +36,10 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := spec.Decode(&c); err != nil {
 		return nil, err
 	}
-	if err := c.validate(spec.Secret); err != nil {
+	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("action %q: %w", spec.Name, err)
 	}
-	return &DependencyTrack{name: spec.Name, url: c.URL, apiKey: c.APIKey, client: httpx.NewClient(c.Timeout.D(), false)}, nil
+	return &DependencyTrack{name: spec.Name, url: c.base(), apiKey: c.APIKey.Value(), client: httpx.NewClient(c.Timeout.D(), false)}, nil
 }
 
 type bomUpload struct {

@@ -1,5 +1,7 @@
-// Package email sends Postee `type: email` actions over SMTP, with STARTTLS
-// whenever the server offers it and certificate verification always on.
+// Package email sends Postee `type: email` actions over SMTP through
+// github.com/wneessen/go-mail: AUTH PLAIN, LOGIN (which Microsoft 365
+// wants) or XOAUTH2, a STARTTLS policy, certificate verification always
+// on, and multipart/alternative messages (text and the template's HTML).
 package email
 
 import (
@@ -8,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/smtp"
 	"time"
 
 	"github.com/postee-fleet/posteed/agent/action"
@@ -21,7 +22,7 @@ var _ action.Action = (*Email)(nil)
 // Email delivers messages through one SMTP server or the recipients' MX hosts.
 type Email struct {
 	name     string
-	cfg      Config // Password resolved; a secret
+	cfg      Config // holds the password: a secret
 	log      *slog.Logger
 	now      func() time.Time
 	lookupMX func(ctx context.Context, domain string) ([]*net.MX, error)
@@ -33,13 +34,6 @@ func New(spec action.Spec) (action.Action, error) {
 	var c Config
 	if err := spec.Decode(&c); err != nil {
 		return nil, err
-	}
-	if c.Password != "" {
-		p, err := spec.Secret("password", c.Password)
-		if err != nil {
-			return nil, fmt.Errorf("email action %q: password: %w", spec.Name, err)
-		}
-		c.Password = p
 	}
 	if err := c.validate(spec); err != nil {
 		return nil, err
@@ -57,12 +51,11 @@ func (e *Email) Send(ctx context.Context, m action.Message) (bool, error) {
 	if len(rcpts) == 0 {
 		return false, fmt.Errorf("email action %q: no recipients for this event", e.name)
 	}
-	msg := compose(e.cfg.Sender, rcpts, m, e.now())
 	var err error
 	if e.cfg.UseMX {
-		err = e.sendMX(ctx, rcpts, msg)
+		err = e.sendMX(ctx, rcpts, m)
 	} else {
-		err = deliver(ctx, e.relay(), e.cfg.Sender, rcpts, msg)
+		err = e.deliver(ctx, e.relay(), rcpts, m)
 	}
 	if err != nil {
 		return retryable(err), fmt.Errorf("email action %q: %w", e.name, err)
@@ -73,11 +66,21 @@ func (e *Email) Send(ctx context.Context, m action.Message) (bool, error) {
 
 // relay is the configured SMTP server.
 func (e *Email) relay() server {
-	srv := server{host: e.cfg.Host, port: e.cfg.Port, helo: e.cfg.ClientHostName, rootCAs: e.rootCAs, implicit: e.cfg.Port == 465}
-	if e.cfg.User != "" && e.cfg.Password != "" {
-		// PlainAuth refuses to send the password over a connection that is
-		// neither TLS nor to localhost.
-		srv.auth = smtp.PlainAuth("", e.cfg.User, e.cfg.Password, e.cfg.Host)
+	srv := server{
+		host: e.cfg.Host, port: e.cfg.Port, helo: e.cfg.ClientHostName, rootCAs: e.rootCAs,
+		implicit: e.cfg.Port == 465, starttls: e.cfg.StartTLS,
+	}
+	if e.cfg.User != "" && e.cfg.Password.Set() {
+		srv.auth, srv.user, srv.password = e.cfg.Auth, e.cfg.User, e.cfg.Password.Value()
 	}
 	return srv
+}
+
+// deliver builds the message and sends it through srv.
+func (e *Email) deliver(ctx context.Context, srv server, rcpts []string, m action.Message) error {
+	msg, err := compose(e.cfg.Sender, rcpts, m, e.now())
+	if err != nil {
+		return err
+	}
+	return deliver(ctx, srv, msg)
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postee-fleet/posteed/agent/action"
 )
@@ -23,22 +25,63 @@ func newEmail(t *testing.T, doc string) *Email {
 	return a.(*Email)
 }
 
-// parse reads a received message back into subject and decoded body.
-func parse(t *testing.T, data string) (subject, body string) {
+// mailParts is a received message read back: its subject, its plain-text
+// and HTML bodies (decoded), and its top-level content type.
+type mailParts struct {
+	subject, text, html, ctype string
+}
+
+// parse reads a received message, single part or multipart/alternative.
+func parse(t *testing.T, data string) mailParts {
 	t.Helper()
 	msg, err := mail.ReadMessage(strings.NewReader(data))
 	if err != nil {
 		t.Fatalf("received message does not parse: %v", err)
 	}
-	subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	var p mailParts
+	if p.subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
+		t.Fatal(err)
+	}
+	ctype, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
+	p.ctype = ctype
+	if !strings.HasPrefix(ctype, "multipart/") {
+		p.add(t, ctype, msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+		return p
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		part, err := mr.NextRawPart()
+		if err == io.EOF {
+			return p
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
+		p.add(t, pt, part.Header.Get("Content-Transfer-Encoding"), part)
+	}
+}
+
+func (p *mailParts) add(t *testing.T, ctype, cte string, r io.Reader) {
+	t.Helper()
+	if strings.EqualFold(cte, "quoted-printable") {
+		r = quotedprintable.NewReader(r)
+	}
+	b, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return subject, string(b)
+	switch ctype {
+	case "text/plain":
+		p.text = string(b)
+	case "text/html":
+		p.html = string(b)
+	default:
+		t.Fatalf("unexpected part %s", ctype)
+	}
 }
 
 func TestSendThroughRelay(t *testing.T) {
@@ -70,12 +113,15 @@ recipients: ["a@example.org", "Bob <b@example.org>", "<%%application_scope_owner
 	if want := "a@example.org,b@example.org,owner@example.org"; strings.Join(r.rcpts, ",") != want {
 		t.Errorf("rcpts = %v, want %s", r.rcpts, want)
 	}
-	subject, body := parse(t, r.data)
-	if subject != "Scan of alpine — 2 critical Bcc: evil@example.net" {
-		t.Errorf("subject = %q", subject)
+	p := parse(t, r.data)
+	if p.subject != "Scan of alpine — 2 critical Bcc: evil@example.net" {
+		t.Errorf("subject = %q", p.subject)
 	}
-	if !strings.HasPrefix(body, "<p>vulnerable</p>") || !strings.Contains(body, long) {
-		t.Errorf("body = %.80q…", body)
+	if p.ctype != "multipart/alternative" || !strings.HasPrefix(p.html, "<p>vulnerable</p>") || !strings.Contains(p.html, long) {
+		t.Errorf("%s, html = %.80q…", p.ctype, p.html)
+	}
+	if !strings.HasPrefix(p.text, "vulnerable\nCVE-2024-0001 CVE-2024-0001") || strings.Contains(p.text, "<") {
+		t.Errorf("text = %.80q…", p.text)
 	}
 	for _, line := range strings.Split(r.data, "\n") { // the dot reader turned CRLF into LF
 		if len(line) > 998 {
@@ -191,6 +237,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"unknown key", "host: smtp\nport: 25\nsender: a@b.c\nrecipients: [x@y.z]\ntls: true", "unknown key"},
 		{"password without user", "host: smtp\nport: 25\nsender: a@b.c\nrecipients: [x@y.z]\npassword: sekret", "user is not"},
 		{"unset secret", "host: smtp\nport: 25\nsender: a@b.c\nrecipients: [x@y.z]\nuser: u\npassword: $TEST_SMTP_UNSET", "TEST_SMTP_UNSET"},
+		{"unknown auth", "host: smtp\nport: 25\nsender: a@b.c\nrecipients: [x@y.z]\nuser: u\npassword: sekret\nauth: ntlm", `auth "ntlm" is not one of`},
+		{"auth without password", "host: smtp\nport: 25\nsender: a@b.c\nrecipients: [x@y.z]\nauth: login", "auth login needs user and password"},
+		{"unknown starttls", "host: smtp\nport: 25\nsender: a@b.c\nrecipients: [x@y.z]\nstarttls: always", `starttls "always" is not one of`},
+		{"password in clear", "host: smtp.example.com\nport: 25\nsender: a@b.c\nrecipients: [x@y.z]\nuser: u\npassword: sekret\nstarttls: none", "clear text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,14 +260,120 @@ func TestDeliverImplicitTLS(t *testing.T) {
 	cfg, pool := selfSigned(t)
 	srv := startSMTPD(t, &smtpd{implicit: cfg})
 	to := server{host: "127.0.0.1", port: srv.port(), helo: "localhost", rootCAs: pool, implicit: true}
-	if err := deliver(context.Background(), to, "p@example.com", []string{"x@example.org"}, []byte("Subject: t\r\n\r\nb\r\n")); err != nil {
+	msg, err := compose("p@example.com", []string{"x@example.org"}, action.Message{Title: "t", Body: "b"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver(context.Background(), to, msg); err != nil {
 		t.Fatalf("deliver: %v", err)
 	}
 	if r := srv.received(); len(r) != 1 || !r[0].tls {
 		t.Fatalf("received %+v, want one message over TLS", r)
 	}
 	to.rootCAs = nil
-	if err := deliver(context.Background(), to, "p@example.com", []string{"x@example.org"}, []byte("b")); err == nil || retryable(err) {
+	if err := deliver(context.Background(), to, msg); err == nil || retryable(err) {
 		t.Fatalf("deliver to an untrusted server = %v; want a permanent error", err)
+	}
+}
+
+// Each mechanism is spoken as the server expects it; "auto" takes PLAIN
+// when offered and LOGIN otherwise (Microsoft 365 offers LOGIN and
+// XOAUTH2, not PLAIN).
+func TestAuthMechanisms(t *testing.T) {
+	cfg, pool := selfSigned(t)
+	tests := []struct {
+		name     string
+		offered  []string
+		auth     string
+		wantMech string
+		wantErr  string
+	}{
+		{"plain", []string{"PLAIN", "LOGIN"}, "plain", "PLAIN", ""},
+		{"login", []string{"PLAIN", "LOGIN"}, "login", "LOGIN", ""},
+		{"xoauth2", []string{"LOGIN", "XOAUTH2"}, "xoauth2", "XOAUTH2", ""},
+		{"auto prefers plain", []string{"LOGIN", "PLAIN"}, "", "PLAIN", ""},
+		{"auto falls back to login", []string{"LOGIN", "XOAUTH2"}, "", "LOGIN", ""},
+		{"mechanism not offered", []string{"PLAIN"}, "xoauth2", "", "XOAUTH2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSMTPD(t, &smtpd{tls: cfg, user: "u@example.com", pass: "sekret-pw", mechs: tt.offered})
+			doc := fmt.Sprintf("host: 127.0.0.1\nport: %d\nuser: u@example.com\npassword: sekret-pw\nrecipients: [x@example.org]\nstarttls: mandatory", srv.port())
+			if tt.auth != "" {
+				doc += "\nauth: " + tt.auth
+			}
+			e := newEmail(t, doc)
+			e.rootCAs = pool
+			retry, err := e.Send(context.Background(), action.Message{Title: "t", Body: "b"})
+			noSecret(t, err, "sekret-pw")
+			if tt.wantErr != "" {
+				if err == nil || retry || !strings.Contains(err.Error(), tt.wantErr) || len(srv.received()) != 0 {
+					t.Fatalf("Send = %v, %v; want a permanent error naming %s", retry, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if r := srv.received(); len(r) != 1 || !r[0].authed || r[0].mech != tt.wantMech || !r[0].tls {
+				t.Fatalf("received %+v, want one message over TLS authenticated with %s", r, tt.wantMech)
+			}
+		})
+	}
+}
+
+func TestStartTLSPolicy(t *testing.T) {
+	cfg, pool := selfSigned(t)
+	tests := []struct {
+		name    string
+		offer   bool
+		policy  string
+		wantTLS bool
+		wantErr bool
+	}{
+		{"opportunistic, offered", true, "opportunistic", true, false},
+		{"opportunistic, not offered", false, "opportunistic", false, false},
+		{"default is opportunistic", true, "", true, false},
+		{"mandatory, offered", true, "mandatory", true, false},
+		{"mandatory, not offered", false, "mandatory", false, true},
+		{"none, offered", true, "none", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &smtpd{}
+			if tt.offer {
+				s.tls = cfg
+			}
+			srv := startSMTPD(t, s)
+			doc := fmt.Sprintf("host: 127.0.0.1\nport: %d\nsender: p@example.com\nrecipients: [x@example.org]", srv.port())
+			if tt.policy != "" {
+				doc += "\nstarttls: " + tt.policy
+			}
+			e := newEmail(t, doc)
+			e.rootCAs = pool
+			retry, err := e.Send(context.Background(), action.Message{Title: "t", Body: "b"})
+			if tt.wantErr {
+				if err == nil || retry || len(srv.received()) != 0 {
+					t.Fatalf("Send = %v, %v; want a permanent error and nothing sent", retry, err)
+				}
+				return
+			}
+			if r := srv.received(); err != nil || len(r) != 1 || r[0].tls != tt.wantTLS {
+				t.Fatalf("Send: %v; received %+v, want tls=%v", err, r, tt.wantTLS)
+			}
+		})
+	}
+}
+
+// A body without markup goes out as plain text only.
+func TestPlainTextBody(t *testing.T) {
+	srv := startSMTPD(t, &smtpd{})
+	e := newEmail(t, fmt.Sprintf("host: 127.0.0.1\nport: %d\nsender: p@example.com\nrecipients: [x@example.org]", srv.port()))
+	if _, err := e.Send(context.Background(), action.Message{Title: "t", Body: "2 critical & 1 high\nsee https://aqua/x"}); err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, srv.received()[0].data)
+	if p.ctype != "text/plain" || strings.TrimSpace(p.text) != "2 critical & 1 high\nsee https://aqua/x" || p.html != "" {
+		t.Fatalf("%+v", p)
 	}
 }

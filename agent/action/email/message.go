@@ -1,39 +1,43 @@
 package email
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"mime"
-	"mime/quotedprintable"
+	"html"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 
 	"github.com/postee-fleet/posteed/agent/action"
 )
 
-// compose builds an HTML message (Postee templates render HTML for email).
-// The body is quoted-printable so long template lines stay within SMTP's
-// line limit.
-func compose(from string, to []string, m action.Message, now time.Time) []byte {
-	var b bytes.Buffer
-	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	header("From", from)
-	header("To", strings.Join(to, ", "))
-	header("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Title)))
-	header("Date", now.Format(time.RFC1123Z))
-	header("Message-ID", messageID(from))
-	header("MIME-Version", "1.0")
-	header("Content-Type", "text/html; charset=UTF-8")
-	header("Content-Transfer-Encoding", "quoted-printable")
-	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	qp.Write([]byte(m.Body))
-	qp.Close()
-	b.WriteString("\r\n")
-	return b.Bytes()
+// compose builds the message. Postee's email templates render HTML: such a
+// body goes out as multipart/alternative, a plain-text rendering first and
+// the HTML as the preferred part, so text-only readers and filters get
+// words rather than markup. Any other body is plain text. Parts are
+// quoted-printable so long template lines stay within SMTP's line limit.
+func compose(from string, to []string, m action.Message, now time.Time) (*gomail.Msg, error) {
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if err := msg.From(from); err != nil {
+		return nil, fmt.Errorf("sender: %w: %w", err, errPermanent)
+	}
+	if err := msg.To(to...); err != nil {
+		return nil, fmt.Errorf("recipients: %w: %w", err, errPermanent)
+	}
+	msg.Subject(oneLine(m.Title))
+	msg.SetDateWithValue(now)
+	msg.SetMessageIDWithValue(messageID(from))
+	if !looksHTML(m.Body) {
+		msg.SetBodyString(gomail.TypeTextPlain, m.Body)
+		return msg, nil
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, htmlText(m.Body))
+	msg.AddAlternativeString(gomail.TypeTextHTML, m.Body)
+	return msg, nil
 }
 
 // oneLine keeps a rendered title from injecting headers.
@@ -50,7 +54,35 @@ func messageID(from string) string {
 	}
 	var r [12]byte
 	rand.Read(r[:])
-	return "<" + hex.EncodeToString(r[:]) + "@" + domain + ">"
+	return hex.EncodeToString(r[:]) + "@" + domain
+}
+
+var (
+	anyTag    = regexp.MustCompile(`(?s)<[a-zA-Z!/][^>]*>`)
+	hidden    = regexp.MustCompile(`(?is)<(script|style|head)\b.*?</(script|style|head)\s*>`)
+	lineBreak = regexp.MustCompile(`(?i)<br\s*/?>|</(p|div|tr|li|h[1-6]|table|ul|ol|pre|blockquote)\s*>`)
+	cellEnd   = regexp.MustCompile(`(?i)</t[dh]\s*>`)
+	blanks    = regexp.MustCompile(`[ \t]+`)
+	manyLines = regexp.MustCompile(`\n{3,}`)
+)
+
+// looksHTML tells a template's HTML from plain text.
+func looksHTML(s string) bool { return anyTag.MatchString(s) }
+
+// htmlText is a readable plain-text rendering of an HTML body: markup
+// gone, blocks and rows on their own lines, cells one space apart,
+// entities decoded.
+func htmlText(s string) string {
+	s = hidden.ReplaceAllString(s, "")
+	s = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(s)
+	s = lineBreak.ReplaceAllString(s, "\n")
+	s = cellEnd.ReplaceAllString(s, " ")
+	s = html.UnescapeString(anyTag.ReplaceAllString(s, ""))
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(blanks.ReplaceAllString(l, " "))
+	}
+	return strings.TrimSpace(manyLines.ReplaceAllString(strings.Join(lines, "\n"), "\n\n")) + "\n"
 }
 
 // recipients expands Postee's owner placeholder from the event's

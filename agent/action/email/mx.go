@@ -4,23 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/postee-fleet/posteed/agent/logx"
 	"strings"
+
+	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/logx"
 )
 
 // sendMX delivers to each recipient domain's mail exchangers in preference
 // order, as an MTA would; the first host that accepts wins.
-func (e *Email) sendMX(ctx context.Context, rcpts []string, msg []byte) error {
+func (e *Email) sendMX(ctx context.Context, rcpts []string, m action.Message) error {
 	var errs []error
 	for domain, group := range byDomain(rcpts) {
-		if err := e.sendDomain(ctx, domain, group, msg); err != nil {
+		if err := e.sendDomain(ctx, domain, group, m); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (e *Email) sendDomain(ctx context.Context, domain string, rcpts []string, msg []byte) error {
+func (e *Email) sendDomain(ctx context.Context, domain string, rcpts []string, m action.Message) error {
 	mxs, err := e.lookupMX(ctx, domain)
 	if err != nil {
 		return fmt.Errorf("mx lookup for %s: %w", domain, err)
@@ -30,8 +32,8 @@ func (e *Email) sendDomain(ctx context.Context, domain string, rcpts []string, m
 	}
 	var last error
 	for _, mx := range mxs {
-		srv := server{host: strings.TrimSuffix(mx.Host, "."), port: e.cfg.Port, helo: e.cfg.ClientHostName, rootCAs: e.rootCAs}
-		if last = deliver(ctx, srv, e.cfg.Sender, rcpts, msg); last == nil {
+		srv := server{host: strings.TrimSuffix(mx.Host, "."), port: e.cfg.Port, helo: e.cfg.ClientHostName, rootCAs: e.rootCAs, starttls: e.cfg.StartTLS}
+		if last = e.deliver(ctx, srv, rcpts, m); last == nil {
 			return nil
 		}
 		e.log.Warn("mx host refused the message", "domain", domain, "mx", srv.host, logx.Err(last))

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/smtp"
 	"net/textproto"
-	"strconv"
 	"time"
+
+	mail "github.com/wneessen/go-mail"
 )
 
 // defaultTimeout bounds one delivery when the caller's context has no deadline.
@@ -21,116 +21,100 @@ type server struct {
 	host     string
 	port     int
 	helo     string
-	auth     smtp.Auth // nil: no authentication
+	auth     string // "": no authentication; else a Config.Auth value
+	user     string
+	password string // a secret
 	rootCAs  *x509.CertPool
-	implicit bool // TLS from the first byte (port 465) instead of STARTTLS
+	implicit bool   // TLS from the first byte (port 465) instead of STARTTLS
+	starttls string // a Config.StartTLS value; "" is opportunistic
 }
 
-// deliver sends msg to rcpts through srv. STARTTLS is used whenever the
-// server offers it, with certificate verification on.
-func deliver(ctx context.Context, srv server, from string, rcpts []string, msg []byte) error {
-	conn, err := dial(ctx, srv)
-	if err != nil {
-		return err
-	}
-	c, err := smtp.NewClient(conn, srv.host)
-	if err != nil {
-		conn.Close()
-		return fmt.Errorf("greeting: %w", err)
-	}
-	defer c.Close()
-	if err := c.Hello(srv.helo); err != nil {
-		return fmt.Errorf("ehlo: %w", err)
-	}
-	if err := secure(c, srv); err != nil {
-		return err
-	}
-	if err := transaction(c, from, rcpts, msg); err != nil {
-		return err
-	}
-	return c.Quit()
+var authTypes = map[string]mail.SMTPAuthType{
+	"plain": mail.SMTPAuthPlain, "login": mail.SMTPAuthLogin, "xoauth2": mail.SMTPAuthXOAUTH2,
 }
 
-func dial(ctx context.Context, srv server) (net.Conn, error) {
-	addr := net.JoinHostPort(srv.host, strconv.Itoa(srv.port))
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(defaultTimeout)
+var tlsPolicies = map[string]mail.TLSPolicy{
+	"": mail.TLSOpportunistic, "opportunistic": mail.TLSOpportunistic, "mandatory": mail.TLSMandatory, "none": mail.NoTLS,
+}
+
+// deliver sends msg through srv. A cancelled context cuts the conversation
+// short, even one blocked on the server.
+func deliver(ctx context.Context, srv server, msg *mail.Msg) error {
+	timeout := defaultTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
 	}
-	d := &net.Dialer{Deadline: deadline}
-	var conn net.Conn
-	var err error
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	c, err := mail.NewClient(srv.host, append(srv.options(timeout),
+		mail.WithDialContextFunc(srv.dialer(ctx, &stop)))...)
+	if err != nil {
+		return fmt.Errorf("smtp client: %w: %w", err, errPermanent)
+	}
+	return c.DialAndSendWithContext(ctx, msg)
+}
+
+func (srv server) options(timeout time.Duration) []mail.Option {
+	policy := tlsPolicies[srv.starttls]
 	if srv.implicit {
-		conn, err = (&tls.Dialer{NetDialer: d, Config: tlsConfig(srv)}).DialContext(ctx, "tcp", addr)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", addr)
+		policy = mail.NoTLS // the dialer speaks TLS already
 	}
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	opts := []mail.Option{
+		mail.WithPort(srv.port), mail.WithHELO(srv.helo), mail.WithTimeout(timeout),
+		mail.WithTLSPolicy(policy), mail.WithTLSConfig(srv.tlsConfig()),
 	}
-	conn.SetDeadline(deadline)
-	// A cancelled context must interrupt a conversation blocked on the server.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	return &stopConn{Conn: conn, stop: stop}, nil
+	switch srv.auth {
+	case "":
+	case "auto":
+		opts = append(opts, mail.WithOpportunisticSMTPAuth(mail.SMTPAuthPlain, mail.SMTPAuthLogin))
+	default:
+		opts = append(opts, mail.WithSMTPAuth(authTypes[srv.auth]))
+	}
+	if srv.auth != "" {
+		opts = append(opts, mail.WithUsername(srv.user), mail.WithPassword(srv.password))
+	}
+	return opts
 }
 
-type stopConn struct {
-	net.Conn
-	stop func() bool
+// dialer connects, with TLS from the first byte when srv says so; the
+// connection is closed when ctx (the caller's, not the dial's) is done.
+func (srv server) dialer(ctx context.Context, stop *func() bool) mail.DialContextFunc {
+	return func(dctx context.Context, network, addr string) (net.Conn, error) {
+		d := &net.Dialer{}
+		var conn net.Conn
+		var err error
+		if srv.implicit {
+			conn, err = (&tls.Dialer{NetDialer: d, Config: srv.tlsConfig()}).DialContext(dctx, network, addr)
+		} else {
+			conn, err = d.DialContext(dctx, network, addr)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("connect %s: %w", addr, err)
+		}
+		*stop = context.AfterFunc(ctx, func() { conn.Close() })
+		return conn, nil
+	}
 }
 
-func (c *stopConn) Close() error { c.stop(); return c.Conn.Close() }
-
-func tlsConfig(srv server) *tls.Config {
+func (srv server) tlsConfig() *tls.Config {
 	return &tls.Config{ServerName: srv.host, RootCAs: srv.rootCAs, MinVersion: tls.VersionTLS12}
-}
-
-func secure(c *smtp.Client, srv server) error {
-	if ok, _ := c.Extension("STARTTLS"); ok && !srv.implicit {
-		if err := c.StartTLS(tlsConfig(srv)); err != nil {
-			return fmt.Errorf("starttls: %w", err)
-		}
-	}
-	if srv.auth == nil {
-		return nil
-	}
-	if ok, _ := c.Extension("AUTH"); !ok {
-		return fmt.Errorf("server offers no AUTH but user and password are set: %w", errPermanent)
-	}
-	if err := c.Auth(srv.auth); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	return nil
-}
-
-func transaction(c *smtp.Client, from string, rcpts []string, msg []byte) error {
-	if err := c.Mail(from); err != nil {
-		return fmt.Errorf("mail from: %w", err)
-	}
-	for _, r := range rcpts {
-		if err := c.Rcpt(r); err != nil {
-			return fmt.Errorf("rcpt to %s: %w", r, err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("data: %w", err)
-	}
-	if _, err := w.Write(msg); err != nil {
-		return fmt.Errorf("data: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("data: %w", err)
-	}
-	return nil
 }
 
 var errPermanent = errors.New("permanent")
 
 // retryable says whether a failed delivery may succeed later: SMTP 4xx
 // replies and network trouble yes; 5xx replies, refused certificates and
-// configuration problems no.
+// configuration problems (no STARTTLS under a mandatory policy, no AUTH
+// offered) no.
 func retryable(err error) bool {
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		return se.IsTemp()
+	}
 	var tpe *textproto.Error
 	if errors.As(err, &tpe) {
 		return tpe.Code >= 400 && tpe.Code < 500

@@ -11,21 +11,23 @@ import (
 	"math/big"
 	"net"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// smtpd is a tiny SMTP server for tests: enough of RFC 5321 for net/smtp,
-// with optional STARTTLS and AUTH PLAIN.
+// smtpd is a tiny SMTP server for tests: enough of RFC 5321 for an SMTP
+// client, with optional STARTTLS and AUTH PLAIN, LOGIN and XOAUTH2.
 type smtpd struct {
 	ln       net.Listener
 	tls      *tls.Config // non-nil: offer STARTTLS
 	implicit *tls.Config // non-nil: TLS from the first byte
-	user     string      // non-empty: offer AUTH PLAIN and require these
-	pass     string
-	rcptCode int // non-zero: answer RCPT with this code
+	user     string      // non-empty: offer AUTH and require these
+	pass     string      // the password, or the OAuth2 token for XOAUTH2
+	mechs    []string    // AUTH mechanisms offered; default PLAIN
+	rcptCode int         // non-zero: answer RCPT with this code
 
 	mu   sync.Mutex
 	mail []received // guarded by mu
@@ -37,6 +39,7 @@ type received struct {
 	data   string
 	tls    bool
 	authed bool
+	mech   string // the AUTH mechanism that succeeded
 }
 
 func startSMTPD(t *testing.T, s *smtpd) *smtpd {
@@ -94,7 +97,10 @@ func (s *smtpd) serve(c net.Conn) {
 			}
 			c, tp, cur.tls = tc, textproto.NewConn(tc), true
 		case "AUTH":
-			cur.authed = s.auth(tp, arg)
+			cur.authed, cur.mech = s.auth(tp, arg), ""
+			if cur.authed {
+				cur.mech, _, _ = strings.Cut(arg, " ")
+			}
 		case "MAIL":
 			cur.from = addr(arg)
 			tp.PrintfLine("250 ok")
@@ -126,7 +132,7 @@ func (s *smtpd) ehlo(tp *textproto.Conn, secured bool) {
 		ext = append(ext, "STARTTLS")
 	}
 	if s.user != "" {
-		ext = append(ext, "AUTH PLAIN")
+		ext = append(ext, "AUTH "+strings.Join(s.offered(), " "))
 	}
 	for i, e := range ext {
 		sep := "-"
@@ -137,10 +143,51 @@ func (s *smtpd) ehlo(tp *textproto.Conn, secured bool) {
 	}
 }
 
+func (s *smtpd) offered() []string {
+	if len(s.mechs) == 0 {
+		return []string{"PLAIN"}
+	}
+	return s.mechs
+}
+
+// auth runs one AUTH exchange: PLAIN and XOAUTH2 with or without an
+// initial response, LOGIN with its two challenges.
 func (s *smtpd) auth(tp *textproto.Conn, arg string) bool {
-	_, resp, _ := strings.Cut(arg, " ")
-	b, _ := base64.StdEncoding.DecodeString(resp)
-	if string(b) != "\x00"+s.user+"\x00"+s.pass {
+	mech, initial, _ := strings.Cut(arg, " ")
+	mech = strings.ToUpper(mech)
+	if !slices.Contains(s.offered(), mech) {
+		tp.PrintfLine("504 5.5.4 mechanism not offered")
+		return false
+	}
+	ask := func(challenge string) string {
+		tp.PrintfLine("334 %s", base64.StdEncoding.EncodeToString([]byte(challenge)))
+		line, _ := tp.ReadLine()
+		b, _ := base64.StdEncoding.DecodeString(line)
+		return string(b)
+	}
+	given := func() string {
+		if initial == "" {
+			return ask("")
+		}
+		b, _ := base64.StdEncoding.DecodeString(initial)
+		return string(b)
+	}
+	var ok bool
+	switch mech {
+	case "PLAIN":
+		ok = given() == "\x00"+s.user+"\x00"+s.pass
+	case "LOGIN":
+		var user string
+		if b, err := base64.StdEncoding.DecodeString(initial); err == nil && initial != "" {
+			user = string(b)
+		} else {
+			user = ask("Username:")
+		}
+		ok = user == s.user && ask("Password:") == s.pass
+	case "XOAUTH2":
+		ok = given() == "user="+s.user+"\x01auth=Bearer "+s.pass+"\x01\x01"
+	}
+	if !ok {
 		tp.PrintfLine("535 5.7.8 authentication credentials invalid")
 		return false
 	}

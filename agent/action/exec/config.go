@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -26,14 +25,10 @@ type Config struct {
 	// directory; it must exist when the config is loaded.
 	InputFile string `yaml:"input-file"`
 	// Env adds "K=V" entries to the script's environment; a V of the form
-	// $NAME or file:PATH is resolved as a secret.
-	Env     []string        `yaml:"env"`
+	// $NAME, ${NAME} or file:PATH is resolved as a secret.
+	Env     []config.EnvVar `yaml:"env"`
 	Timeout config.Duration `yaml:"timeout"`
 }
-
-// secretRef matches the values that Spec.Secret resolves; anything else,
-// such as "$HOME/bin", is passed to the script as written.
-var secretRef = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]*|file:.+)$`)
 
 func (c *Config) setDefaults() {
 	if c.Timeout == 0 {
@@ -98,24 +93,13 @@ func fileProgram(path, baseDir string) (program, error) {
 	return program{argv: append(argv, path)}, nil
 }
 
-// env resolves the env list into "K=V" entries.
-func (c *Config) env(secret func(field, value string) (string, error)) ([]string, error) {
+// env is the env list as "K=V" entries.
+func (c *Config) env() []string {
 	out := make([]string, 0, len(c.Env))
-	for i, kv := range c.Env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t\x00") {
-			return nil, fmt.Errorf("env[%d]: want NAME=value", i)
-		}
-		if secretRef.MatchString(v) && secret != nil {
-			resolved, err := secret("env "+k, v)
-			if err != nil {
-				return nil, fmt.Errorf("env %s: %w", k, err)
-			}
-			v = resolved
-		}
-		out = append(out, k+"="+v)
+	for _, e := range c.Env {
+		out = append(out, e.String())
 	}
-	return out, nil
+	return out
 }
 
 // newExec validates the config and builds the action.
@@ -125,9 +109,5 @@ func newExec(spec action.Spec, c Config) (*Exec, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := c.env(spec.Secret)
-	if err != nil {
-		return nil, err
-	}
-	return &Exec{name: spec.Name, prog: prog, env: env, timeout: c.Timeout.D(), grace: killGrace, log: spec.Log(), stateDir: spec.StateDir}, nil
+	return &Exec{name: spec.Name, prog: prog, env: c.env(), timeout: c.Timeout.D(), grace: killGrace, log: spec.Log(), stateDir: spec.StateDir}, nil
 }

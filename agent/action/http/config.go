@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	nethttp "net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,9 +19,10 @@ import (
 
 // Config holds the Postee keys of an http action, plus insecure-skip-verify.
 type Config struct {
-	// URL may be a secret reference ($NAME or file:PATH). Postee did not
-	// substitute event.input in it, and neither do we.
-	URL     string                  `yaml:"url"`
+	// URL may hold a token, so it is a secret; a reference ($NAME,
+	// ${NAME}, file:PATH) works. Postee did not substitute event.input in
+	// it, and neither do we.
+	URL     config.SecretURL        `yaml:"url"`
 	Method  string                  `yaml:"method"`
 	Headers map[string]HeaderValues `yaml:"headers"`
 	Timeout config.Duration         `yaml:"timeout"`
@@ -37,16 +37,20 @@ type Config struct {
 }
 
 // HeaderValues is a header's values: a list, as Postee wrote them, or one
-// string.
-type HeaderValues []string
+// string. Each may be a reference ($NAME, ${NAME}, file:PATH).
+type HeaderValues []config.Text
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (h *HeaderValues) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
-		*h = HeaderValues{n.Value}
+		var t config.Text
+		if err := t.UnmarshalYAML(n); err != nil {
+			return err
+		}
+		*h = HeaderValues{t}
 		return nil
 	}
-	var list []string
+	var list []config.Text
 	if err := n.Decode(&list); err != nil {
 		return err
 	}
@@ -54,13 +58,14 @@ func (h *HeaderValues) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// credentialHeader names the headers whose literal values are secrets too
+// (a referenced value always is).
+var credentialHeader = regexp.MustCompile(`(?i)^(authorization|proxy-authorization|cookie)$|token|key|secret|auth|passw|session|signature`)
+
 var methods = map[string]bool{
 	nethttp.MethodGet: true, nethttp.MethodHead: true, nethttp.MethodPost: true, nethttp.MethodPut: true,
 	nethttp.MethodPatch: true, nethttp.MethodDelete: true, nethttp.MethodOptions: true,
 }
-
-// secretRef matches the values that Spec.Secret resolves.
-var secretRef = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]*|file:.+)$`)
 
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -80,11 +85,10 @@ func newHTTP(spec action.Spec, c Config) (*HTTP, error) {
 	if !methods[c.Method] {
 		return nil, fmt.Errorf("method %q is not an HTTP method", c.Method)
 	}
-	u, err := resolveURL(spec.Secret, c.URL)
-	if err != nil {
-		return nil, err
+	if !c.URL.Set() {
+		return nil, errors.New("url is required")
 	}
-	headers, err := resolveHeaders(spec.Secret, c.Headers)
+	headers, err := checkHeaders(c.Headers)
 	if err != nil {
 		return nil, err
 	}
@@ -93,53 +97,25 @@ func newHTTP(spec action.Spec, c Config) (*HTTP, error) {
 		return nil, err
 	}
 	return &HTTP{
-		name: spec.Name, url: u, method: c.Method, headers: headers, body: body,
+		name: spec.Name, url: c.URL.Value(), method: c.Method, headers: headers, body: body,
 		client: httpx.NewClient(c.Timeout.D(), c.InsecureSkipVerify),
 	}, nil
 }
 
-// resolveURL checks the URL without ever putting it in an error: it may
-// carry a token.
-func resolveURL(secret func(field, value string) (string, error), raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", errors.New("url is required")
-	}
-	if secret != nil && secretRef.MatchString(raw) {
-		v, err := secret("url", raw)
-		if err != nil {
-			return "", fmt.Errorf("url: %w", err)
-		}
-		raw = v
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", errors.New("url is not a valid URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return "", errors.New("url must be an absolute http:// or https:// URL")
-	}
-	return u.String(), nil
-}
-
-func resolveHeaders(secret func(field, value string) (string, error), in map[string]HeaderValues) (nethttp.Header, error) {
+func checkHeaders(in map[string]HeaderValues) (nethttp.Header, error) {
 	out := nethttp.Header{}
 	for name, vals := range in {
 		if !headerName.MatchString(name) {
 			return nil, fmt.Errorf("headers: %q is not a valid header name", name)
 		}
 		for _, v := range vals {
-			if secret != nil && secretRef.MatchString(v) {
-				resolved, err := secret("headers "+name, v)
-				if err != nil {
-					return nil, fmt.Errorf("headers %s: %w", name, err)
-				}
-				v = resolved
+			if credentialHeader.MatchString(name) {
+				v.Keep()
 			}
-			if strings.ContainsAny(v, "\r\n\x00") {
+			if strings.ContainsAny(v.Value(), "\r\n\x00") {
 				return nil, fmt.Errorf("headers %s: a value may not contain a line break", name)
 			}
-			out.Add(name, v)
+			out.Add(name, v.Value())
 		}
 	}
 	return out, nil

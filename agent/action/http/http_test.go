@@ -221,8 +221,9 @@ func TestBadConfig(t *testing.T) {
 		{"no url", "method: POST\n", `action "h": url is required`},
 		{"relative url", "url: /hook\n", "absolute http:// or https://"},
 		{"ftp url", "url: ftp://host/x\n", "absolute http:// or https://"},
-		{"unparsable url keeps its token out", "url: \"http://host/%zz-S3CRET\"\n", "url is not a valid URL"},
+		{"unparsable url keeps its token out", "url: \"http://host/%zz-S3CRET\"\n", `cfg.yaml:3: actions[0] "h".url: not a valid URL`},
 		{"unset secret", "url: $NOPE\n", "NOPE is not set"},
+		{"unset braced secret", "url: http://h\nheaders:\n  Authorization: ${NOPE}\n", `cfg.yaml:5: actions[0] "h".headers.Authorization[0]: environment variable NOPE is not set`},
 		{"bad method", "url: http://h\nmethod: FETCH\n", `method "FETCH" is not an HTTP method`},
 		{"both bodies", "url: http://h\nbody-content: x\nbody-file: y\n", "body-content and body-file are exclusive"},
 		{"missing body-file", "url: http://h\nbody-file: nope.json\n", "body-file: open"},
@@ -253,5 +254,21 @@ func TestLargeBodyLeavesOutEventHeader(t *testing.T) {
 	got := <-reqs
 	if got.header.Get("Postee-Event") != "" || len(got.body) != 64<<10 {
 		t.Fatalf("header %d bytes, body %d bytes", len(got.header.Get("Postee-Event")), len(got.body))
+	}
+}
+
+// `url: ${NAME}` works as `url: $NAME` does (it was refused as not a URL).
+func TestURLReferenceForms(t *testing.T) {
+	for _, ref := range []string{"$HOOK", "${HOOK}"} {
+		t.Run(ref, func(t *testing.T) {
+			srv, reqs := server(t, nethttp.StatusOK)
+			a := build(t, "name: h\ntype: http\nurl: "+ref+"\n", map[string]string{"HOOK": srv.URL + "/in"}, nil)
+			if _, err := a.Send(context.Background(), message(t)); err != nil {
+				t.Fatal(err)
+			}
+			if got := <-reqs; got.method != "POST" {
+				t.Fatalf("got %+v", got)
+			}
+		})
 	}
 }

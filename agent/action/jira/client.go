@@ -22,7 +22,7 @@ func (j *Jira) call(ctx context.Context, method, path string, in, out any) (bool
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, j.cfg.URL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, j.base+path, body)
 	if err != nil {
 		return false, fmt.Errorf("build request: %w", action.ErrPermanent)
 	}
@@ -30,11 +30,7 @@ func (j *Jira) call(ctx context.Context, method, path string, in, out any) (bool
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if j.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+j.cfg.Token)
-	} else {
-		req.SetBasicAuth(j.cfg.User, j.cfg.Password)
-	}
+	req.Header.Set("Authorization", j.auth)
 	answer, retry, err := httpx.Do(ctx, j.client, req)
 	if err != nil {
 		return retry, err

@@ -6,18 +6,19 @@ import (
 	"strings"
 
 	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/config"
 )
 
 // Config is a Postee `type: jira` action.
 type Config struct {
-	URL  string `yaml:"url"`
-	User string `yaml:"user"`
+	URL  config.URL `yaml:"url"`
+	User string     `yaml:"user"`
 	// Password is the password (Jira Server/Data Center) or API token
-	// (Jira Cloud), used with User for basic authentication. Secret.
-	Password string `yaml:"password"`
+	// (Jira Cloud), used with User for basic authentication.
+	Password config.Secret `yaml:"password"`
 	// Token is a Jira Server/Data Center personal access token, sent as a
-	// bearer token; it wins over Password. Secret.
-	Token string `yaml:"token"`
+	// bearer token; it wins over Password.
+	Token config.Secret `yaml:"token"`
 	// TLSVerify defaults to true here (Postee defaulted to false); only an
 	// explicit `tls-verify: false` turns verification off.
 	TLSVerify       *bool             `yaml:"tls-verify"`
@@ -42,11 +43,9 @@ func (c *Config) resolve(spec action.Spec) error {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("jira action %q: "+format, append([]any{spec.Name}, a...)...)
 	}
-	u, err := url.Parse(c.URL)
-	if c.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fail("url must be the absolute http(s) URL of the Jira site")
+	if !c.URL.Set() {
+		return fail("url is required: the absolute http(s) URL of the Jira site")
 	}
-	c.URL = strings.TrimSuffix(c.URL, "/")
 	if c.ProjectKey == "" {
 		return fail("project-key is required")
 	}
@@ -54,27 +53,16 @@ func (c *Config) resolve(spec action.Spec) error {
 	if c.IssueType == "" {
 		c.IssueType = defaultIssueType
 	}
-	for _, s := range []struct {
-		name string
-		v    *string
-	}{{"password", &c.Password}, {"token", &c.Token}} {
-		if *s.v == "" {
-			continue
-		}
-		if *s.v, err = spec.Secret(s.name, *s.v); err != nil {
-			return fail("%s: %w", s.name, err)
-		}
-	}
 	return c.checkAuth(fail)
 }
 
 func (c *Config) checkAuth(fail func(string, ...any) error) error {
 	switch {
-	case c.Token != "" && isCloud(c.URL):
+	case c.Token.Set() && isCloud(c.URL.Value()):
 		return fail("token (a personal access token) works only with Jira Server/Data Center; for Jira Cloud set user and password to an API token")
-	case c.Token != "":
+	case c.Token.Set():
 		return nil
-	case c.User == "" || c.Password == "":
+	case c.User == "" || !c.Password.Set():
 		return fail("user and password (or token) are required")
 	}
 	return nil
@@ -85,4 +73,13 @@ func (c *Config) checkAuth(fail func(string, ...any) error) error {
 func isCloud(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && strings.HasSuffix(u.Hostname(), ".atlassian.net")
+}
+
+// authorization is the Authorization header: a bearer token or basic
+// authentication. It holds a secret.
+func (c *Config) authorization() string {
+	if c.Token.Set() {
+		return "Bearer " + c.Token.Value()
+	}
+	return c.Password.BasicAuth(c.User)
 }

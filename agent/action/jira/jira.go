@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/postee-fleet/posteed/agent/action"
@@ -23,7 +24,9 @@ const maxDescription = 32767
 // Jira creates issues in one project.
 type Jira struct {
 	name   string
-	cfg    Config // Password and Token resolved; secrets
+	cfg    Config
+	base   string // the site's URL without a trailing slash
+	auth   string // Authorization header: a secret
 	cloud  bool
 	client *http.Client
 	log    *slog.Logger
@@ -52,7 +55,8 @@ func New(spec action.Spec) (action.Action, error) {
 		log.Warn("jira: board and sprint are accepted but not applied; issues go to the project backlog")
 	}
 	return &Jira{
-		name: spec.Name, cfg: c, cloud: isCloud(c.URL),
+		name: spec.Name, cfg: c, cloud: isCloud(c.URL.Value()),
+		base: strings.TrimSuffix(c.URL.Value(), "/"), auth: c.authorization(),
 		client: httpx.NewClient(0, insecure), log: log, accounts: map[string]string{},
 	}, nil
 }

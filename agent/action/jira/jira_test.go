@@ -185,7 +185,8 @@ func TestSendFailures(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
-		{"no url", "project-key: S\nuser: u\npassword: sekret", "url must be"},
+		{"no url", "project-key: S\nuser: u\npassword: sekret", "url is required"},
+		{"not a url", "project-key: S\nuser: u\npassword: sekret\nurl: jira.example.com", `cfg.yaml:6: actions[0] "test-action".url: must be an absolute http:// or https:// URL`},
 		{"no project", "url: https://jira.example.com\nuser: u\npassword: sekret", "project-key is required"},
 		{"no credentials", "url: https://jira.example.com\nproject-key: S\nuser: u", "user and password"},
 		{"pat on cloud", "url: https://acme.atlassian.net\nproject-key: S\ntoken: sekret", "Server/Data Center"},

@@ -30,7 +30,9 @@ var _ action.Action = (*NexusIQ)(nil)
 // NexusIQ uploads SBOMs.
 type NexusIQ struct {
 	name   string
-	cfg    Config // holds the password: never in errors or logs
+	base   string
+	org    string
+	auth   string // Authorization header: holds the password, never in errors or logs
 	client *http.Client
 }
 
@@ -40,10 +42,14 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := spec.Decode(&c); err != nil {
 		return nil, err
 	}
-	if err := c.validate(spec.Secret); err != nil {
+	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("action %q: %w", spec.Name, err)
 	}
-	return &NexusIQ{name: spec.Name, cfg: c, client: httpx.NewClient(c.Timeout.D(), false)}, nil
+	return &NexusIQ{
+		name: spec.Name, base: c.base(), org: c.OrganizationID.Value(),
+		auth:   c.Password.BasicAuth(c.User.Value()),
+		client: httpx.NewClient(c.Timeout.D(), false),
+	}, nil
 }
 
 var notAllowed = regexp.MustCompile(`[.:/]`)
@@ -69,7 +75,7 @@ func (n *NexusIQ) Send(ctx context.Context, m action.Message) (bool, error) {
 }
 
 func (n *NexusIQ) application(ctx context.Context, pid string) (string, bool, error) {
-	body, retry, err := n.do(ctx, http.MethodGet, "/api/v2/applications/organization/"+url.PathEscape(n.cfg.OrganizationID), "", nil)
+	body, retry, err := n.do(ctx, http.MethodGet, "/api/v2/applications/organization/"+url.PathEscape(n.org), "", nil)
 	if err != nil {
 		return "", retry, fmt.Errorf("list applications: %w", err)
 	}
@@ -87,7 +93,7 @@ func (n *NexusIQ) application(ctx context.Context, pid string) (string, bool, er
 			return a.ID, false, nil
 		}
 	}
-	req, _ := json.Marshal(map[string]string{"publicId": pid, "name": pid, "organizationId": n.cfg.OrganizationID})
+	req, _ := json.Marshal(map[string]string{"publicId": pid, "name": pid, "organizationId": n.org})
 	body, retry, err = n.do(ctx, http.MethodPost, "/api/v2/applications", "application/json", req)
 	if err != nil {
 		return "", retry, fmt.Errorf("create application: %w", err)
@@ -102,7 +108,7 @@ func (n *NexusIQ) application(ctx context.Context, pid string) (string, bool, er
 }
 
 func (n *NexusIQ) do(ctx context.Context, method, path, ctype string, body []byte) ([]byte, bool, error) {
-	req, err := http.NewRequestWithContext(ctx, method, n.cfg.URL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, n.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, false, fmt.Errorf("build request: %w", action.ErrPermanent)
 	}
@@ -110,6 +116,6 @@ func (n *NexusIQ) do(ctx context.Context, method, path, ctype string, body []byt
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(n.cfg.User, n.cfg.Password)
+	req.Header.Set("Authorization", n.auth)
 	return httpx.Do(ctx, n.client, req)
 }

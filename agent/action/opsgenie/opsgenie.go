@@ -20,7 +20,7 @@ var _ action.Action = (*Opsgenie)(nil)
 // Opsgenie creates alerts through one API integration.
 type Opsgenie struct {
 	name   string
-	cfg    Config // Token resolved; a secret
+	cfg    Config // holds the token: a secret
 	client *http.Client
 	log    *slog.Logger
 }
@@ -44,8 +44,8 @@ func (o *Opsgenie) Send(ctx context.Context, m action.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("opsgenie action %q: %w", o.name, err)
 	}
-	auth := func(h http.Header) { h.Set("Authorization", "GenieKey "+o.cfg.Token) }
-	if _, retry, err := httpx.PostJSON(ctx, o.client, o.cfg.URL+"/v2/alerts", b, auth); err != nil {
+	auth := func(h http.Header) { h.Set("Authorization", "GenieKey "+o.cfg.Token.Value()) }
+	if _, retry, err := httpx.PostJSON(ctx, o.client, o.cfg.base+"/v2/alerts", b, auth); err != nil {
 		return retry, fmt.Errorf("opsgenie action %q: %w", o.name, err)
 	}
 	return false, nil

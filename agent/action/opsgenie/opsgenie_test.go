@@ -110,7 +110,7 @@ func TestNewConfig(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"no token", "user: x", "token is required"},
 		{"bad priority", "token: sekret\npriority: high", `priority "high"`},
-		{"bad url", "token: sekret\nurl: api.eu.opsgenie.com", "absolute http(s) URL"},
+		{"bad url", "token: sekret\nurl: api.eu.opsgenie.com", `cfg.yaml:4: actions[0] "test-action".url: must be an absolute http:// or https:// URL`},
 		{"unknown key", "token: sekret\nteam: ops", "unknown key"},
 	}
 	for _, tt := range tests {
@@ -123,7 +123,7 @@ func TestNewConfig(t *testing.T) {
 		})
 	}
 	a, err := New(testSpec(t, "token: k"))
-	if err != nil || a.(*Opsgenie).cfg.URL != DefaultURL || a.(*Opsgenie).cfg.Priority != "P3" {
+	if err != nil || a.(*Opsgenie).cfg.base != DefaultURL || a.(*Opsgenie).cfg.Priority != "P3" {
 		t.Errorf("defaults: %+v, %v", a, err)
 	}
 }

@@ -25,7 +25,7 @@ const maxSummary = 1024
 // PagerDuty sends trigger events for one service.
 type PagerDuty struct {
 	name   string
-	cfg    Config // RoutingKey resolved; a secret
+	cfg    Config // holds the routing key: a secret
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
@@ -51,7 +51,7 @@ func (p *PagerDuty) Send(ctx context.Context, m action.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("pagerduty action %q: %w", p.name, err)
 	}
-	if _, retry, err := httpx.PostJSON(ctx, p.client, p.cfg.URL, b, nil); err != nil {
+	if _, retry, err := httpx.PostJSON(ctx, p.client, p.cfg.endpoint, b, nil); err != nil {
 		return retry, fmt.Errorf("pagerduty action %q: %w", p.name, err)
 	}
 	return false, nil
@@ -66,7 +66,7 @@ func (p *PagerDuty) event(m action.Message) map[string]any {
 		summary = strings.ToValidUTF8(summary[:maxSummary-3], "") + "…"
 	}
 	ev := map[string]any{
-		"routing_key":  p.cfg.RoutingKey,
+		"routing_key":  p.cfg.RoutingKey.Value(),
 		"event_action": "trigger",
 		"payload": map[string]any{
 			"summary":        summary,

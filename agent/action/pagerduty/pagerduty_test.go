@@ -123,7 +123,7 @@ func TestSendStatus(t *testing.T) {
 func TestNewConfig(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"no routing key", "pagerduty-auth-token: x", "pagerduty-routing-key is required"},
-		{"bad url", "pagerduty-routing-key: sekret\nurl: events.example.com", "absolute http(s) URL"},
+		{"bad url", "pagerduty-routing-key: sekret\nurl: events.example.com", `cfg.yaml:4: actions[0] "test-action".url: must be an absolute http:// or https:// URL`},
 		{"unknown key", "pagerduty-routing-key: sekret\nseverity: low", "unknown key"},
 	}
 	for _, tt := range tests {
@@ -136,7 +136,7 @@ func TestNewConfig(t *testing.T) {
 		})
 	}
 	a, err := New(testSpec(t, "pagerduty-routing-key: k"))
-	if err != nil || a.(*PagerDuty).cfg.URL != DefaultURL {
+	if err != nil || a.(*PagerDuty).cfg.endpoint != DefaultURL {
 		t.Errorf("default endpoint: %v, %v", a, err)
 	}
 }

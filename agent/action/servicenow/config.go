@@ -2,11 +2,11 @@ package servicenow
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 
 	"github.com/postee-fleet/posteed/agent/action"
+	"github.com/postee-fleet/posteed/agent/config"
 )
 
 // defaultTable is where Postee opens records unless `board` says otherwise.
@@ -14,15 +14,18 @@ const defaultTable = "incident"
 
 // Config is a Postee `type: serviceNow` action.
 type Config struct {
-	User     string `yaml:"user"`
-	Password string `yaml:"password"` // secret
+	User     string        `yaml:"user"`
+	Password config.Secret `yaml:"password"`
 	// Instance is the XXX in XXX.service-now.com.
 	Instance string `yaml:"instance"`
 	// Board is the table records are inserted into.
 	Board string `yaml:"board"`
 	// URL overrides https://<instance>.service-now.com (ours; for custom
 	// domains, proxies and tests).
-	URL string `yaml:"url"`
+	URL config.URL `yaml:"url"`
+
+	base string // the instance's URL without a trailing slash
+	auth string // Authorization header: a secret
 }
 
 var instanceName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$`)
@@ -32,14 +35,10 @@ func (c *Config) resolve(spec action.Spec) error {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("serviceNow action %q: "+format, append([]any{spec.Name}, a...)...)
 	}
-	if c.User == "" || c.Password == "" {
+	if c.User == "" || !c.Password.Set() {
 		return fail("user and password are required")
 	}
-	p, err := spec.Secret("password", c.Password)
-	if err != nil {
-		return fail("password: %w", err)
-	}
-	c.Password = p
+	c.auth = c.Password.BasicAuth(c.User)
 	if c.Board == "" {
 		c.Board = defaultTable
 	}
@@ -50,16 +49,9 @@ func (c *Config) resolve(spec action.Spec) error {
 }
 
 func (c *Config) resolveURL(fail func(string, ...any) error) error {
-	if c.URL == "" {
-		if !instanceName.MatchString(c.Instance) {
-			return fail("instance is required: the XXX in XXX.service-now.com")
-		}
-		c.URL = "https://" + c.Instance + ".service-now.com"
+	if !c.URL.Set() && !instanceName.MatchString(c.Instance) {
+		return fail("instance is required: the XXX in XXX.service-now.com")
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fail("url must be an absolute http(s) URL")
-	}
-	c.URL = strings.TrimSuffix(c.URL, "/")
+	c.base = strings.TrimSuffix(c.URL.Or("https://"+c.Instance+".service-now.com"), "/")
 	return nil
 }

@@ -4,7 +4,6 @@ package servicenow
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -24,7 +23,7 @@ var _ action.Action = (*ServiceNow)(nil)
 // ServiceNow inserts records into one table of one instance.
 type ServiceNow struct {
 	name   string
-	cfg    Config // Password resolved; a secret
+	cfg    Config // holds the Authorization header: a secret
 	client *http.Client
 	log    *slog.Logger
 }
@@ -50,9 +49,9 @@ func (s *ServiceNow) Send(ctx context.Context, m action.Message) (bool, error) {
 	}
 	auth := func(h http.Header) {
 		h.Set("Accept", "application/json")
-		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(s.cfg.User+":"+s.cfg.Password)))
+		h.Set("Authorization", s.cfg.auth)
 	}
-	if _, retry, err := httpx.PostJSON(ctx, s.client, s.cfg.URL+"/api/now/table/"+s.cfg.Board, b, auth); err != nil {
+	if _, retry, err := httpx.PostJSON(ctx, s.client, s.cfg.base+"/api/now/table/"+s.cfg.Board, b, auth); err != nil {
 		return retry, fmt.Errorf("serviceNow action %q: %w", s.name, err)
 	}
 	return false, nil

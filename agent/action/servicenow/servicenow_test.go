@@ -127,7 +127,7 @@ func TestNewConfig(t *testing.T) {
 		})
 	}
 	a, err := New(testSpec(t, "user: admin\npassword: p\ninstance: acme"))
-	if err != nil || a.(*ServiceNow).cfg.URL != "https://acme.service-now.com" || a.(*ServiceNow).cfg.Board != "incident" {
+	if err != nil || a.(*ServiceNow).cfg.base != "https://acme.service-now.com" || a.(*ServiceNow).cfg.Board != "incident" {
 		t.Errorf("defaults: %v", err)
 	}
 }

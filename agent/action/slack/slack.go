@@ -32,11 +32,11 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := spec.Decode(&c); err != nil {
 		return nil, err
 	}
-	if err := c.resolve(spec); err != nil {
+	if err := c.check(spec); err != nil {
 		return nil, err
 	}
 	log := spec.Log()
-	return &Slack{name: spec.Name, url: c.URL, client: httpx.NewClient(0, false), log: log}, nil
+	return &Slack{name: spec.Name, url: c.URL.Value(), client: httpx.NewClient(0, false), log: log}, nil
 }
 
 // Send posts the message, in several parts when it has more blocks than

@@ -161,7 +161,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"missing url", "", "url is required"},
 		{"unknown key", "url: https://x\nchannel: '#a'", "unknown key"},
-		{"not a url", "url: $TEST_SLACK_BAD", "absolute http(s) URL"},
+		{"not a url", "url: $TEST_SLACK_BAD", "absolute http:// or https:// URL"},
 		{"unset variable", "url: $TEST_SLACK_UNSET", "TEST_SLACK_UNSET"},
 	}
 	for _, tt := range tests {

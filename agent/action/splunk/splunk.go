@@ -19,7 +19,7 @@ var _ action.Action = (*Splunk)(nil)
 // Splunk posts events to one collector.
 type Splunk struct {
 	name   string
-	cfg    Config // Token resolved; a secret
+	cfg    Config // holds the token: a secret
 	client *http.Client
 	log    *slog.Logger
 }
@@ -47,8 +47,8 @@ func (s *Splunk) Send(ctx context.Context, m action.Message) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("splunk action %q: %w", s.name, err)
 	}
-	auth := func(h http.Header) { h.Set("Authorization", "Splunk "+s.cfg.Token) }
-	if _, retry, err := httpx.PostJSON(ctx, s.client, s.cfg.URL, body, auth); err != nil {
+	auth := func(h http.Header) { h.Set("Authorization", "Splunk "+s.cfg.Token.Value()) }
+	if _, retry, err := httpx.PostJSON(ctx, s.client, s.cfg.endpoint, body, auth); err != nil {
 		return retry, fmt.Errorf("splunk action %q: %w", s.name, err)
 	}
 	return false, nil

@@ -125,7 +125,7 @@ func TestSendStatus(t *testing.T) {
 
 func TestNewConfig(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
-		{"no url", "token: sekret", "url must be"},
+		{"no url", "token: sekret", "url is required"},
 		{"no token", "url: https://splunk:8088", "token is required"},
 		{"negative limit", "url: https://splunk:8088\ntoken: sekret\nsize-limit: -1", "size-limit"},
 		{"unknown key", "url: https://splunk:8088\ntoken: sekret\nindex: main", "unknown key"},

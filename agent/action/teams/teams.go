@@ -39,12 +39,12 @@ func New(spec action.Spec) (action.Action, error) {
 	if err := spec.Decode(&c); err != nil {
 		return nil, err
 	}
-	if err := c.resolve(spec); err != nil {
+	if err := c.check(spec); err != nil {
 		return nil, err
 	}
 	log := spec.Log()
 	return &Teams{
-		name: spec.Name, typ: spec.Type, url: c.URL,
+		name: spec.Name, typ: spec.Type, url: c.URL.Value(),
 		workflows: spec.Type == "teamsworkflows",
 		client:    httpx.NewClient(0, false), log: log,
 	}, nil

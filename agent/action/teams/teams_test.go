@@ -157,7 +157,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"missing url", "", `teams action "test-action": url is required`},
 		{"unknown key", "url: https://x\ncolor: red", "unknown key"},
-		{"not a url", "url: $TEST_TEAMS_BAD", "absolute http(s) URL"},
+		{"not a url", "url: $TEST_TEAMS_BAD", "absolute http:// or https:// URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,11 +29,10 @@ func New(spec action.Spec) (action.Action, error) {
 		return nil, err // it already names file, line, action and key
 	}
 	c.setDefaults()
-	u, err := c.resolveURL(spec.Secret)
-	if err != nil {
+	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("action %q: %w", spec.Name, err)
 	}
-	return &Webhook{name: spec.Name, url: u, client: httpx.NewClient(c.Timeout.D(), false)}, nil
+	return &Webhook{name: spec.Name, url: c.URL.Value(), client: httpx.NewClient(c.Timeout.D(), false)}, nil
 }
 
 // Send posts the rendered body. Postee accepted only 200; any 2xx will do.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,8 +102,9 @@ func TestBadConfig(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"no url", "timeout: 5s\n", `action "wh": url is required`},
-		{"not http", "url: mailto:x@y\n", "absolute http:// or https://"},
-		{"unparsable url", "url: \"http://h/%zz-S3CRET\"\n", "url is not a valid URL"},
+		{"not http", "url: mailto:x@y\n", `cfg.yaml:3: actions[0] "wh".url: must be an absolute http:// or https://`},
+		{"unset variable", "timeout: 5s\nurl: ${NOPE}\n", `cfg.yaml:4: actions[0] "wh".url: environment variable NOPE is not set`},
+		{"unparsable url", "url: \"http://h/%zz-S3CRET\"\n", `cfg.yaml:3: actions[0] "wh".url: not a valid URL`},
 		{"unknown key", "url: http://h\nmethod: PUT\n", "method: unknown key"},
 	}
 	for _, tt := range tests {
@@ -111,6 +114,31 @@ func TestBadConfig(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
 			actiontest.NoSecret(t, err, "S3CRET")
+		})
+	}
+}
+
+// Every reference form gives the same URL (issue: `url: ${NAME}` was refused).
+func TestURLReferences(t *testing.T) {
+	seen := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen <- r.URL.Path }))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "wh-url")
+	if err := os.WriteFile(file, []byte(srv.URL+"/hooks/abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"$WH", "${WH}", "file:" + file, srv.URL + "/hooks/abc"} {
+		t.Run(ref, func(t *testing.T) {
+			a, err := New(actiontest.SpecEnv(t, "name: wh\ntype: webhook\nurl: "+ref+"\n", map[string]string{"WH": srv.URL + "/hooks/abc"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Send(context.Background(), msg); err != nil {
+				t.Fatal(err)
+			}
+			if got := <-seen; got != "/hooks/abc" {
+				t.Fatalf("posted to %q", got)
+			}
 		})
 	}
 }
