@@ -187,7 +187,7 @@ func (p *parser) top(cfg *Config, n *yaml.Node) {
 				cfg.Rules = append(cfg.Rules, r)
 			})
 		default:
-			p.errf(k.Line, k.Value, "unknown key%s", suggest(k.Value, topKeys))
+			p.errf(k.Line, k.Value, "unknown key%s", didYouMean(k.Value, topKeys))
 		}
 	})
 }

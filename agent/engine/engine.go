@@ -18,6 +18,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/suggest"
 	"github.com/postee-fleet/posteed/agent/transport"
 )
 
@@ -221,7 +222,7 @@ func (e *Engine) buildActions() config.Errors {
 		key := fmt.Sprintf("actions[%d] %q", a.Index, a.Name)
 		factory, ok := e.opts.Registry.Lookup(a.Type)
 		if !ok {
-			errs = append(errs, &config.Error{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q (known: %s)", a.Type, strings.Join(e.opts.Registry.Types(), ", "))})
+			errs = append(errs, &config.Error{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q%s (known: %s)", a.Type, suggest.DidYouMean(a.Type, e.opts.Registry.Types()), strings.Join(e.opts.Registry.Types(), ", "))})
 			continue
 		}
 		spec := action.Spec{

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/postee-fleet/posteed/agent/suggest"
 )
 
 // Load reads file (a missing file is not an error when optional) into the
@@ -44,7 +46,7 @@ func Load(fs *flag.FlagSet, file string, optional bool, tables ...string) error 
 		}
 		f := fs.Lookup(name)
 		if f == nil || name == "config" {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown setting%s", file, lineOf(text, name), name, suggest(fs, name)))
+			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown setting%s", file, lineOf(text, name), name, didYouMean(fs, name)))
 			continue
 		}
 		if set[name] {
@@ -70,17 +72,14 @@ func toString(v any) string {
 	}
 }
 
-func suggest(fs *flag.FlagSet, name string) string {
-	best := ""
+func didYouMean(fs *flag.FlagSet, name string) string {
+	var names []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if best == "" && (strings.Contains(f.Name, name) || strings.Contains(name, f.Name)) {
-			best = f.Name
+		if f.Name != "config" {
+			names = append(names, f.Name)
 		}
 	})
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return suggest.DidYouMean(name, names)
 }
 
 // lineOf finds the line that sets key (the TOML decoder keeps no positions).
