@@ -25,8 +25,9 @@ Usage:
   posteed-controller test --cfgfile FILE --event EVENT.json [--route NAME]
                                                    dry run: matching routes, rendered messages, where actions run
   posteed-controller runners [--url HOST:PORT]     list the runners known to a running controller
-  posteed-controller certs --dir DIR --controller-host HOST RUNNER...
-                                                   create a dev CA, a controller certificate and runner certificates
+  posteed-controller certs --dir DIR --controller-host HOST RUNNER[=HOST,...]...
+                                                   the runner channel's certificates: a CA (reused when DIR has one),
+                                                   the controller's and one per runner (certs --help)
   posteed-controller version                       print the version, commit and Go version (also --version)
   posteed-controller help                          this text (also --help, -h)
 

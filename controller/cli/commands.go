@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/postee-fleet/posteed/agent/engine"
-	"github.com/postee-fleet/posteed/agent/pki"
 	"github.com/postee-fleet/posteed/controller"
 )
 
@@ -159,43 +158,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// certs creates a development CA and certificates for a controller and runners.
-func certs(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("posteed-controller certs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", ".", "output directory")
-	host := fs.String("controller-host", "localhost", "the controller's host name or address (comma-separated for several)")
-	days := fs.Int("days", 825, "validity in days")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	validity := time.Duration(*days) * 24 * time.Hour
-	ca, err := pki.NewCA("posteed dev CA")
-	if err != nil {
-		return err
-	}
-	if err := pki.WriteCA(*dir, ca); err != nil {
-		return err
-	}
-	hosts := append(strings.Split(*host, ","), "localhost", "127.0.0.1")
-	crt, key, err := ca.Issue(pki.Server, hosts[0], hosts, validity)
-	if err != nil {
-		return err
-	}
-	if err := pki.WritePair(*dir, "controller", crt, key); err != nil {
-		return err
-	}
-	for _, name := range fs.Args() {
-		crt, key, err := ca.Issue(pki.Client, name, nil, validity)
-		if err != nil {
-			return fmt.Errorf("runner %s: %w", name, err)
-		}
-		if err := pki.WritePair(*dir, name, crt, key); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "wrote ca.crt, ca.key, controller.crt/.key and %d runner certificate(s) to %s\n", fs.NArg(), *dir)
-	return nil
 }
