@@ -169,4 +169,3 @@ func TestCertsRefuses(t *testing.T) {
 		}
 	})
 }
-
