@@ -246,15 +246,21 @@ func (e *Engine) buildActions() config.Errors {
 }
 
 func actionError(file string, a *config.Action, key string, err error) config.Errors {
-	var ces config.Errors
-	if errors.As(err, &ces) {
-		return ces
-	}
+	var out config.Errors
 	var ce *config.Error
-	if errors.As(err, &ce) {
-		return config.Errors{ce}
+	switch {
+	case errors.As(err, &out):
+	case errors.As(err, &ce):
+		out = config.Errors{ce}
+	default:
+		return config.Errors{{File: file, Line: a.Line, Key: key, Msg: err.Error()}}
 	}
-	return config.Errors{{File: file, Line: a.Line, Key: key, Msg: err.Error()}}
+	for _, e := range out {
+		if e.Line == 0 && e.File == file { // e.g. an unresolvable secret: the action's line
+			e.Line = a.Line
+		}
+	}
+	return out
 }
 
 // secrets resolves "$NAME" from the environment and "file:PATH" from a file

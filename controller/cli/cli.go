@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,38 +116,4 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
-}
-
-// check loads and compiles a config without running anything.
-func check(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("posteed-controller check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgfile := fs.String("cfgfile", "/etc/postee/cfg.yaml", "Postee config to check")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() == 1 {
-		*cfgfile = fs.Arg(0)
-	}
-	eng, err := controller.Compile(context.Background(), *cfgfile, nil)
-	if err != nil {
-		fmt.Fprintln(stdout, err)
-		fmt.Fprintf(stdout, "%s: invalid (%d problem%s)\n", *cfgfile, countLines(err.Error()), plural(countLines(err.Error())))
-		return 1
-	}
-	eng.Close()
-	fmt.Fprintf(stdout, "%s: valid\n", *cfgfile)
-	return 0
-}
-
-func countLines(s string) int { return strings.Count(s, "\n") + 1 }
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
