@@ -144,11 +144,17 @@ func fileDigest(path string) string {
 }
 
 // Compile loads and compiles a Postee config as the controller would, with
-// every registered action type, for checking and dry runs: it runs nothing.
+// every registered action type, for dry runs: it runs nothing. Actions
+// placed on runners are kept for Engine.Preview.
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
-	// check and the dry run must never act: messages held for aggregation
-	// are dropped when the engine closes, not sent.
-	return compile(ctx, file, action.Default, log, func(context.Context, *engine.Engine, engine.Match) {}, nil)
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	// The dry run must never act: messages held for aggregation are
+	// dropped when the engine closes, not sent.
+	return engine.New(ctx, cfg, engine.Options{Registry: action.Default, Logger: log, Previews: true,
+		OnFlush: func(context.Context, *engine.Engine, engine.Match) {}})
 }
 
 func compile(ctx context.Context, file string, reg *action.Registry, log *slog.Logger, flush func(context.Context, *engine.Engine, engine.Match), obs *stats) (*engine.Engine, error) {

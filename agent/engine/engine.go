@@ -50,6 +50,9 @@ type Options struct {
 	OnFlush func(context.Context, *Engine, Match)
 	// Observer hears every action attempt's outcome (metrics); optional.
 	Observer Observer
+	// Previews keeps the actions placed elsewhere that implement
+	// action.Previewer, for Preview (dry runs); they never run here.
+	Previews bool
 }
 
 // RetryPolicy is the one retry stage for actions run in this process.
@@ -85,6 +88,7 @@ type Engine struct {
 	byName  map[string]*Route
 	filters *filters
 	actions map[string]action.Action // built actions, by name
+	remote  map[string]action.Action // Options.Previews: previewers placed elsewhere
 	dedup   *dedup
 	agg     *aggregator // nil when no route aggregates
 	redact  redactor    // secret values resolved for the actions
@@ -95,7 +99,7 @@ type Engine struct {
 // New compiles cfg. The error is a config.Errors listing every problem.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error) {
 	opts = withDefaults(cfg, opts)
-	e := &Engine{cfg: cfg, opts: opts, log: opts.Logger, byName: map[string]*Route{}, actions: map[string]action.Action{}, dedup: newDedup()}
+	e := &Engine{cfg: cfg, opts: opts, log: opts.Logger, byName: map[string]*Route{}, actions: map[string]action.Action{}, remote: map[string]action.Action{}, dedup: newDedup()}
 	if e.opts.OnFlush == nil {
 		e.opts.OnFlush = runLocal
 	}
@@ -236,8 +240,11 @@ func (e *Engine) buildActions() config.Errors {
 			errs = append(errs, actionError(e.cfg.File, a, key, err)...)
 			continue
 		}
+		_, previews := act.(action.Previewer)
 		if here[a.Name] {
 			e.actions[a.Name] = act
+		} else if previews && e.opts.Previews {
+			e.remote[a.Name] = act
 		} else if c, ok := act.(action.Closer); ok {
 			_ = c.Close()
 		}
@@ -302,6 +309,11 @@ func (e *Engine) Close() {
 			e.agg.close()
 		}
 		for _, a := range e.actions {
+			if c, ok := a.(action.Closer); ok {
+				_ = c.Close()
+			}
+		}
+		for _, a := range e.remote {
 			if c, ok := a.(action.Closer); ok {
 				_ = c.Close()
 			}

@@ -20,9 +20,11 @@ const usage = `posteed-controller: Postee routes, templates and actions for a fl
 
 Usage:
   posteed-controller [run] [flags]                 run the daemon (flags: posteed-controller run --help)
-  posteed-controller check --cfgfile FILE          validate a Postee cfg.yaml: FILE: valid, or every problem
-  posteed-controller test --cfgfile FILE --event EVENT.json [--route NAME]
-                                                   dry run: matching routes, rendered messages, where actions run
+  posteed-controller check [--cfgfile FILE|-] [--config controller.toml] [--format json]
+                                                   validate cfg.yaml (and controller.toml): FILE: valid, or every problem
+  posteed-controller test --cfgfile FILE --event EVENT.json [--route NAME] [--expect ROUTE]
+                                                   dry run: matching routes, rendered messages, what actions would
+                                                   send and where they run; --expect fails unless ROUTE matches
   posteed-controller runners [--url HOST:PORT]     list the runners known to a running controller
   posteed-controller certs --dir DIR --controller-host HOST RUNNER[=HOST,...]...
                                                    the runner channel's certificates: a CA (reused when DIR has one),

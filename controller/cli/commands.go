@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,6 +24,11 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 	cfgfile := fs.String("cfgfile", "/etc/postee/cfg.yaml", "Postee config")
 	eventFile := fs.String("event", "", "event JSON file (- for standard input)")
 	route := fs.String("route", "", "only this route (as POST /tenant/{route})")
+	var expect []string
+	fs.Func("expect", "fail (exit 1) unless route ROUTE matches; repeat for several", func(v string) error {
+		expect = append(expect, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +55,6 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(ms) == 0 {
 		fmt.Fprintf(stdout, "no route matches %s\n", *eventFile)
-		return nil
 	}
 	for _, m := range ms {
 		fmt.Fprintf(stdout, "route %q matches (template %q)\n", m.Route.Name, m.Route.Template)
@@ -66,10 +71,30 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 		}
 		for _, s := range m.Route.Steps {
 			fmt.Fprintf(stdout, "  action %q runs on %s\n", s.Action, placement(s.RunsOn, ev.Host))
+			if body, ok := eng.Preview(m, s.Action); ok {
+				fmt.Fprintf(stdout, "    sends:\n%s\n", indent(body, "      "))
+			}
 		}
 		if m.Route.Serialize {
 			fmt.Fprintln(stdout, "  actions run one after another (serialize-actions)")
 		}
+	}
+	return expected(eng, ms, expect)
+}
+
+// expected fails unless every route in want matched.
+func expected(eng *engine.Engine, ms []engine.Match, want []string) error {
+	var missing []string
+	for _, name := range want {
+		if _, ok := eng.Route(name); !ok {
+			return fmt.Errorf("--expect %s: no such route in the config", name)
+		}
+		if !slices.ContainsFunc(ms, func(m engine.Match) bool { return m.Route.Name == name }) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("expected route %s to match; it did not", strings.Join(missing, ", "))
 	}
 	return nil
 }
