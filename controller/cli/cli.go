@@ -25,7 +25,9 @@ Usage:
   posteed-controller test --cfgfile FILE --event EVENT.json [--route NAME] [--expect ROUTE]
                                                    dry run: matching routes, rendered messages, what actions would
                                                    send and where they run; --expect fails unless ROUTE matches
-  posteed-controller runners [--url HOST:PORT]     list the runners known to a running controller
+  posteed-controller runners [--config FILE] [--url HOST:PORT]
+                                                   list the runners known to a running controller (asks the
+                                                   admin address of /etc/postee/controller.toml)
   posteed-controller certs --dir DIR --controller-host HOST RUNNER[=HOST,...]...
                                                    the runner channel's certificates: a CA (reused when DIR has one),
                                                    the controller's and one per runner (certs --help)

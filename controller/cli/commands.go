@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/settings"
 	"github.com/postee-fleet/posteed/controller"
 )
 
@@ -131,14 +133,15 @@ func readInput(name string) ([]byte, error) {
 func runners(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller runners", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "127.0.0.1:8083", "the controller's admin address (admin in controller.toml)")
+	file := fs.String("config", "/etc/postee/controller.toml", "the controller's settings: its admin address is asked")
+	url := fs.String("url", "", "the controller's admin address host:port or URL (default: admin in --config)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	base := *url
-	if !strings.Contains(base, "://") {
-		base = "http://" + strings.Replace(base, "0.0.0.0", "127.0.0.1", 1)
+	base, err := adminURL(*url, *file, isSet(fs, "config"))
+	if err != nil {
+		return err
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get(base + "/runners")
@@ -176,6 +179,38 @@ func runners(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", r.Name, dash(r.Host), dash(r.Version), rev, seen, state, r.PendingWork, r.Spooled)
 	}
 	return tw.Flush()
+}
+
+// adminURL is where the controller's admin listener answers: --url, or
+// admin in controller.toml (its default when the file or key is missing,
+// unless the file was named).
+func adminURL(flagURL, file string, explicit bool) (string, error) {
+	addr := flagURL
+	if addr == "" {
+		fs := flag.NewFlagSet("controller.toml", flag.ContinueOnError)
+		s := controller.Flags(fs)
+		if err := settings.Load(fs, file, !explicit); err != nil {
+			return "", err
+		}
+		if s.Admin == "" {
+			return "", fmt.Errorf("%s: the admin listener is off (admin = \"\"): set admin, or give --url", file)
+		}
+		addr = s.Admin
+	}
+	if strings.Contains(addr, "://") {
+		return strings.TrimSuffix(addr, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("admin address %q: %w", addr, err)
+	}
+	switch host { // a wildcard listener answers on loopback
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 func dash(s string) string {
