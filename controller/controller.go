@@ -191,6 +191,9 @@ func (c *Controller) NATSURL() string {
 	return c.fleet.srv.ClientURL()
 }
 
+// Revision is the config revision in use.
+func (c *Controller) Revision() int64 { return c.rev.Load() }
+
 // Engine returns the engine in use.
 func (c *Controller) Engine() *engine.Engine { return c.eng.Load() }
 
@@ -240,9 +243,11 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	close(c.ready)
 	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
 	_ = c.opts.Notifier.Ready(c.status())
-	changed, err := watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log)
-	if err != nil {
-		c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", logx.Err(err))
+	var changed <-chan struct{} // nil unless watch-config: systemctl reload is the way
+	if s.WatchConfig {
+		if changed, err = watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log); err != nil {
+			c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", logx.Err(err))
+		}
 	}
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
@@ -299,7 +304,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 	if err != nil {
 		c.log.Error("reload failed, keeping the running config", logx.Err(err), "config_revision", c.rev.Load())
 		c.stats.reloaded(c.rev.Load(), err)
-		_ = c.opts.Notifier.Ready(fmt.Sprintf("reload failed, kept config rev %d: %v", c.rev.Load(), firstLine(err)))
+		_ = c.opts.Notifier.Ready(c.status())
 		return err
 	}
 	eng.KeepStateFrom(c.Engine())
@@ -326,10 +331,15 @@ func firstLine(err error) string {
 	return s
 }
 
+// status is the STATUS= line. A failed reload leads it until a config
+// loads again, so `systemctl status` keeps showing it.
 func (c *Controller) status() string {
 	s := fmt.Sprintf("%d routes, cfg rev %d", len(c.Engine().Routes()), c.rev.Load())
 	if c.fleet != nil {
 		s += ", " + c.fleet.summary()
+	}
+	if r := c.stats.lastReload(); !r.OK {
+		s = fmt.Sprintf("reload failed, kept config rev %d: %s; %s", c.rev.Load(), r.Error, s)
 	}
 	return s
 }
