@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,52 @@ func TestCheckNotYAML(t *testing.T) {
 	errs := Check(context.Background(), "x.yaml", []byte("routes:\n  - name: a\n   bad: [\n"))
 	if len(errs) != 1 || errs[0].Line == 0 || !strings.Contains(errs[0].Msg, "not valid YAML") {
 		t.Fatalf("got %v", errs)
+	}
+}
+
+// uncommentExamples turns the commented examples of the shipped cfg.yaml
+// into YAML: after the routes: line, a block starts at "# - " and goes on
+// while lines start with "#   "; other comments are prose.
+func uncommentExamples(text string) (string, int) {
+	var out []string
+	inBlock, after, blocks := false, false, 0
+	for _, l := range strings.Split(text, "\n") {
+		after = after || l == "routes:"
+		switch {
+		case after && strings.HasPrefix(l, "# - "):
+			inBlock = true
+			blocks++
+			l = l[2:]
+		case inBlock && strings.HasPrefix(l, "#   "):
+			l = l[2:]
+		default:
+			inBlock = false
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n"), blocks
+}
+
+// TestShippedExamples: every commented example of the shipped cfg.yaml is
+// valid once uncommented, file: credentials included.
+func TestShippedExamples(t *testing.T) {
+	b, err := os.ReadFile("../etc/postee/cfg.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, blocks := uncommentExamples(string(b))
+	if blocks < 12 {
+		t.Fatalf("only %d commented examples found", blocks)
+	}
+	creds := t.TempDir()
+	for _, m := range regexp.MustCompile(`file:([a-z0-9-]+)`).FindAllStringSubmatch(text, -1) {
+		if err := os.WriteFile(filepath.Join(creds, m[1]), []byte("https://example.org/"+m[1]+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
+	file := filepath.Join(t.TempDir(), "cfg.yaml")
+	if errs := Check(context.Background(), file, []byte(text)); errs != nil {
+		t.Fatalf("uncommented examples:\n%v\n%s", errs, text)
 	}
 }
