@@ -239,16 +239,17 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 		defer func() { _ = adm.Shutdown(context.Background()) }()
 	}
 	go func() { serveErr <- srv.Serve() }()
-	c.addrs = []string{addr(httpLn), addr(httpsLn)}
-	close(c.ready)
-	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
-	_ = c.opts.Notifier.Ready(c.status())
+	// Watching starts before READY, so a save right after it is seen.
 	var changed <-chan struct{} // nil unless watch-config: systemctl reload is the way
 	if s.WatchConfig {
 		if changed, err = watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log); err != nil {
 			c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", logx.Err(err))
 		}
 	}
+	c.addrs = []string{addr(httpLn), addr(httpsLn)}
+	close(c.ready)
+	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
+	_ = c.opts.Notifier.Ready(c.status())
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
