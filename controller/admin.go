@@ -85,6 +85,13 @@ func (s *stats) reloaded(rev int64, err error) {
 	s.reload = reloadState{OK: true, Time: now}
 }
 
+// lastReload is the outcome of the last reload (OK before any).
+func (s *stats) lastReload() reloadState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reload
+}
+
 var errNotReady = errors.New("not listening yet")
 
 // startAdmin binds the admin listener ("" in the settings: none).

@@ -95,7 +95,8 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 	sum := fileDigest(c.opts.Settings.CfgFile)
-	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Settings.RegoFilters, c.opts.Registry, c.log, c.stats)
+	eng, err := compile(ctx, c.opts.Settings.CfgFile, c.opts.Settings.RegoFilters,
+		engine.Options{Registry: c.opts.Registry, Logger: c.log, Observer: c.stats, StateDir: c.opts.Settings.StateDir})
 	if err == nil {
 		c.loaded.Store(sum)
 		engine.LogWarnings(c.log, eng)
@@ -148,7 +149,8 @@ func fileDigest(path string) string {
 }
 
 // Compile loads and compiles a Postee config as the controller would, with
-// every registered action type, for checking and dry runs: it runs nothing.
+// every registered action type, for dry runs: it runs nothing. Actions
+// placed on runners are kept for Engine.Preview.
 func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine, error) {
 	return CompileIn(ctx, file, "", log)
 }
@@ -156,20 +158,16 @@ func Compile(ctx context.Context, file string, log *slog.Logger) (*engine.Engine
 // CompileIn is Compile with Postee's rego-filters folder: where a relative
 // input-file not beside file is looked for ("": rego-filters beside file).
 func CompileIn(ctx context.Context, file, filtersDir string, log *slog.Logger) (*engine.Engine, error) {
-	return compile(ctx, file, filtersDir, action.Default, log, nil)
+	return compile(ctx, file, filtersDir, engine.Options{Registry: action.Default, Logger: log, Previews: true})
 }
 
-func compile(ctx context.Context, file, filtersDir string, reg *action.Registry, log *slog.Logger, obs *stats) (*engine.Engine, error) {
+func compile(ctx context.Context, file, filtersDir string, o engine.Options) (*engine.Engine, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
 	}
 	if filtersDir != "" {
 		cfg.FiltersDir = filtersDir
-	}
-	o := engine.Options{Registry: reg, Logger: log}
-	if obs != nil {
-		o.Observer = obs
 	}
 	return engine.New(ctx, cfg, o)
 }
@@ -195,6 +193,9 @@ func (c *Controller) NATSURL() string {
 	}
 	return c.fleet.srv.ClientURL()
 }
+
+// Revision is the config revision in use.
+func (c *Controller) Revision() int64 { return c.rev.Load() }
 
 // Engine returns the engine in use.
 func (c *Controller) Engine() *engine.Engine { return c.eng.Load() }
@@ -248,14 +249,17 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 		defer func() { _ = adm.Shutdown(context.Background()) }()
 	}
 	go func() { serveErr <- srv.Serve() }()
+	// Watching starts before READY, so a save right after it is seen.
+	var changed <-chan struct{} // nil unless watch-config: systemctl reload is the way
+	if s.WatchConfig {
+		if changed, err = watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log); err != nil {
+			c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", logx.Err(err))
+		}
+	}
 	c.addrs = []string{addr(httpLn), addr(httpsLn)}
 	close(c.ready)
 	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
 	_ = c.opts.Notifier.Ready(c.status())
-	changed, err := watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log)
-	if err != nil {
-		c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", logx.Err(err))
-	}
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
@@ -309,7 +313,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 	if err != nil {
 		c.log.Error("reload failed, keeping the running config", logx.Err(err), "config_revision", c.rev.Load())
 		c.stats.reloaded(c.rev.Load(), err)
-		_ = c.opts.Notifier.Ready(fmt.Sprintf("reload failed, kept config rev %d: %v", c.rev.Load(), firstLine(err)))
+		_ = c.opts.Notifier.Ready(c.status())
 		return err
 	}
 	old := c.eng.Swap(eng)
@@ -335,10 +339,15 @@ func firstLine(err error) string {
 	return s
 }
 
+// status is the STATUS= line. A failed reload leads it until a config
+// loads again, so `systemctl status` keeps showing it.
 func (c *Controller) status() string {
 	s := fmt.Sprintf("%d routes, cfg rev %d", len(c.Engine().Routes()), c.rev.Load())
 	if c.fleet != nil {
 		s += ", " + c.fleet.summary()
+	}
+	if r := c.stats.lastReload(); !r.OK {
+		s = fmt.Sprintf("reload failed, kept config rev %d: %s; %s", c.rev.Load(), r.Error, s)
 	}
 	return s
 }

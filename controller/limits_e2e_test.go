@@ -87,7 +87,9 @@ func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
 	var ids []string
 	for i := range 5 { // one at a time: runner-2's queue holds 3 too
 		ids = append(ids, h.post("/", trc2(t, i))["event_id"].(string))
-		eventually(t, "runner-2's work", func() bool { return len(readLines(out)) == len(ids) })
+		eventually(t, "runner-2's work done and acked", func() bool {
+			return len(readLines(out)) == len(ids) && pendingWork(t, h, "postee-runner-2") == 0
+		})
 	}
 	if err := exactlyOnce(countIDs(out), ids); err != nil {
 		t.Fatal(err)
@@ -134,6 +136,16 @@ func TestReflectedFloodIsBoundedByTheRunnerQueueLimit(t *testing.T) {
 }
 
 func pendingOf(t *testing.T, h *harness, runner string) uint64 {
+	for _, ri := range fleetView(t, h) {
+		if ri.Name == runner {
+			return ri.PendingWork
+		}
+	}
+	return 0
+}
+
+// pendingWork is the work the fleet view counts as queued for runner.
+func pendingWork(t *testing.T, h *harness, runner string) uint64 {
 	for _, ri := range fleetView(t, h) {
 		if ri.Name == runner {
 			return ri.PendingWork

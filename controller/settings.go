@@ -29,6 +29,9 @@ type Settings struct {
 	StateDir    string
 	LogLevel    string
 	Admin       string // admin listener host:port: /metrics, /healthz, /readyz, /runners, status page ("" disables)
+	// WatchConfig reloads cfg.yaml whenever it is saved; otherwise only
+	// SIGHUP (systemctl reload) does.
+	WatchConfig bool
 
 	ControllerMode    bool
 	ControllerURL     string // embedded NATS listen address, nats://HOST:PORT
@@ -65,6 +68,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.Int64Var(&s.BodyLimit, "body-limit", 10<<20, "largest event accepted, in bytes")
 	fs.StringVar(&s.StateDir, "state-dir", defaultDir("STATE_DIRECTORY", "/var/lib/posteed-controller"), "state directory (JetStream store, revision, self-signed certificate)")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&s.WatchConfig, "watch-config", false, "reload cfg.yaml whenever it is saved (default: only on SIGHUP, systemctl reload)")
 	fs.StringVar(&s.Admin, "admin", "127.0.0.1:8083", "admin listener host:port: /metrics, /healthz, /readyz, /runners and the status page (\"\" disables)")
 	fs.BoolVar(&s.ControllerMode, "controller-mode", false, "run the embedded NATS server for runners (Postee's flag; implied by --controller-url)")
 	fs.StringVar(&s.ControllerURL, "controller-url", "", "address the embedded NATS server listens on, nats://HOST:PORT (default nats://0.0.0.0:4222 in controller mode)")

@@ -1,18 +1,32 @@
 package controller_test
 
 import (
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/postee-fleet/posteed/controller"
 )
 
-// TestConfigFileChangeReloads: writing cfg.yaml is a reload, as SIGHUP is;
-// a broken file keeps the running config.
+// startWatching is startController with watch-config = true.
+func startWatching(t *testing.T, cfgFile string) *harness {
+	t.Helper()
+	logs := newLogRecorder()
+	h := &harness{t: t, certs: newCerts(t), cfgFile: cfgFile, stateDir: t.TempDir(), reload: make(chan struct{}, 1),
+		log: slog.New(logs.tee(testLogger(t).Handler())), logs: logs, natsListen: "127.0.0.1:-1",
+		tune: func(s *controller.Settings) { s.WatchConfig = true }}
+	h.start()
+	t.Cleanup(h.shutdown)
+	return h
+}
+
+// TestConfigFileChangeReloads: with watch-config, writing cfg.yaml is a
+// reload, as SIGHUP is; a broken file keeps the running config.
 func TestConfigFileChangeReloads(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeCfg(t, dir, "routes:\n- {name: a, template: t}\ntemplates:\n- {name: t, rego-package: postee.rawmessage.json}\n")
-	c := newCerts(t)
-	h := startController(t, c, cfg, t.TempDir())
+	h := startWatching(t, cfg)
 	if len(h.ctrl.Engine().Routes()) != 1 {
 		t.Fatal("routes")
 	}
@@ -38,4 +52,22 @@ func toStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestConfigFileChangeWaitsForReload: without watch-config a saved cfg.yaml
+// changes nothing until a reload (SIGHUP, systemctl reload), which then
+// makes exactly one new revision.
+func TestConfigFileChangeWaitsForReload(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeCfg(t, dir, "routes:\n- {name: a, template: t}\ntemplates:\n- {name: t, rego-package: postee.rawmessage.json}\n")
+	h := startController(t, newCerts(t), cfg, t.TempDir())
+	rev := h.ctrl.Revision()
+	writeCfg(t, dir, "routes:\n- {name: a, template: t}\n- {name: b, template: t}\ntemplates:\n- {name: t, rego-package: postee.rawmessage.json}\n")
+	assertStable(t, func() bool { return len(h.ctrl.Engine().Routes()) == 1 })
+	h.reload <- struct{}{}
+	eventually(t, "reload on SIGHUP", func() bool { return len(h.ctrl.Engine().Routes()) == 2 })
+	assertStable(t, func() bool { return h.ctrl.Revision() == rev+1 })
+	if h.logs.has("cfg.yaml changed") {
+		t.Error("the file was watched without watch-config")
+	}
 }

@@ -53,6 +53,13 @@ type Recoverer interface {
 	Forget(runID string)
 }
 
+// Previewer is implemented by actions that do not send the rendered message
+// as it is (http with body-content or body-file): the dry run
+// (posteed-controller test) shows what they would send, sending nothing.
+type Previewer interface {
+	Preview(m Message) string
+}
+
 // Closer is implemented by actions that hold resources.
 type Closer interface {
 	Close() error

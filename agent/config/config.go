@@ -6,9 +6,11 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -139,6 +141,18 @@ func Load(file string) (*Config, error) {
 
 // Parse decodes data as the contents of file.
 func Parse(file string, data []byte) (*Config, error) {
+	cfg, errs := ParsePartial(file, data)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// ParsePartial is Parse for checking: with the problems, it returns what
+// can still be compiled (nil only when data is not a YAML mapping), so that
+// Rego, template and action problems are found in the same pass. Actions
+// without a name or type are left out, so they cause no second error.
+func ParsePartial(file string, data []byte) (*Config, Errors) {
 	p := &parser{file: file}
 	cfg := &Config{File: file, Dir: filepath.Dir(file), FiltersDir: filepath.Join(filepath.Dir(file), "rego-filters")}
 	var doc yaml.Node
@@ -151,12 +165,34 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	p.top(cfg, doc.Content[0])
 	p.validate(cfg)
-	if len(p.errs) > 0 {
-		return nil, p.errs
+	cfg.Warnings = p.warns.Sort(file)
+	if len(p.errs) == 0 {
+		return cfg, nil
 	}
-	p.warns.Sort()
-	cfg.Warnings = p.warns
-	return cfg, nil
+	kept := cfg.Actions[:0]
+	for _, a := range cfg.Actions {
+		if a.Name != "" && a.Type != "" {
+			kept = append(kept, a)
+		}
+	}
+	cfg.Actions = kept
+	return cfg, p.errs
+}
+
+// Sort orders problems by file (file first, then the others by name) and
+// line, and drops repeated ones.
+func (es Errors) Sort(file string) Errors {
+	out := slices.Clone(es)
+	slices.SortStableFunc(out, func(a, b *Error) int {
+		if (a.File == file) != (b.File == file) {
+			if a.File == file {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
+	return slices.CompactFunc(out, func(a, b *Error) bool { return *a == *b })
 }
 
 type parser struct {
@@ -246,7 +282,7 @@ func (p *parser) top(cfg *Config, n *yaml.Node) {
 				p.warnf(k.Line, k.Value, "%s", notUsed(why))
 				return
 			}
-			p.errf(k.Line, k.Value, "unknown key%s", suggest(k.Value, topKeys))
+			p.errf(k.Line, k.Value, "unknown key%s", didYouMean(k.Value, topKeys))
 		}
 	})
 }

@@ -203,3 +203,23 @@ func TestActionKeysPosteeAccepts(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorsSort(t *testing.T) {
+	es := Errors{
+		{File: "rego/x.rego", Line: 1, Msg: "in another file"},
+		{File: "cfg.yaml", Line: 9, Key: "b", Msg: "late"},
+		{File: "cfg.yaml", Line: 2, Key: "a", Msg: "early"},
+		{File: "cfg.yaml", Line: 9, Key: "b", Msg: "late"},
+		{File: "cfg.yaml", Msg: "whole file"},
+	}
+	got := es.Sort("cfg.yaml")
+	want := []string{"cfg.yaml: whole file", "cfg.yaml:2: a: early", "cfg.yaml:9: b: late", "rego/x.rego:1: in another file"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i].Error() != want[i] {
+			t.Errorf("%d: %s, want %s", i, got[i], want[i])
+		}
+	}
+}

@@ -82,7 +82,7 @@ func (p *parser) route(i int, n *yaml.Node) Route {
 				p.appendErr(err)
 			}
 		default:
-			p.errf(k.Line, key, "unknown key%s", suggest(k.Value, routeKeys))
+			p.errf(k.Line, key, "unknown key%s", didYouMean(k.Value, routeKeys))
 		}
 	})
 	if r.Name == "" {
@@ -119,7 +119,7 @@ func (p *parser) template(i int, n *yaml.Node) Template {
 		case "legacy-scan-renderer":
 			t.LegacyScanRenderer = p.str(v, key)
 		default:
-			p.errf(k.Line, key, "unknown key%s", suggest(k.Value, templateKeys))
+			p.errf(k.Line, key, "unknown key%s", didYouMean(k.Value, templateKeys))
 		}
 	})
 	if t.Name == "" {

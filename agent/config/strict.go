@@ -3,11 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/postee-fleet/posteed/agent/suggest"
 )
 
 // Error is one problem in a config file, located by line and key.
@@ -131,7 +135,7 @@ func decodeStrict(file, where string, node *yaml.Node, v any, foreign map[string
 				continue
 			}
 			errs = append(errs, &Error{File: file, Line: k.Line, Key: where + "." + k.Value,
-				Msg: "unknown key" + suggest(k.Value, known)})
+				Msg: "unknown key" + didYouMean(k.Value, known)})
 			continue
 		}
 		ptr := fieldPtr(v, k.Value)
@@ -214,38 +218,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// suggest proposes the closest known key, to catch typos.
-func suggest(key string, known map[string]bool) string {
-	best, bestD := "", 3
-	for k := range known {
-		if d := distance(key, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+// didYouMean proposes the closest known key, to catch typos.
+func didYouMean(key string, known map[string]bool) string {
+	return suggest.DidYouMean(key, slices.Collect(maps.Keys(known)))
 }
 
 // cleanYAMLError strips yaml.v3's "yaml: unmarshal errors:\n  line N: " wrapping.

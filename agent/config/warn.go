@@ -1,8 +1,6 @@
 package config
 
 import (
-	"cmp"
-	"slices"
 )
 
 // Warnings are problems that leave the config working: keys Postee reads
@@ -73,13 +71,6 @@ func actionForeign(typ string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// Sort orders problems by file and line, as an editor would walk them.
-func (es Errors) Sort() {
-	slices.SortStableFunc(es, func(a, b *Error) int {
-		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
-	})
 }
 
 // unusedSuffix marks a problem reported as a warning because nothing uses

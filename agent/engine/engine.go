@@ -20,6 +20,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/suggest"
 	"github.com/postee-fleet/posteed/agent/transport"
 )
 
@@ -50,6 +51,9 @@ type Options struct {
 	StateDir string
 	// Observer hears every action attempt's outcome (metrics); optional.
 	Observer Observer
+	// Previews keeps the actions placed elsewhere that implement
+	// action.Previewer, for Preview (dry runs); they never run here.
+	Previews bool
 }
 
 // RetryPolicy is the one retry stage for actions run in this process.
@@ -88,6 +92,7 @@ type Engine struct {
 	actions map[string]action.Action // built actions, by name
 	types   map[string]string        // action name → type
 	onCrash map[string]string        // action name → on-crash policy
+	remote  map[string]action.Action // Options.Previews: previewers placed elsewhere
 	redact  redactor                 // secret values resolved for the actions
 	// warnings: what loaded but will not act (warnings.go)
 	warnings config.Errors
@@ -102,7 +107,7 @@ type Engine struct {
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Engine, error) {
 	opts = withDefaults(cfg, opts)
 	e := &Engine{cfg: cfg, opts: opts, log: opts.Logger, byName: map[string]*Route{}, actions: map[string]action.Action{},
-		types: map[string]string{}, onCrash: map[string]string{}}
+		types: map[string]string{}, onCrash: map[string]string{}, remote: map[string]action.Action{}}
 	var errs config.Errors
 	f, ferrs := compileFilters(ctx, cfg)
 	errs = append(errs, ferrs...)
@@ -221,7 +226,7 @@ func (e *Engine) buildActions() config.Errors {
 		report := e.reporter(a, &errs)
 		factory, ok := e.opts.Registry.Lookup(a.Type)
 		if !ok {
-			report(config.Errors{{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q (known: %s)", a.Type, strings.Join(e.opts.Registry.Types(), ", "))}})
+			report(config.Errors{{File: e.cfg.File, Line: a.TypeLine, Key: key + ".type", Msg: fmt.Sprintf("unknown action type %q%s (known: %s)", a.Type, suggest.DidYouMean(a.Type, e.opts.Registry.Types()), strings.Join(e.opts.Registry.Types(), ", "))}})
 			continue
 		}
 		spec := action.Spec{
@@ -238,8 +243,11 @@ func (e *Engine) buildActions() config.Errors {
 			report(actionError(e.cfg.File, a, key, err))
 			continue
 		}
+		_, previews := act.(action.Previewer)
 		if here[a.Name] {
 			e.actions[a.Name] = act
+		} else if previews && e.opts.Previews {
+			e.remote[a.Name] = act
 		} else if c, ok := act.(action.Closer); ok {
 			_ = c.Close()
 		}
@@ -248,15 +256,21 @@ func (e *Engine) buildActions() config.Errors {
 }
 
 func actionError(file string, a *config.Action, key string, err error) config.Errors {
-	var ces config.Errors
-	if errors.As(err, &ces) {
-		return ces
-	}
+	var out config.Errors
 	var ce *config.Error
-	if errors.As(err, &ce) {
-		return config.Errors{ce}
+	switch {
+	case errors.As(err, &out):
+	case errors.As(err, &ce):
+		out = config.Errors{ce}
+	default:
+		return config.Errors{{File: file, Line: a.Line, Key: key, Msg: err.Error()}}
 	}
-	return config.Errors{{File: file, Line: a.Line, Key: key, Msg: err.Error()}}
+	for _, e := range out {
+		if e.Line == 0 && e.File == file { // e.g. an unresolvable secret: the action's line
+			e.Line = a.Line
+		}
+	}
+	return out
 }
 
 // resolver resolves the references in an action's typed config values
@@ -276,6 +290,11 @@ func (e *Engine) resolver(remote bool) *config.Resolver {
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
 		for _, a := range e.actions {
+			if c, ok := a.(action.Closer); ok {
+				_ = c.Close()
+			}
+		}
+		for _, a := range e.remote {
 			if c, ok := a.(action.Closer); ok {
 				_ = c.Close()
 			}

@@ -102,9 +102,9 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 	out := map[string]*template{}
 	samples := sampleValues()
 	for i, t := range cfg.Templates {
-		pkg := pkgs[t.Name]
-		if !used[t.Name] {
-			continue
+		pkg, ok := pkgs[t.Name]
+		if !used[t.Name] || !ok {
+			continue // !ok: no source given, which the config reports
 		}
 		key := fmt.Sprintf("templates[%d] %q", i, t.Name)
 		if !hasPackage(modules, pkg) {

@@ -63,7 +63,7 @@ actions:
 	want := []string{
 		file + `:11: templates[1] "broken-body": rego: unexpected eof token: expected rule value term`,
 		file + `:13: templates[3] "old".legacy-scan-renderer: unknown renderer "pdf" (use html, slack or jira) (a warning: no route uses this template)`,
-		file + `:20: actions[1] "typo".type: unknown action type "recrod" (known: record) (a warning: no route uses this action)`,
+		file + `:20: actions[1] "typo".type: unknown action type "recrod" (did you mean "record"?) (known: record) (a warning: no route uses this action)`,
 		file + `:25: actions[2] "incomplete".tokn: unknown key (did you mean "token"?) (a warning: no route uses this action)`,
 	}
 	got := e.Warnings()

@@ -15,8 +15,7 @@ func (e *Engine) Warnings() config.Errors { return e.warnings }
 func (e *Engine) sortWarnings() {
 	all := append(config.Errors{}, e.cfg.Warnings...)
 	all = append(all, e.warnings...)
-	all.Sort()
-	e.warnings = all
+	e.warnings = all.Sort(e.cfg.File)
 }
 
 // reporter returns where an action's problems go: errors when a route uses

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 )
 
-// File names inside a certificate directory, shared with scripts/gen-certs.
+// File names inside a certificate directory (posteed-controller certs).
 const (
 	CACertFile = "ca.crt"
 	CAKeyFile  = "ca.key"
@@ -21,7 +21,7 @@ func WriteCA(dir string, ca *CA) error {
 	return WritePair(dir, "ca", ca.certPEM, ca.keyPEM)
 }
 
-// LoadCA reads a CA written by WriteCA, scripts/gen-certs or openssl
+// LoadCA reads a CA written by WriteCA or made with openssl
 // (PKCS#8, SEC 1 "EC PRIVATE KEY" and PKCS#1 keys are accepted).
 func LoadCA(certFile, keyFile string) (*CA, error) {
 	certPEM, err := os.ReadFile(certFile)

@@ -167,6 +167,9 @@ func leafTemplate(kind Kind, cn string, hosts []string, validity time.Duration) 
 		BasicConstraintsValid: true,
 	}
 	for _, h := range hosts {
+		if err := ValidHost(h); err != nil {
+			return nil, fmt.Errorf("certificate %q: %w", cn, err)
+		}
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {

@@ -189,3 +189,35 @@ func TestWritePairTightensExistingKey(t *testing.T) {
 		t.Fatalf("key mode %v after overwrite, want 0600", fi.Mode().Perm())
 	}
 }
+
+func TestOpenCA(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	first, created, err := pki.OpenCA(dir)
+	if err != nil || !created {
+		t.Fatalf("first OpenCA: created %v, %v", created, err)
+	}
+	again, created, err := pki.OpenCA(dir)
+	if err != nil || created {
+		t.Fatalf("second OpenCA: created %v, %v", created, err)
+	}
+	if !again.Certificate().Equal(first.Certificate()) {
+		t.Fatal("the CA was replaced")
+	}
+	if err := os.Remove(filepath.Join(dir, pki.CAKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pki.OpenCA(dir); err == nil {
+		t.Fatal("a directory with ca.crt and no ca.key got a CA")
+	}
+}
+
+func TestValidHost(t *testing.T) {
+	for h, ok := range map[string]bool{
+		"node-1": true, "node-1.example.org": true, "NODE-1.Example.org.": true, "10.0.0.7": true, "::1": true,
+		"": false, "node_1": false, "-node": false, "a b": false, "node..example": false, "*.example.org": false,
+	} {
+		if err := pki.ValidHost(h); (err == nil) != ok {
+			t.Errorf("ValidHost(%q) = %v, want ok=%v", h, err, ok)
+		}
+	}
+}

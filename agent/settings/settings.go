@@ -8,16 +8,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/postee-fleet/posteed/agent/config"
+	"github.com/postee-fleet/posteed/agent/suggest"
 )
 
 // Load reads file (a missing file is not an error when optional) into the
-// flags of fs that the command line did not set. Unknown keys are errors
-// naming the file, line and key.
+// flags of fs that the command line did not set. Unknown keys and bad
+// values are errors naming the file, line and key, all of them at once: a
+// config.Errors.
 // Tables names the TOML tables the caller decodes itself.
 func Load(fs *flag.FlagSet, file string, optional bool, tables ...string) error {
 	var raw map[string]any
@@ -28,15 +33,19 @@ func Load(fs *flag.FlagSet, file string, optional bool, tables ...string) error 
 		}
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return fmt.Errorf("%s:%d: %s", file, perr.Position.Line, perr.Message)
+			return config.Errors{{File: file, Line: perr.Position.Line, Msg: perr.Message}}
 		}
-		return fmt.Errorf("read settings: %w", err)
+		var pathErr *iofs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err
+		}
+		return config.Errors{{File: file, Msg: "cannot read settings: " + err.Error()}}
 	}
 	data, _ := os.ReadFile(file)
 	text := string(data)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
+	var errs config.Errors
 	for _, key := range md.Keys() {
 		name := key[0]
 		if len(key) != 1 || slices.Contains(tables, name) {
@@ -44,17 +53,20 @@ func Load(fs *flag.FlagSet, file string, optional bool, tables ...string) error 
 		}
 		f := fs.Lookup(name)
 		if f == nil || name == "config" {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown setting%s", file, lineOf(text, name), name, suggest(fs, name)))
+			errs = append(errs, &config.Error{File: file, Line: lineOf(text, name), Key: name, Msg: "unknown setting" + didYouMean(fs, name)})
 			continue
 		}
 		if set[name] {
 			continue
 		}
 		if err := f.Value.Set(toString(raw[name])); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: %v", file, lineOf(text, name), name, err))
+			errs = append(errs, &config.Error{File: file, Line: lineOf(text, name), Key: name, Msg: err.Error()})
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
 }
 
 func toString(v any) string {
@@ -77,17 +89,14 @@ func toString(v any) string {
 	}
 }
 
-func suggest(fs *flag.FlagSet, name string) string {
-	best := ""
+func didYouMean(fs *flag.FlagSet, name string) string {
+	var names []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if best == "" && (strings.Contains(f.Name, name) || strings.Contains(name, f.Name)) {
-			best = f.Name
+		if f.Name != "config" {
+			names = append(names, f.Name)
 		}
 	})
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return suggest.DidYouMean(name, names)
 }
 
 // lineOf finds the line that sets key (the TOML decoder keeps no positions).

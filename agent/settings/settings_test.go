@@ -38,7 +38,7 @@ func TestErrors(t *testing.T) {
 		t.Fatal("missing file accepted")
 	}
 	for body, want := range map[string]string{
-		"\nbody-limt = 3\n":    `x.toml:2: body-limt: unknown setting`,
+		"\nbody-limt = 3\n":    `x.toml:2: body-limt: unknown setting (did you mean "body-limit"?)`,
 		"body-limit = \"a\"\n": `x.toml:1: body-limit: parse error`,
 		"body-limit = \n":      `x.toml:1:`,
 	} {

@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,12 +21,17 @@ const usage = `posteed-controller: Postee routes, templates and actions for a fl
 
 Usage:
   posteed-controller [run] [flags]                 run the daemon (flags: posteed-controller run --help)
-  posteed-controller check --cfgfile FILE          validate a Postee cfg.yaml: FILE: valid, or every problem
-  posteed-controller test --cfgfile FILE --event EVENT.json [--route NAME]
-                                                   dry run: matching routes, rendered messages, where actions run
-  posteed-controller runners [--url HOST:PORT]     list the runners known to a running controller
-  posteed-controller certs --dir DIR --controller-host HOST RUNNER...
-                                                   create a dev CA, a controller certificate and runner certificates
+  posteed-controller check [--cfgfile FILE|-] [--config controller.toml] [--format json]
+                                                   validate cfg.yaml (and controller.toml): FILE: valid, or every problem
+  posteed-controller test --cfgfile FILE --event EVENT.json [--route NAME] [--expect ROUTE]
+                                                   dry run: matching routes, rendered messages, what actions would
+                                                   send and where they run; --expect fails unless ROUTE matches
+  posteed-controller runners [--config FILE] [--url HOST:PORT]
+                                                   list the runners known to a running controller (asks the
+                                                   admin address of /etc/postee/controller.toml)
+  posteed-controller certs --dir DIR --controller-host HOST RUNNER[=HOST,...]...
+                                                   the runner channel's certificates: a CA (reused when DIR has one),
+                                                   the controller's and one per runner (certs --help)
   posteed-controller nkey --out FILE [RUNNER]      create a runner's nkey seed file (its runner-seed-file) and print its runner-nkeys entry
   posteed-controller version                       print the version, commit and Go version (also --version)
   posteed-controller help                          this text (also --help, -h)
@@ -129,40 +133,6 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// check loads and compiles a config without running anything.
-func check(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("posteed-controller check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgfile := fs.String("cfgfile", defaultCfgFile(), "Postee config to check (default: $POSTEE_CFG, else /etc/postee/cfg.yaml)")
-	filters := fs.String("rego-filters", os.Getenv("REGO_FILTERS_PATH"), "Postee's rego-filters folder for relative input-files (default: $REGO_FILTERS_PATH, else rego-filters beside the config)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() == 1 {
-		*cfgfile = fs.Arg(0)
-	}
-	eng, err := controller.CompileIn(context.Background(), *cfgfile, *filters, nil)
-	if err != nil {
-		fmt.Fprintln(stdout, err)
-		fmt.Fprintf(stdout, "%s: invalid (%d problem%s)\n", *cfgfile, countLines(err.Error()), plural(countLines(err.Error())))
-		return 1
-	}
-	defer eng.Close()
-	warns := eng.Warnings()
-	for _, w := range warns {
-		fmt.Fprintln(stdout, "warning:", w)
-	}
-	if len(warns) > 0 {
-		fmt.Fprintf(stdout, "%s: valid, with %d warning%s\n", *cfgfile, len(warns), plural(len(warns)))
-		return 0
-	}
-	fmt.Fprintf(stdout, "%s: valid\n", *cfgfile)
-	return 0
-}
-
 // defaultCfgFile is where check and test look without --cfgfile: Postee's
 // POSTEE_CFG (or older AQUAALERT_CFG) when set, as the daemon does.
 func defaultCfgFile() string {
@@ -172,13 +142,4 @@ func defaultCfgFile() string {
 		}
 	}
 	return "/etc/postee/cfg.yaml"
-}
-
-func countLines(s string) int { return strings.Count(s, "\n") + 1 }
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

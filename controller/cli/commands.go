@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +17,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/postee-fleet/posteed/agent/engine"
-	"github.com/postee-fleet/posteed/agent/pki"
+	"github.com/postee-fleet/posteed/agent/settings"
 	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
 )
@@ -28,6 +30,11 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 	filters := fs.String("rego-filters", os.Getenv("REGO_FILTERS_PATH"), "Postee's rego-filters folder for relative input-files (default: $REGO_FILTERS_PATH, else rego-filters beside the config)")
 	eventFile := fs.String("event", "", "event JSON file (- for standard input)")
 	route := fs.String("route", "", "only this route (as POST /tenant/{route})")
+	var expect []string
+	fs.Func("expect", "fail (exit 1) unless route ROUTE matches; repeat for several", func(v string) error {
+		expect = append(expect, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +61,6 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(ms) == 0 {
 		fmt.Fprintf(stdout, "no route matches %s\n", *eventFile)
-		return nil
 	}
 	for _, m := range ms {
 		fmt.Fprintf(stdout, "route %q matches (template %q)\n", m.Route.Name, m.Route.Template)
@@ -71,10 +77,30 @@ func dryRun(args []string, stdout, stderr io.Writer) error {
 		}
 		for _, s := range m.Route.Steps {
 			fmt.Fprintf(stdout, "  action %q runs on %s\n", s.Action, placement(s.RunsOn, ev.Host))
+			if body, ok := eng.Preview(m, s.Action); ok {
+				fmt.Fprintf(stdout, "    sends:\n%s\n", indent(body, "      "))
+			}
 		}
 		if m.Route.Serialize {
 			fmt.Fprintln(stdout, "  actions run one after another (serialize-actions)")
 		}
+	}
+	return expected(eng, ms, expect)
+}
+
+// expected fails unless every route in want matched.
+func expected(eng *engine.Engine, ms []engine.Match, want []string) error {
+	var missing []string
+	for _, name := range want {
+		if _, ok := eng.Route(name); !ok {
+			return fmt.Errorf("--expect %s: no such route in the config", name)
+		}
+		if !slices.ContainsFunc(ms, func(m engine.Match) bool { return m.Route.Name == name }) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("expected route %s to match; it did not", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -111,14 +137,15 @@ func readInput(name string) ([]byte, error) {
 func runners(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller runners", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "127.0.0.1:8083", "the controller's admin address (admin in controller.toml)")
+	file := fs.String("config", "/etc/postee/controller.toml", "the controller's settings: its admin address is asked")
+	url := fs.String("url", "", "the controller's admin address host:port or URL (default: admin in --config)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	base := *url
-	if !strings.Contains(base, "://") {
-		base = "http://" + strings.Replace(base, "0.0.0.0", "127.0.0.1", 1)
+	base, err := adminURL(*url, *file, isSet(fs, "config"))
+	if err != nil {
+		return err
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get(base + "/runners")
@@ -158,50 +185,43 @@ func runners(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
+// adminURL is where the controller's admin listener answers: --url, or
+// admin in controller.toml (its default when the file or key is missing,
+// unless the file was named).
+func adminURL(flagURL, file string, explicit bool) (string, error) {
+	addr := flagURL
+	if addr == "" {
+		fs := flag.NewFlagSet("controller.toml", flag.ContinueOnError)
+		s := controller.Flags(fs)
+		if err := settings.Load(fs, file, !explicit); err != nil {
+			return "", err
+		}
+		if s.Admin == "" {
+			return "", fmt.Errorf("%s: the admin listener is off (admin = \"\"): set admin, or give --url", file)
+		}
+		addr = s.Admin
+	}
+	if strings.Contains(addr, "://") {
+		return strings.TrimSuffix(addr, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("admin address %q: %w", addr, err)
+	}
+	switch host { // a wildcard listener answers on loopback
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
-}
-
-// certs creates a development CA and certificates for a controller and runners.
-func certs(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("posteed-controller certs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", ".", "output directory")
-	host := fs.String("controller-host", "localhost", "the controller's host name or address (comma-separated for several)")
-	days := fs.Int("days", 825, "validity in days")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	validity := time.Duration(*days) * 24 * time.Hour
-	ca, err := pki.NewCA("posteed dev CA")
-	if err != nil {
-		return err
-	}
-	if err := pki.WriteCA(*dir, ca); err != nil {
-		return err
-	}
-	hosts := append(strings.Split(*host, ","), "localhost", "127.0.0.1")
-	crt, key, err := ca.Issue(pki.Server, hosts[0], hosts, validity)
-	if err != nil {
-		return err
-	}
-	if err := pki.WritePair(*dir, "controller", crt, key); err != nil {
-		return err
-	}
-	for _, name := range fs.Args() {
-		crt, key, err := ca.Issue(pki.Client, name, nil, validity)
-		if err != nil {
-			return fmt.Errorf("runner %s: %w", name, err)
-		}
-		if err := pki.WritePair(*dir, name, crt, key); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "wrote ca.crt, ca.key, controller.crt/.key and %d runner certificate(s) to %s\n", fs.NArg(), *dir)
-	return nil
 }
 
 // nkey creates a user nkey seed file for a runner (its runner-seed-file)

@@ -103,7 +103,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	// No protocol tracing, whatever the log level: it would log every
 	// message body, config slices and their secrets included.
-	ns.SetLoggerV2(newLogger(log), log.Enabled(ctx, slog.LevelDebug), false, false)
+	sl := newLogger(log)
+	ns.SetLoggerV2(sl, log.Enabled(ctx, slog.LevelDebug), false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
@@ -115,6 +116,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("nats server: jetstream did not start (store %s)", so.StoreDir)
 	}
+	sl.started()
 	s := &Server{ns: ns, secret: secret, log: log}
 	s.stop = context.AfterFunc(ctx, s.shutdown)
 	return s, nil

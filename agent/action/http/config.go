@@ -96,10 +96,14 @@ func newHTTP(spec action.Spec, c Config) (*HTTP, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &HTTP{
+	h := &HTTP{
 		name: spec.Name, url: c.URL.Value(), method: c.Method, headers: headers, body: body,
 		client: httpx.NewClient(c.Timeout.D(), c.InsecureSkipVerify),
-	}, nil
+	}
+	if body == nil && c.BodyFile != "" {
+		h.remoteBody = c.BodyFile
+	}
+	return h, nil
 }
 
 func checkHeaders(in map[string]HeaderValues) (nethttp.Header, error) {

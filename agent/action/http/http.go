@@ -29,8 +29,24 @@ type HTTP struct {
 	url     string // may hold a token: never in errors or logs
 	method  string
 	headers nethttp.Header
-	body    *subst.Template // nil: the body is the rendered message
-	client  *nethttp.Client
+	body    *subst.Template // nil: the body is the rendered message, or remoteBody's
+	// remoteBody is an absolute body-file read on the runner the action
+	// runs on, not here (Preview names it).
+	remoteBody string
+	client     *nethttp.Client
+}
+
+var _ action.Previewer = (*HTTP)(nil)
+
+// Preview returns the body the action would send for m.
+func (h *HTTP) Preview(m action.Message) string {
+	switch {
+	case h.body != nil:
+		return string(h.body.Render(m.Input))
+	case h.remoteBody != "":
+		return fmt.Sprintf("(body-file %s, read and filled in on the runner)", h.remoteBody)
+	}
+	return m.Body
 }
 
 // New decodes and validates an http action.

@@ -20,6 +20,8 @@ const usage = `postee-runner: runs the Postee actions placed on this host and re
 
 Usage:
   postee-runner [run] [flags]     run the daemon (flags: postee-runner run --help)
+  postee-runner check [--config FILE] [--format json]
+                                  validate runner.toml (default /etc/postee/runner.toml): FILE: valid, or every problem
   postee-runner version           print the version, commit and Go version (also --version)
   postee-runner help              this text (also --help, -h)
 
@@ -35,6 +37,8 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "run":
+	case "check":
+		return check(args, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, buildinfo.String("postee-runner", version))
 		return 0
