@@ -18,12 +18,15 @@ import (
 	"github.com/postee-fleet/posteed/agent/template/bundled"
 )
 
-// template is one compiled template: a prepared query for its package.
+// template is one compiled template: a prepared query for its package,
+// and the package's Go renderer when it is a bundled one the user left as
+// it is (the query renders what the renderer leaves).
 type template struct {
-	name  string
-	pkg   string
-	query rego.PreparedEvalQuery
-	c     *ast.Compiler // holds every template module, for aggregation packages
+	name   string
+	pkg    string
+	query  rego.PreparedEvalQuery
+	c      *ast.Compiler // holds every template module, for aggregation packages
+	native bundled.Renderer
 }
 
 // rendered is a template's output for one event.
@@ -124,7 +127,7 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq, c: c}
+		out[t.Name] = &template{name: t.Name, pkg: pkg, query: pq, c: c, native: nativeRenderer(pkg, modules)}
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -210,6 +213,19 @@ func renderQuery(pkg ast.Ref) ast.Body {
 		ast.Assign.Expr(ast.VarTerm("__url"), optional("url")),
 		ast.Assign.Expr(ast.VarTerm("__agg"), optional("aggregation_pkg")),
 	)
+}
+
+// nativeRenderer is the Go renderer of the bundled package pkg, unless a
+// module of the user's (rego-templates, inline body, url) changes what it
+// renders; see bundled.Native.
+func nativeRenderer(pkg string, modules map[string]*ast.Module) bundled.Renderer {
+	user := map[string]bool{}
+	for name, m := range modules {
+		if !strings.HasPrefix(name, "bundled/") {
+			user[strings.TrimPrefix(m.Package.Path.String(), "data.")] = true
+		}
+	}
+	return bundled.Native(pkg, user)
 }
 
 func hasPackage(modules map[string]*ast.Module, pkg string) bool {
@@ -308,8 +324,19 @@ func fetchTemplate(ctx context.Context, c *http.Client, url string) (string, err
 	return string(b), nil
 }
 
-// render evaluates the template for one event.
+// render renders the template for one event: with its Go renderer when
+// it has one that takes the event, else by evaluating its package.
 func (t *template) render(ctx context.Context, in ast.Value) (rendered, error) {
+	if t.native != nil {
+		if out, ok := t.native(in); ok {
+			return rendered{Title: out.Title, Body: out.Result, URL: out.URL, AggregationPkg: out.AggregationPkg}, nil
+		}
+	}
+	return t.evaluate(ctx, in)
+}
+
+// evaluate renders by evaluating the template's Rego package.
+func (t *template) evaluate(ctx context.Context, in ast.Value) (rendered, error) {
 	rs, err := t.query.Eval(ctx, rego.EvalParsedInput(in))
 	if err != nil {
 		return rendered{}, fmt.Errorf("template %q: %w", t.name, err)
