@@ -11,7 +11,14 @@ import (
 // strings HTML-escaped. ok is false for a value Marshal would refuse (an
 // invalid number) or ast.JSON would write otherwise (a set, a non-string
 // key): the event is then left to the Rego.
-func appendJSON(dst []byte, v ast.Value) ([]byte, bool) {
+func appendJSON(dst []byte, v ast.Value) ([]byte, bool) { return appendValue(dst, v, -1) }
+
+// appendIndentedJSON writes v as json.MarshalIndent(v, "", "  ") does.
+func appendIndentedJSON(dst []byte, v ast.Value) ([]byte, bool) { return appendValue(dst, v, 0) }
+
+// appendValue writes v compact when depth is negative, else indented as
+// at that depth.
+func appendValue(dst []byte, v ast.Value, depth int) ([]byte, bool) {
 	switch x := v.(type) {
 	case ast.Null:
 		return append(dst, "null"...), true
@@ -25,30 +32,57 @@ func appendJSON(dst []byte, v ast.Value) ([]byte, bool) {
 	case ast.String:
 		return appendJSONString(dst, string(x)), true
 	case *ast.Array:
-		return appendJSONArray(dst, x)
+		return appendArray(dst, x, depth)
 	case ast.Object:
-		return appendJSONObject(dst, x)
+		return appendObject(dst, x, depth)
 	}
 	return dst, false
 }
 
-func appendJSONArray(dst []byte, a *ast.Array) ([]byte, bool) {
+// newline starts a line at depth (nothing when compact).
+func newline(dst []byte, depth int) []byte {
+	if depth < 0 {
+		return dst
+	}
+	dst = append(dst, '\n')
+	for range depth {
+		dst = append(dst, ' ', ' ')
+	}
+	return dst
+}
+
+// inner is the depth of a container's members.
+func inner(depth int) int {
+	if depth < 0 {
+		return depth
+	}
+	return depth + 1
+}
+
+func appendArray(dst []byte, a *ast.Array, depth int) ([]byte, bool) {
+	if a.Len() == 0 {
+		return append(dst, "[]"...), true
+	}
 	dst = append(dst, '[')
 	for i := range a.Len() {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
+		dst = newline(dst, inner(depth))
 		var ok bool
-		if dst, ok = appendJSON(dst, a.Elem(i).Value); !ok {
+		if dst, ok = appendValue(dst, a.Elem(i).Value, inner(depth)); !ok {
 			return dst, false
 		}
 	}
-	return append(dst, ']'), true
+	return append(newline(dst, depth), ']'), true
 }
 
-// appendJSONObject writes o's members in its own order, which for string
-// keys is encoding/json's (byte order).
-func appendJSONObject(dst []byte, o ast.Object) ([]byte, bool) {
+// appendObject writes o's members in its own order, which for string keys
+// is encoding/json's (byte order).
+func appendObject(dst []byte, o ast.Object, depth int) ([]byte, bool) {
+	if o.Len() == 0 {
+		return append(dst, "{}"...), true
+	}
 	dst = append(dst, '{')
 	ok, first := true, true
 	o.Until(func(k, v *ast.Term) bool {
@@ -61,12 +95,15 @@ func appendJSONObject(dst []byte, o ast.Object) ([]byte, bool) {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendJSONString(dst, string(key))
+		dst = appendJSONString(newline(dst, inner(depth)), string(key))
 		dst = append(dst, ':')
-		dst, ok = appendJSON(dst, v.Value)
+		if depth >= 0 {
+			dst = append(dst, ' ')
+		}
+		dst, ok = appendValue(dst, v.Value, inner(depth))
 		return !ok
 	})
-	return append(dst, '}'), ok
+	return append(newline(dst, depth), '}'), ok
 }
 
 const hexDigits = "0123456789abcdef"
