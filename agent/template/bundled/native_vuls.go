@@ -14,6 +14,7 @@ type report struct {
 	compliance string
 	checks     [][4]string
 	groups     []group
+	rows       int          // in the groups
 	counts     [5]ast.Value // by bucket
 	labels     [5]string
 	url        string
@@ -60,6 +61,7 @@ func readReport(in ast.Value) (report, bool) {
 	r.details = reportDetails(in, artifact, aqua)
 	r.compliance = compliance(path(in, "image_assurance_results", "disallowed"))
 	r.groups, r.counts = groupRows(in, rows)
+	r.rows = len(rows)
 	r.url = consoleURL(in, artifact)
 	return r, true
 }

@@ -30,6 +30,7 @@ func vulsHTML(in ast.Value) (Output, bool) {
 		return Output{}, false
 	}
 	var b strings.Builder
+	b.Grow(2048 + 256*r.rows)
 	details := make([]string, len(r.details))
 	for i, d := range r.details {
 		details[i] = sprintf("<b>%s:</b> %v", d.label, escape(htmlS, d.value))
