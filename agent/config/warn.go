@@ -1,7 +1,6 @@
 package config
 
-import (
-)
+import ()
 
 // Warnings are problems that leave the config working: keys Postee reads
 // that posteed has no use for, and incomplete templates or actions that no

@@ -20,13 +20,16 @@ import (
 	"github.com/postee-fleet/posteed/agent/template/bundled"
 )
 
-// template is one compiled template: a prepared query for its package.
+// template is one compiled template: a prepared query for its package,
+// and the package's Go renderer when it is a bundled one the user left as
+// it is (the query renders what the renderer leaves).
 type template struct {
-	name  string
-	pkg   string
-	query rego.PreparedEvalQuery
-	c     *ast.Compiler // holds every template module, for aggregation packages
-	files []string      // the user's Rego files it reaches (reachableFiles)
+	name   string
+	pkg    string
+	query  rego.PreparedEvalQuery
+	c      *ast.Compiler // holds every template module, for aggregation packages
+	files  []string      // the user's Rego files it reaches (reachableFiles)
+	native bundled.Renderer
 	// postee is set on the user's templates when cfg.yaml has aqua-server:
 	// Postee gave its templates input.postee = {"AquaServer": ...}.
 	postee *ast.Term
@@ -125,7 +128,7 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		tm := &template{name: t.Name, pkg: pkg, query: pq, c: c, files: reachableFiles(modules, pkg, dir)}
+		tm := &template{name: t.Name, pkg: pkg, query: pq, c: c, files: reachableFiles(modules, pkg, dir), native: nativeRenderer(pkg, modules)}
 		if cfg.AquaServer != "" && userPackage(modules, pkg) {
 			tm.postee = posteeOptions(cfg.AquaServer)
 		}
@@ -321,6 +324,20 @@ func withPostee(in ast.Value, postee *ast.Term) ast.Value {
 	return out
 }
 
+// nativeRenderer is the Go renderer of the bundled package pkg, unless a
+// module of the user's (rego-templates, inline body, url) changes what it
+// renders; see bundled.Native. A bundled package the user's rego-templates
+// replaced (overrideBundled) is the user's, so it never has one.
+func nativeRenderer(pkg string, modules map[string]*ast.Module) bundled.Renderer {
+	user := map[string]bool{}
+	for name, m := range modules {
+		if !strings.HasPrefix(name, "bundled/") {
+			user[strings.TrimPrefix(m.Package.Path.String(), "data.")] = true
+		}
+	}
+	return bundled.Native(pkg, user)
+}
+
 func hasPackage(modules map[string]*ast.Module, pkg string) bool {
 	want := "data." + pkg
 	for _, m := range modules {
@@ -420,8 +437,19 @@ func fetchTemplate(ctx context.Context, c *http.Client, url string) (string, err
 	return string(b), nil
 }
 
-// render evaluates the template for one event.
+// render renders the template for one event: with its Go renderer when
+// it has one that takes the event, else by evaluating its package.
 func (t *template) render(ctx context.Context, in ast.Value) (rendered, error) {
+	if t.native != nil {
+		if out, ok := t.native(in); ok {
+			return rendered{Title: out.Title, Body: out.Result, URL: out.URL, AggregationPkg: out.AggregationPkg}, nil
+		}
+	}
+	return t.evaluate(ctx, in)
+}
+
+// evaluate renders by evaluating the template's Rego package.
+func (t *template) evaluate(ctx context.Context, in ast.Value) (rendered, error) {
 	if t.postee != nil {
 		in = withPostee(in, t.postee)
 	}

@@ -25,14 +25,43 @@ import (
 const DefaultTimeout = 30 * time.Second
 
 // NewClient returns a client with the given timeout (DefaultTimeout if 0).
-// TLS certificates are verified unless insecure is set explicitly.
+// TLS certificates are verified unless insecure is set explicitly. Each
+// action makes one and keeps it: its transport keeps connections open for
+// the next sends.
 func NewClient(timeout time.Duration, insecure bool) *http.Client {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // opt-in only
-	return &http.Client{Timeout: timeout, Transport: tr}
+	return &http.Client{Timeout: timeout, Transport: newTransport(insecure)}
+}
+
+// The connection pool of one action. An action talks to one host or two,
+// and the executor bounds how many of its sends run at once; the default
+// transport kept only 2 idle connections a host, so under load every other
+// send dialed a new one and left a socket in TIME_WAIT.
+const (
+	maxIdlePerHost = 64
+	maxIdle        = 128
+	idleTimeout    = 90 * time.Second
+	dialTimeout    = 10 * time.Second
+	// drainLimit is how much of an answer past what Do reads is read off
+	// so its connection can be reused; a longer answer closes it.
+	drainLimit = 256 << 10
+)
+
+func newTransport(insecure bool) *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          maxIdle,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       idleTimeout,
+		TLSHandshakeTimeout:   dialTimeout,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}, //nolint:gosec // opt-in only
+	}
 }
 
 // StatusError is a non-2xx answer.
@@ -55,7 +84,11 @@ func Do(ctx context.Context, c *http.Client, req *http.Request) (body []byte, re
 	if err != nil {
 		return nil, transient(err), fmt.Errorf("%s %s: %w", req.Method, req.URL.Host, stripURL(err))
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end, so that the connection goes back to the pool.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		resp.Body.Close()
+	}()
 	body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return body, false, nil

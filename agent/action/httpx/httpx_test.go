@@ -74,20 +74,24 @@ func TestDoNetworkErrors(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 
+	// Only the timeout case has a short timeout: a TLS handshake on a
+	// loaded machine can take longer than 100 ms.
+	const short, long = 100 * time.Millisecond, 10 * time.Second
 	tests := []struct {
 		name      string
 		url       string
 		ctx       context.Context
+		timeout   time.Duration
 		insecure  bool
 		wantErr   bool
 		wantRetry bool
 	}{
-		{"connection refused", closedURL, context.Background(), false, true, true},
-		{"timeout", slow.URL, context.Background(), false, true, true},
-		{"canceled", slow.URL, canceled, false, true, false},
-		{"self-signed refused", tls.URL, context.Background(), false, true, false},
-		{"self-signed allowed when insecure", tls.URL, context.Background(), true, false, false},
-		{"bad scheme", "ftp://example.invalid/x", context.Background(), false, true, false},
+		{"connection refused", closedURL, context.Background(), long, false, true, true},
+		{"timeout", slow.URL, context.Background(), short, false, true, true},
+		{"canceled", slow.URL, canceled, long, false, true, false},
+		{"self-signed refused", tls.URL, context.Background(), long, false, true, false},
+		{"self-signed allowed when insecure", tls.URL, context.Background(), long, true, false, false},
+		{"bad scheme", "ftp://example.invalid/x", context.Background(), long, false, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +99,7 @@ func TestDoNetworkErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, retry, err := Do(tt.ctx, NewClient(100*time.Millisecond, tt.insecure), req)
+			_, retry, err := Do(tt.ctx, NewClient(tt.timeout, tt.insecure), req)
 			if (err != nil) != tt.wantErr || retry != tt.wantRetry {
 				t.Fatalf("err=%v retry=%v, want err=%v retry=%v", err, retry, tt.wantErr, tt.wantRetry)
 			}

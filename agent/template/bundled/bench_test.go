@@ -86,3 +86,47 @@ func BenchmarkRawJSONTrivy(b *testing.B) {
 func BenchmarkRawHTMLImageScan(b *testing.B) {
 	benchmarkRender(b, "postee.rawmessage.html", "image-scan.json")
 }
+
+// benchmarkNative measures the Go renderer of pkg on one sample event,
+// to set beside benchmarkRender's Rego figure.
+func benchmarkNative(b *testing.B, pkg, event string) {
+	render := Native(pkg, nil)
+	in, err := ast.InterfaceToValue(sampleEvent(b, event))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := render(in); !ok {
+			b.Fatalf("%s left %s to the Rego", pkg, event)
+		}
+	}
+}
+
+func BenchmarkNativeVulsHTMLTrivy(b *testing.B) {
+	benchmarkNative(b, "postee.vuls.html", "trivy-image-report.json")
+}
+
+func BenchmarkNativeVulsSlackImageScan(b *testing.B) {
+	benchmarkNative(b, "postee.vuls.slack", "image-scan.json")
+}
+
+func BenchmarkNativeTrivyJira(b *testing.B) {
+	benchmarkNative(b, "postee.trivy.jira", "trivy-image-report.json")
+}
+
+func BenchmarkNativeTraceeSlackLegacy(b *testing.B) {
+	benchmarkNative(b, "postee.tracee.slack", "tracee-finding-legacy.json")
+}
+
+func BenchmarkNativeTraceeHTML(b *testing.B) {
+	benchmarkNative(b, "postee.tracee.html", "tracee-finding.json")
+}
+
+func BenchmarkNativeRawJSONTrivy(b *testing.B) {
+	benchmarkNative(b, "postee.rawmessage.json", "trivy-image-report.json")
+}
+
+func BenchmarkNativeRawHTMLImageScan(b *testing.B) {
+	benchmarkNative(b, "postee.rawmessage.html", "image-scan.json")
+}
