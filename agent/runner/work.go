@@ -235,12 +235,15 @@ func (r *Runner) take(ctx context.Context, raw []byte, route, id string) (string
 			return ev.ID, nil, err
 		}
 	}
-	env, _ := json.Marshal(transport.Envelope{
+	env, err := transport.EncodeFor(r.nc, transport.Envelope{
 		Runner: r.opts.Settings.Name, Host: r.opts.Hostname, MachineID: r.opts.MachineID,
-		EventID: ev.ID, Received: time.Now().UTC(), Event: json.RawMessage(raw), // Marshal compacts it onto one line
+		EventID: ev.ID, Received: time.Now().UTC(), Event: json.RawMessage(raw), // compacted onto one line
 		Route: route, Revision: rev,
 	})
-	if err := r.spool.Append(env); err != nil {
+	if err == nil {
+		err = r.spool.Append(env)
+	}
+	if err != nil {
 		r.inflight.Done()
 		return ev.ID, nil, err
 	}
