@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 
+	"github.com/postee-fleet/posteed/agent/intake/webhook"
 	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/controller/natsd"
 )
@@ -32,6 +33,8 @@ type Settings struct {
 	WorkMaxBytes           int64
 	RunnerQueueMaxMessages int64
 	UpMaxBytes             int64
+
+	MaxInflightBytes int64 // bytes of webhook events taken in at once
 }
 
 // Flags registers the settings on fs.
@@ -56,6 +59,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.Int64Var(&s.WorkMaxBytes, "work-max-bytes", natsd.DefaultWorkMaxBytes, "bytes of work queued for all runners; beyond, dispatch is refused (503)")
 	fs.Int64Var(&s.RunnerQueueMaxMessages, "runner-queue-max-messages", natsd.DefaultRunnerMaxMessages, "jobs queued for one runner; beyond, dispatch to it is refused (503)")
 	fs.Int64Var(&s.UpMaxBytes, "upstream-max-bytes", natsd.DefaultUpMaxBytes, "bytes of runner events waiting for the controller; beyond, runners keep them in their spools")
+	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", webhook.DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
 	return s
 }
 

@@ -234,8 +234,15 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("https intake: %w", err)
 	}
-	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, Health: r.Healthy, Logger: r.log,
-		BadInput: func(reason string) { r.metrics.BadInput.WithLabelValues(reason).Inc() }})
+	access, err := webhook.LoadAccess(s.IntakeTokenFile, s.IntakeClientCA)
+	if err != nil {
+		return nil, err
+	}
+	if access.Open() && (webhook.Exposed(httpLn) || webhook.Exposed(httpsLn)) {
+		r.log.Warn("the intake takes events from the network without a token or client certificates: firewall it (README: Runner intake)")
+	}
+	mux := webhook.NewMux(webhook.Options{Sink: r, BodyLimit: s.BodyLimit, MaxInflight: s.MaxInflightBytes, Token: access.Token,
+		Health: r.Healthy, Logger: r.log, BadInput: func(reason string) { r.metrics.BadInput.WithLabelValues(reason).Inc() }})
 	if httpLn != nil {
 		r.intake = append(r.intake, "http://"+httpLn.Addr().String())
 	}
@@ -247,7 +254,7 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return webhook.NewServer(mux, httpLn, httpsLn, cert), nil
+	return webhook.NewServer(mux, httpLn, httpsLn, cert, access.ServerOptions()...), nil
 }
 
 func (r *Runner) waitForConfig(ctx context.Context, max time.Duration) {
