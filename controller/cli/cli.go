@@ -75,6 +75,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	s := controller.Flags(fs)
+	mem := daemon.MemoryFlag(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -94,6 +95,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 		return err
 	}
 	daemon.TuneGC()
+	daemon.ApplyMemoryLimit(mem, env.Log)
 	c, err := controller.New(env.Ctx, controller.Options{Settings: *s, Logger: env.Log, Notifier: env.Notifier, Listeners: env.Listeners, Version: version})
 	if err != nil {
 		env.Close()
