@@ -8,6 +8,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/postee-fleet/posteed/agent/intake/webhook"
 	"github.com/postee-fleet/posteed/agent/sd"
 )
 
@@ -44,13 +45,10 @@ type Settings struct {
 }
 
 // The intake listens on loopback unless runner.toml opens it: Tracee and
-// the other producers run on the same host. DefaultMaxInflight is half the
-// controller's: a runner shares its host (and its unit's MemoryHigh=) with
-// the workloads it watches.
+// the other producers run on the same host.
 const (
-	DefaultURL         = "127.0.0.1:9082"
-	DefaultTLS         = "127.0.0.1:9445"
-	DefaultMaxInflight = 32 << 20
+	DefaultURL = "127.0.0.1:9082"
+	DefaultTLS = "127.0.0.1:9445"
 )
 
 // Flags registers the settings on fs.
@@ -68,7 +66,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.HTTPSCert, "tls-cert", "", "HTTPS intake certificate (default: self-signed, generated once into the state directory)")
 	fs.StringVar(&s.HTTPSKey, "tls-key", "", "HTTPS intake private key")
 	fs.Int64Var(&s.BodyLimit, "body-limit", 10<<20, "largest event accepted, in bytes")
-	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
+	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", webhook.DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
 	fs.StringVar(&s.IntakeTokenFile, "intake-token-file", "", "file holding the bearer token every webhook event must carry (relative: $CREDENTIALS_DIRECTORY; \"\": none)")
 	fs.StringVar(&s.IntakeClientCA, "intake-client-ca", "", "CA certificate(s): the HTTPS intake takes only clients with a certificate they signed (\"\": none)")
 	fs.StringVar(&s.StateDir, "state-dir", envOr("STATE_DIRECTORY", "/var/lib/postee-runner"), "state directory: cached config, spool, offsets")

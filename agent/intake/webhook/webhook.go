@@ -24,10 +24,11 @@ import (
 const DefaultBodyLimit = 10 << 20
 
 // DefaultMaxInflight bounds the bytes of events in flight unless configured
-// otherwise: six events at the body limit. Reading, parsing and evaluating
-// an event holds about ten times its size for a moment (measured with
-// scripts/bench hostile), so this is some 640 MiB at worst.
-const DefaultMaxInflight = 64 << 20
+// otherwise: three events at the default body limit. An event holds many
+// times its size in memory while it is parsed, evaluated and rendered; with
+// twice this bound the controller's heap stayed at its soft limit and 60
+// concurrent 9 MiB posts took 540 s instead of 39 s (scripts/bench hostile).
+const DefaultMaxInflight = 32 << 20
 
 // RetryAfter is what a post refused for the in-flight bound is told to
 // wait, in seconds: about how long a large event takes to go through.
