@@ -33,6 +33,7 @@ type Route struct {
 	Input            string // Rego expressions, one per line, ANDed
 	InputLine        int    // line where Input's text starts
 	InputFiles       []string
+	InputFileLines   []int
 	Actions          []string
 	ActionLines      []int
 	Template         string
@@ -114,6 +115,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	p.top(cfg, doc.Content[0])
 	p.validate(cfg)
+	p.checkPaths(cfg)
 	if len(p.errs) > 0 {
 		return nil, p.errs
 	}
