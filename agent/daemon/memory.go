@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -103,46 +104,72 @@ func (m *MemoryLimit) choose(cgroupRoot, selfCgroup string) (int64, string) {
 	return math.MaxInt64, "auto (no cgroup memory bound)"
 }
 
-// cgroupMemory is the lowest memory.high or memory.max on the way from this
-// process's cgroup (v2) to the root: what systemd's MemoryHigh= and
-// MemoryMax= of the unit and its slices set.
+// cgroupMemory is the lowest memory bound on the way from this process's
+// cgroup to the root: with cgroup v2, memory.high and memory.max (what
+// systemd's MemoryHigh= and MemoryMax= of the unit and its slices set);
+// with v1, memory.limit_in_bytes of the memory controller (MemoryMax=;
+// v1 has no MemoryHigh=).
 func cgroupMemory(root, selfCgroup string) (int64, bool) {
-	path, err := unifiedPath(selfCgroup)
+	v2, v1, err := cgroupPaths(selfCgroup)
 	if err != nil {
 		return 0, false
 	}
+	if v2 != "" {
+		if n, ok := lowestUp(root, v2, "memory.high", "memory.max"); ok {
+			return n, true
+		}
+	}
+	if v1 != "" {
+		return lowestUp(filepath.Join(root, "memory"), v1, "memory.limit_in_bytes")
+	}
+	return 0, false
+}
+
+// lowestUp is the lowest of files in dir/path and each parent up to dir.
+// "max" and v1's near-2^63 "unlimited" are no bound.
+func lowestUp(dir, path string, files ...string) (int64, bool) {
 	lowest, found := int64(math.MaxInt64), false
-	for dir := filepath.Join(root, path); ; dir = filepath.Dir(dir) {
-		for _, f := range []string{"memory.high", "memory.max"} {
-			b, err := os.ReadFile(filepath.Join(dir, f))
+	for d := filepath.Join(dir, path); ; d = filepath.Dir(d) {
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(d, f))
 			if err != nil {
 				continue
 			}
-			v := strings.TrimSpace(string(b))
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < lowest {
+			n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			if err == nil && n > 0 && n < 1<<62 && n < lowest {
 				lowest, found = n, true
 			}
 		}
-		if dir == root || len(dir) <= len(root) {
+		if d == dir || len(d) <= len(dir) {
 			return lowest, found
 		}
 	}
 }
 
-// unifiedPath is the cgroup v2 path in /proc/self/cgroup ("0::/path").
-func unifiedPath(selfCgroup string) (string, error) {
+// cgroupPaths reads /proc/self/cgroup: the v2 path ("0::/path") and the v1
+// memory controller's ("N:memory:/path"), either "" when absent.
+func cgroupPaths(selfCgroup string) (v2, v1 string, err error) {
 	f, err := os.Open(selfCgroup)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
-			return filepath.Clean("/" + p), nil
+		_, rest, _ := strings.Cut(sc.Text(), ":")
+		ctrls, path, ok := strings.Cut(rest, ":")
+		switch {
+		case !ok:
+		case ctrls == "":
+			v2 = filepath.Clean("/" + path)
+		case slices.Contains(strings.Split(ctrls, ","), "memory"):
+			v1 = filepath.Clean("/" + path)
 		}
 	}
-	return "", errors.New("no cgroup v2 entry")
+	if v2 == "" && v1 == "" {
+		return "", "", errors.New("no cgroup memory controller")
+	}
+	return v2, v1, sc.Err()
 }
 
 var units = []struct {

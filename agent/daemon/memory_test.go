@@ -66,6 +66,10 @@ func TestMemoryLimitSetting(t *testing.T) {
 // cgroupTree fakes /sys/fs/cgroup and /proc/self/cgroup for a unit in
 // system.slice: files maps a cgroup path's file to its content.
 func cgroupTree(t *testing.T, files map[string]string) (root, self string) {
+	return cgroupTreeOf(t, "0::/system.slice/postee-runner.service\n", files)
+}
+
+func cgroupTreeOf(t *testing.T, proc string, files map[string]string) (root, self string) {
 	t.Helper()
 	root = t.TempDir()
 	for name, content := range files {
@@ -78,7 +82,7 @@ func cgroupTree(t *testing.T, files map[string]string) (root, self string) {
 		}
 	}
 	self = filepath.Join(t.TempDir(), "cgroup")
-	if err := os.WriteFile(self, []byte("0::/system.slice/postee-runner.service\n"), 0o644); err != nil {
+	if err := os.WriteFile(self, []byte(proc), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return root, self
@@ -133,5 +137,29 @@ func TestMemoryLimitChosen(t *testing.T) {
 				t.Errorf("logged %q, want %q", logs.String(), tc.wantLogs)
 			}
 		})
+	}
+}
+
+// TestMemoryLimitCgroupV1: on a v1 or hybrid hierarchy (no memory
+// controller in v2) the memory controller's limit_in_bytes is the bound;
+// v1's "unlimited" is none.
+func TestMemoryLimitCgroupV1(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	t.Setenv("GOMEMLIMIT", "")
+	hybrid := "12:pids:/system.slice/x.service\n4:memory:/system.slice/x.service\n1:name=systemd:/system.slice/x.service\n0::/system.slice/x.service\n"
+	for _, tc := range []struct {
+		name  string
+		limit string
+		want  int64
+	}{
+		{"MemoryMax= on v1", "1073741824", 1073741824 / 100 * AutoPercent},
+		{"unlimited", "9223372036854771712", math.MaxInt64},
+	} {
+		root, self := cgroupTreeOf(t, hybrid, map[string]string{"memory/system.slice/x.service/memory.limit_in_bytes": tc.limit})
+		var m MemoryLimit
+		if got := m.Apply(slog.New(slog.DiscardHandler), root, self); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
