@@ -99,10 +99,13 @@ func (m *MemoryLimit) choose(cgroupRoot, selfCgroup string) (int64, string) {
 		return m.Bytes, "memory-limit"
 	}
 	if c, ok := cgroupMemory(cgroupRoot, selfCgroup); ok {
-		return c / 100 * AutoPercent, "cgroup"
+		return autoLimit(c), "cgroup"
 	}
 	return math.MaxInt64, "auto (no cgroup memory bound)"
 }
+
+// autoLimit is AutoPercent of a cgroup bound, in whole MiB.
+func autoLimit(bound int64) int64 { return bound / 100 * AutoPercent &^ (1<<20 - 1) }
 
 // cgroupMemory is the lowest memory bound on the way from this process's
 // cgroup to the root: with cgroup v2, memory.high and memory.max (what

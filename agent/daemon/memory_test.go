@@ -104,9 +104,9 @@ func TestMemoryLimitChosen(t *testing.T) {
 		wantLogs string
 	}{
 		{"unit's MemoryHigh", "auto", "", map[string]string{unit + "memory.high": "805306368", unit + "memory.max": "1073741824"},
-			805306368 / 100 * AutoPercent, "source=cgroup"},
+			614 << 20, "limit=614MiB source=cgroup"},
 		{"a slice's bound is lower", "auto", "", map[string]string{unit + "memory.high": "max", unit + "memory.max": "max", "system.slice/memory.max": "536870912"},
-			536870912 / 100 * AutoPercent, "source=cgroup"},
+			409 << 20, "source=cgroup"},
 		{"no bound anywhere", "auto", "", map[string]string{unit + "memory.high": "max", unit + "memory.max": "max"},
 			math.MaxInt64, "no memory limit"},
 		{"setting wins over the cgroup", "300MiB", "", map[string]string{unit + "memory.high": "805306368"},
@@ -153,7 +153,7 @@ func TestMemoryLimitCgroupV1(t *testing.T) {
 		limit string
 		want  int64
 	}{
-		{"MemoryMax= on v1", "1073741824", 1073741824 / 100 * AutoPercent},
+		{"MemoryMax= on v1", "1073741824", 819 << 20},
 		{"unlimited", "9223372036854771712", math.MaxInt64},
 	} {
 		root, self := cgroupTreeOf(t, hybrid, map[string]string{"memory/system.slice/x.service/memory.limit_in_bytes": tc.limit})
