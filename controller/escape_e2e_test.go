@@ -135,7 +135,7 @@ func TestEscapableEventRoutedToRunnerArrives(t *testing.T) {
 	eventually(t, "the event at the controller's action", func() bool { return arrivedWhole(recv, "/controller", n) })
 
 	code, body := postStatus(t, url, ltEvent("quad", 8<<20))
-	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "can never be delivered") {
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "can never be delivered") || strings.Contains(body, "send the event again") {
 		t.Fatalf("a job of some 40 MiB: %d %s, want 413", code, body)
 	}
 	if got := recv.got("/runner"); len(got) != 1 {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -187,7 +188,9 @@ func TestDeclaredOversizeRefusedUnread(t *testing.T) {
 type undeliverable struct{}
 
 func (undeliverable) Accept(context.Context, []byte, string) (string, []string, error) {
-	return "ev-1", []string{"r"}, fmt.Errorf("runner work not queued: %w: 40000000 bytes", transport.ErrTooLarge)
+	tooLarge := fmt.Errorf("%w: 40000000 bytes encoded", transport.ErrTooLarge)
+	return "ev-1", []string{"r"}, fmt.Errorf("runner work not queued, send the event again: %w",
+		errors.Join(nil, fmt.Errorf("runner r: %w", tooLarge)))
 }
 
 // TestUndeliverableEventIs413: an event that can never reach its runner is
@@ -203,7 +206,8 @@ func TestUndeliverableEventIs413(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "can never be delivered") ||
+	if resp.StatusCode != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(string(b), `"event can never be delivered: too large for the controller-runner channel: 40000000 bytes encoded"`) ||
 		!strings.Contains(string(b), `"event_id":"ev-1"`) || strings.Join(got, ",") != "too_large" {
 		t.Fatalf("%d %s, counted %v", resp.StatusCode, b, got)
 	}

@@ -137,7 +137,7 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, transport.ErrTooLarge):
 		h.bad("too_large")
-		reply(w, http.StatusRequestEntityTooLarge, answer{EventID: id, Error: "event can never be delivered: " + err.Error()})
+		reply(w, http.StatusRequestEntityTooLarge, answer{EventID: id, Error: "event can never be delivered: " + tooLargeCause(err).Error()})
 	case errors.Is(err, engine.ErrNotJSON):
 		h.bad("not_json")
 		reply(w, http.StatusBadRequest, answer{Error: err.Error()})
@@ -152,6 +152,30 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 			routes = []string{}
 		}
 		reply(w, http.StatusOK, answer{EventID: id, Routes: routes})
+	}
+}
+
+// tooLargeCause is the error in err's tree that wraps transport.ErrTooLarge
+// itself: it says by how much, without what callers added on the way up
+// (the controller's "send the event again", which a 413 contradicts).
+func tooLargeCause(err error) error {
+	for {
+		var next error
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			next = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if errors.Is(e, transport.ErrTooLarge) {
+					next = e
+					break
+				}
+			}
+		}
+		if next == nil || next == transport.ErrTooLarge {
+			return err
+		}
+		err = next
 	}
 }
 
