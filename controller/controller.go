@@ -213,7 +213,7 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 		return fmt.Errorf("https intake: %w", err)
 	}
 	var srv *webhook.Server
-	mux := webhook.NewMux(webhook.Options{Sink: c, BodyLimit: s.BodyLimit, Logger: c.log, Health: c.health,
+	mux := webhook.NewMux(webhook.Options{Sink: c, BodyLimit: s.BodyLimit, MaxInflight: s.MaxInflightBytes, Logger: c.log, Health: c.health,
 		BadInput: func(reason string) { c.metrics.BadInput.WithLabelValues(reason).Inc() }})
 	mux.HandleFunc("GET /runners", c.serveMoved)
 	if httpsLn != nil {

@@ -401,7 +401,7 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	for _, s := range steps {
 		job.Actions = append(job.Actions, s.Action)
 	}
-	b, err := json.Marshal(job)
+	b, err := transport.EncodeFor(f.nc, job)
 	if err != nil {
 		return err
 	}

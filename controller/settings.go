@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/postee-fleet/posteed/agent/intake/webhook"
 	"github.com/postee-fleet/posteed/agent/settings"
 
 	"github.com/postee-fleet/posteed/agent/sd"
@@ -53,6 +54,7 @@ type Settings struct {
 	UpMaxBytes             int64
 	// MaxConcurrentActions bounds the controller's actions running at once.
 	MaxConcurrentActions int
+	MaxInflightBytes     int64 // bytes of webhook events taken in at once
 }
 
 // Flags registers the settings on fs.
@@ -82,6 +84,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.Int64Var(&s.RunnerQueueMaxMessages, "runner-queue-max-messages", natsd.DefaultRunnerMaxMessages, "jobs queued for one runner; beyond, dispatch to it is refused (503)")
 	fs.Int64Var(&s.UpMaxBytes, "upstream-max-bytes", natsd.DefaultUpMaxBytes, "bytes of runner events waiting for the controller; beyond, runners keep them in their spools")
 	fs.IntVar(&s.MaxConcurrentActions, "max-concurrent-actions", DefaultMaxConcurrentActions, "controller actions running at once at most")
+	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", webhook.DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
 	return s
 }
 

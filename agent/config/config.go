@@ -46,6 +46,7 @@ type Route struct {
 	Input            string // Rego expressions, one per line, ANDed
 	InputLine        int    // line where Input's text starts
 	InputFiles       []string
+	InputFileLines   []int
 	Actions          []string
 	ActionLines      []int
 	Template         string
@@ -166,6 +167,13 @@ func ParsePartial(file string, data []byte) (*Config, Errors) {
 	p.top(cfg, doc.Content[0])
 	p.validate(cfg)
 	cfg.Warnings = p.warns.Sort(file)
+	before := len(p.errs)
+	p.checkPaths(cfg)
+	if len(p.errs) > before {
+		// A file outside the config directory: nothing more is read, so
+		// its contents appear in no message.
+		return nil, p.errs
+	}
 	if len(p.errs) == 0 {
 		return cfg, nil
 	}

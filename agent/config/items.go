@@ -58,7 +58,7 @@ func (p *parser) route(i int, n *yaml.Node) Route {
 		case "input":
 			r.Input, r.InputLine = p.str(v, key), textLine(v)
 		case "input-files":
-			r.InputFiles, _ = p.strList(v, key)
+			r.InputFiles, r.InputFileLines = p.strList(v, key)
 		case "actions", "outputs":
 			if actionsKey != "" {
 				p.errf(k.Line, key, "both %q and %q given: use one (actions)", actionsKey, k.Value)

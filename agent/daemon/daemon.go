@@ -52,7 +52,9 @@ func Signals() (context.Context, <-chan struct{}, func()) {
 // EngineGCPercent is the GC target the controller runs with: Rego
 // evaluation allocates a lot of short-lived memory, and at Go's default
 // (100) the collector took a third of the engine's CPU time in
-// BenchmarkEngine. GOGC in the environment still wins.
+// BenchmarkEngine. GOGC in the environment still wins. The heap it allows
+// (five times the live data) is capped by the soft memory limit (see
+// MemoryLimit), past which the collector runs as often as it must.
 const EngineGCPercent = 400
 
 // TuneGC applies EngineGCPercent unless GOGC is set.

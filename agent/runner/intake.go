@@ -31,6 +31,10 @@ type intake struct {
 	metrics               *metrics.Runner
 	log                   *slog.Logger
 	maxBacklog            int64 // journal bytes waiting for local actions before Tracee reading pauses
+	// fits refuses (transport.ErrTooLarge) an envelope the controller's
+	// server could never take: the event is refused, not spooled to be
+	// dropped later.
+	fits func(size int) error
 
 	gate     daemon.Gate // closed at the stop: no new events
 	headOnce sync.Once
@@ -98,7 +102,13 @@ func (in *intake) append(id, route string, rev int64, event []byte) error {
 	}
 	defer in.gate.Leave()
 	in.headOnce.Do(func() { in.head = envelopeHead(in.name, in.host, in.machineID) })
-	if _, err := in.j.Append(appendEnvelope(in.head, id, route, rev, event)); err != nil {
+	env := appendEnvelope(in.head, id, route, rev, event)
+	if in.fits != nil {
+		if err := in.fits(len(env)); err != nil {
+			return err
+		}
+	}
+	if _, err := in.j.Append(env); err != nil {
 		return err
 	}
 	in.up.appended()

@@ -142,7 +142,12 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	r.local = newLocal(r.journal, r.cfg, r.plugins, r.exec, r.marks, r.log)
 	r.metrics = r.newMetrics()
 	r.in = &intake{name: s.Name, host: o.Hostname, machineID: o.MachineID, j: r.journal, cfg: r.cfg, up: r.up, local: r.local,
-		metrics: r.metrics, log: r.log, maxBacklog: 256 << 20}
+		metrics: r.metrics, log: r.log, maxBacklog: 256 << 20, fits: func(n int) error {
+			if r.link == nil {
+				return nil
+			}
+			return transport.Fits(r.link.nc, n)
+		}}
 	r.files = &traceeFiles{settings: s, log: r.log, handle: r.in.onLine, beforeCommit: r.in.beforeCommit}
 	r.cfg.loadCache(ctx)
 	return r, nil
@@ -295,8 +300,15 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	if httpLn == nil && httpsLn == nil {
 		return nil, nil
 	}
-	mux := webhook.NewMux(webhook.Options{Sink: r.in, BodyLimit: s.BodyLimit, Health: r.Healthy, Logger: r.log,
-		BadInput: func(reason string) { r.metrics.BadInput.WithLabelValues(reason).Inc() }})
+	access, err := webhook.LoadAccess(s.IntakeTokenFile, s.IntakeClientCA)
+	if err != nil {
+		return nil, err
+	}
+	if access.Open() && (webhook.Exposed(httpLn) || webhook.Exposed(httpsLn)) {
+		r.log.Warn("the intake takes events from the network without a token or client certificates: firewall it (README: Runner intake)")
+	}
+	mux := webhook.NewMux(webhook.Options{Sink: r.in, BodyLimit: s.BodyLimit, MaxInflight: s.MaxInflightBytes, Token: access.Token,
+		Health: r.Healthy, Logger: r.log, BadInput: func(reason string) { r.metrics.BadInput.WithLabelValues(reason).Inc() }})
 	if httpLn != nil {
 		r.intakeURL = append(r.intakeURL, "http://"+httpLn.Addr().String())
 	}
@@ -308,7 +320,7 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return webhook.NewServer(mux, httpLn, httpsLn, cert), nil
+	return webhook.NewServer(mux, httpLn, httpsLn, cert, access.ServerOptions()...), nil
 }
 
 func (r *Runner) waitForConfig(ctx context.Context) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/postee-fleet/posteed/agent/intake/webhook"
 	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/agent/settings"
 )
@@ -37,7 +38,22 @@ type Settings struct {
 	// MaxConcurrentActions bounds the actions running at once, local and
 	// dispatched alike (0: engine.DefaultLimit()).
 	MaxConcurrentActions int
+
+	// MaxInflightBytes bounds the bytes of webhook events taken in at once.
+	MaxInflightBytes int64
+	// IntakeTokenFile holds the bearer token the intake requires, and
+	// IntakeClientCA the CA whose client certificates the HTTPS intake
+	// requires; both optional (relative: $CREDENTIALS_DIRECTORY).
+	IntakeTokenFile string
+	IntakeClientCA  string
 }
+
+// The intake listens on loopback unless runner.toml opens it: Tracee and
+// the other producers run on the same host.
+const (
+	DefaultURL = "127.0.0.1:9082"
+	DefaultTLS = "127.0.0.1:9445"
+)
 
 // Flags registers the settings on fs.
 func Flags(fs *flag.FlagSet) *Settings {
@@ -50,11 +66,14 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.CARoot, "runner-ca-root", "", "CA that signed the controller's certificate")
 	fs.StringVar(&s.NKeySeed, "runner-seed-file", "", "nkey seed file (Postee's flag): this runner's own nkey, listed in the controller's runner-nkeys, is an identity instead of the certificate; Postee's shared seed (the controller's controller-seed-file) goes with the certificate")
 	fs.StringVar(&s.NKeySeed, "runner-nkey-seed", "", "the same as runner-seed-file (earlier name)")
-	fs.StringVar(&s.URL, "url", "0.0.0.0:9082", "HTTP intake address host:port (\"\" disables)")
-	fs.StringVar(&s.TLS, "tls", "0.0.0.0:9445", "HTTPS intake address host:port (\"\" disables)")
+	fs.StringVar(&s.URL, "url", DefaultURL, "HTTP intake address host:port (\"\" disables); loopback unless opened on purpose")
+	fs.StringVar(&s.TLS, "tls", DefaultTLS, "HTTPS intake address host:port (\"\" disables); loopback unless opened on purpose")
 	fs.StringVar(&s.HTTPSCert, "tls-cert", "", "HTTPS intake certificate (default: self-signed, generated once into the state directory)")
 	fs.StringVar(&s.HTTPSKey, "tls-key", "", "HTTPS intake private key")
 	fs.Int64Var(&s.BodyLimit, "body-limit", 10<<20, "largest event accepted, in bytes")
+	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", webhook.DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
+	fs.StringVar(&s.IntakeTokenFile, "intake-token-file", "", "file holding the bearer token every webhook event must carry (relative: $CREDENTIALS_DIRECTORY; \"\": none)")
+	fs.StringVar(&s.IntakeClientCA, "intake-client-ca", "", "CA certificate(s): the HTTPS intake takes only clients with a certificate they signed (\"\": none)")
 	fs.StringVar(&s.StateDir, "state-dir", envOr("STATE_DIRECTORY", "/var/lib/postee-runner"), "state directory: cached config, spool, offsets")
 	fs.StringVar(&s.RuntimeDir, "runtime-dir", envOr("RUNTIME_DIRECTORY", "/run/postee-runner"), "runtime directory: runner.json announcement")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -128,5 +147,5 @@ func LoadDiscovery(file string) (Discovery, error) {
 // $CREDENTIALS_DIRECTORY (systemd LoadCredential=); a blank credential means
 // "not configured".
 func (s *Settings) ResolveCredentials() error {
-	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.CARoot, &s.NKeySeed, &s.HTTPSCert, &s.HTTPSKey)
+	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.CARoot, &s.NKeySeed, &s.HTTPSCert, &s.HTTPSKey, &s.IntakeTokenFile, &s.IntakeClientCA)
 }

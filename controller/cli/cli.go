@@ -85,6 +85,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("posteed-controller run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	s := controller.Flags(fs)
+	mem := daemon.MemoryFlag(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,6 +110,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	}
 	settings.LogEnv(env.Log, fromEnv)
 	daemon.TuneGC()
+	daemon.ApplyMemoryLimit(mem, env.Log)
 	c, err := controller.New(env.Ctx, controller.Options{Settings: *s, Logger: env.Log, Notifier: env.Notifier, Listeners: env.Listeners, Version: version})
 	if err != nil {
 		env.Close()

@@ -184,6 +184,7 @@ func (f *Follower) closeAll() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for id, t := range f.byID {
+		f.summarizeBad(t, true)
 		t.f.Close()
 		delete(f.byID, id)
 	}

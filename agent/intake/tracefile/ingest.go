@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/postee-fleet/posteed/agent/logx"
+	"fmt"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/logx"
 )
 
 // readFile delivers every complete line available in t. It returns early
@@ -22,9 +24,10 @@ func (f *Follower) readFile(ctx context.Context, t *tracker) {
 			return
 		}
 		if !ok || f.deliver(ctx, t, l) != nil {
-			return
+			break
 		}
 	}
+	f.summarizeBad(t, false)
 }
 
 // deliver hands one line over, or skips it when bad, and records it as done.
@@ -54,11 +57,38 @@ func (f *Follower) deliver(ctx context.Context, t *tracker, l rawLine) error {
 	return nil
 }
 
+// A file of garbage (a binary file matching a glob, a producer writing
+// another format) must not fill the journal: the first maxBadLineWarnings
+// bad lines of a file are logged one by one, the rest are counted, and the
+// count is logged at most every badLineSummaryEvery and when the file is
+// closed. Stats and STATUS count them all.
+const (
+	maxBadLineWarnings  = 10
+	badLineSummaryEvery = time.Minute
+)
+
 func (f *Follower) skip(t *tracker, l rawLine, reason string) {
-	t.bad.Add(1)
+	n := t.bad.Add(1)
 	f.totals.bad.Add(1)
-	f.log.Warn("tracefile: skipping bad line", "path", t.path, "line", t.number,
-		"offset", l.offset, "bytes", l.size, "reason", reason)
+	if n > maxBadLineWarnings {
+		t.badUnlogged++
+		return
+	}
+	args := []any{"path", t.path, "line", t.number, "offset", l.offset, "bytes", l.size, "reason", reason}
+	if n == maxBadLineWarnings {
+		args = append(args, "next", fmt.Sprintf("further bad lines of this file are counted, and the count logged at most every %s", badLineSummaryEvery))
+	}
+	f.log.Warn("tracefile: skipping bad line", args...)
+}
+
+// summarizeBad logs how many bad lines of t went unlogged since the last
+// summary: when now is set, or once badLineSummaryEvery has passed.
+func (f *Follower) summarizeBad(t *tracker, now bool) {
+	if t.badUnlogged == 0 || (!now && time.Since(t.badSummary) < badLineSummaryEvery) {
+		return
+	}
+	f.log.Warn("tracefile: bad lines skipped", "path", t.path, "skipped", t.badUnlogged, "bad_lines", t.bad.Load())
+	t.badUnlogged, t.badSummary = 0, time.Now()
 }
 
 // handle calls Handle until it succeeds: its failures are transient (a full

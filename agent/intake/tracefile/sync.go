@@ -3,10 +3,13 @@ package tracefile
 import (
 	"context"
 	"errors"
-	"github.com/postee-fleet/posteed/agent/logx"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/logx"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -54,7 +57,15 @@ func (f *Follower) syncPath(ctx context.Context, path string, mode startMode) {
 		f.readFile(ctx, t) // deliver the old file's lines before the new one's
 		f.retire(t)
 	}
-	if err != nil || !fi.Mode().IsRegular() {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		delete(f.warned, path) // gone; a file created there later is news
+		return
+	case err != nil: // a symlink loop (ELOOP), no permission, ...
+		f.warnOpen(path, fmt.Errorf("tracefile: %w", err))
+		return
+	case !fi.Mode().IsRegular():
+		f.warnOpen(path, notRegular(path, fi))
 		return
 	}
 	nt, err := f.open(path, mode)
@@ -67,13 +78,18 @@ func (f *Follower) syncPath(ctx context.Context, path string, mode startMode) {
 	f.readFile(ctx, nt)
 }
 
-// warnOpen logs a failure to open once per distinct error, not every poll.
+// warnOpen logs why a path is not followed (it cannot be opened, is not a
+// regular file, is a symlink loop) once per distinct reason, not every poll.
 func (f *Follower) warnOpen(path string, err error) {
+	var pe *fs.PathError
+	if errors.As(err, &pe) { // the same reason from open and from stat
+		err = fmt.Errorf("tracefile: %s: %w", pe.Path, pe.Err)
+	}
 	if f.warned[path] == err.Error() {
 		return
 	}
 	f.warned[path] = err.Error()
-	f.log.Warn("tracefile: cannot follow file", "path", path, logx.Err(err))
+	f.log.Warn("tracefile: not following file", "path", path, logx.Err(err))
 }
 
 func (f *Follower) activate(t *tracker, path string) {
@@ -104,6 +120,7 @@ func (f *Follower) closeTracker(t *tracker) {
 		delete(f.active, t.path)
 	}
 	f.mu.Unlock()
+	f.summarizeBad(t, true)
 	t.f.Close()
 	f.dirty++
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -16,6 +17,27 @@ const (
 	fromStart startMode = iota
 	fromEnd
 )
+
+// notRegular is why a file that is not a regular one is not followed.
+func notRegular(path string, fi os.FileInfo) error {
+	return fmt.Errorf("tracefile: %s is not a regular file (%s): only regular files are followed", path, kind(fi.Mode()))
+}
+
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.Type().String()
+}
 
 // tracker is one open file being followed. Run's goroutine owns it; the
 // fields Stats reads are atomics or written under Follower.mu.
@@ -36,13 +58,22 @@ type tracker struct {
 
 	done              atomic.Int64 // offset after the last line done: what a commit saves
 	lines, bad, bytes atomic.Int64
+
+	badUnlogged int64     // bad lines past maxBadLineWarnings not yet in a summary
+	badSummary  time.Time // when the last summary was logged
 }
 
 // open opens path, or returns the tracker already following that file (a
 // rotated file renamed into a watched name). New trackers start at the saved
 // offset for their dev:inode, else where mode says.
+//
+// The open does not block: a FIFO matching a glob would otherwise hold the
+// follower, and every file behind it, until something wrote to it. The type
+// is checked on the open descriptor (newTracker), so nothing can swap the
+// file between a check and the open. O_NONBLOCK changes nothing for the
+// regular files that pass.
 func (f *Follower) open(path string, mode startMode) (*tracker, error) {
-	file, err := os.Open(path)
+	file, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("tracefile: open: %w", err)
 	}
@@ -59,7 +90,7 @@ func (f *Follower) newTracker(path string, file *os.File, mode startMode) (*trac
 		return nil, fmt.Errorf("tracefile: stat %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("tracefile: %s is not a regular file", path)
+		return nil, notRegular(path, fi)
 	}
 	id, err := idOf(fi)
 	if err != nil {

@@ -26,7 +26,7 @@ type Server struct {
 
 // NewServer prepares h on httpLn and httpsLn (either may be nil); cert is
 // required with httpsLn.
-func NewServer(h http.Handler, httpLn, httpsLn net.Listener, cert *tls.Certificate) *Server {
+func NewServer(h http.Handler, httpLn, httpsLn net.Listener, cert *tls.Certificate, opts ...ServerOption) *Server {
 	s := &Server{closed: make(chan struct{}), srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -38,6 +38,9 @@ func NewServer(h http.Handler, httpLn, httpsLn net.Listener, cert *tls.Certifica
 	}
 	if httpsLn != nil {
 		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
+		for _, o := range opts {
+			o(s.srv.TLSConfig)
+		}
 		s.listeners, s.tls = append(s.listeners, httpsLn), append(s.tls, true)
 	}
 	return s

@@ -74,6 +74,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("postee-runner run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	s := runner.Flags(fs)
+	mem := daemon.MemoryFlag(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,6 +108,7 @@ func run(args []string, version string, stdout, stderr io.Writer) error {
 		return err
 	}
 	settings.LogEnv(env.Log, fromEnv)
+	daemon.ApplyMemoryLimit(mem, env.Log)
 	r, err := runner.New(env.Ctx, runner.Options{Settings: *s, Logger: env.Log, Notifier: env.Notifier, Listeners: env.Listeners, Version: version})
 	if err != nil {
 		env.Close()
