@@ -181,6 +181,10 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	if r.link, err = dial(ctx, r.opts.Settings, linkDeps{Logger: r.opts.Logger, Up: r.connected, Slice: func(b []byte) { r.cfg.receive(context.Background(), b) }}); err != nil {
+		if ctx.Err() != nil {
+			r.closeState()
+			return nil // stopped before it started: a clean stop
+		}
 		return err
 	}
 	stopAdmin, err := r.startAdmin()
@@ -402,11 +406,16 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), parts *sync.WaitGr
 	localDone.Wait()
 	r.cfg.close()
 	r.link.close()
-	_ = r.journal.Close()
-	_ = r.marks.Close()
+	r.closeState()
 	_ = os.Remove(filepath.Join(r.opts.Settings.RuntimeDir, "runner.json"))
 	r.log.Info("stopped")
 	return err
+}
+
+// closeState closes the journal and the idempotency log.
+func (r *Runner) closeState() {
+	_ = r.journal.Close()
+	_ = r.marks.Close()
 }
 
 func (r *Runner) reload(ctx context.Context) {
