@@ -137,7 +137,7 @@ func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 	}
 	expectViolation(t, errs, "Publish", transport.CfgGet("postee-runner-1"))
 
-	js, err := jetstream.New(nc)
+	js, err := jetstream.NewWithAPIPrefix(nc, transport.JSAPIPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 	if _, err := js.Consumer(ctx, transport.WorkStream, "postee-runner-1"); err == nil {
 		t.Fatal("runner-2 looked up runner-1's work consumer")
 	}
-	expectViolation(t, errs, "Publish", "$JS.API.CONSUMER.INFO.POSTEED_WORK.postee-runner-1")
+	expectViolation(t, errs, "Publish", transport.JSAPIPrefix+".CONSUMER.INFO.POSTEED_WORK.postee-runner-1")
 
 	next := "$JS.API.CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-1"
 	inbox := nc.NewInbox()

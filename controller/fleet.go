@@ -240,7 +240,7 @@ func (f *fleet) onCfgGet(m *nats.Msg) {
 		f.refuse("config request", runner, err)
 		return
 	}
-	if !transport.ReplyAllowed(runner, m.Reply) {
+	if !transport.ReplyAllowed(m.Reply) {
 		f.log.Warn("config request with a reply subject outside the runner's inbox refused", "runner", runner, "reply", m.Reply)
 		return
 	}

@@ -51,7 +51,7 @@ func dial(ctx context.Context, s Settings, d linkDeps) (*link, error) {
 		return nil, err
 	}
 	l.nc = nc
-	if l.js, err = jetstream.New(nc); err != nil {
+	if l.js, err = jetstream.NewWithAPIPrefix(nc, transport.JSAPIPrefix); err != nil {
 		nc.Close()
 		return nil, err
 	}

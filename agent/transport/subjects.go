@@ -1,17 +1,20 @@
 // Package transport is the runner's side of the controller/runner channel:
 // subject names, the envelope formats and the TLS NATS connection.
 //
-// Every subject a runner touches carries its name, so the controller's NATS
-// server can grant each runner exactly its own subjects:
+// Every subject a runner touches carries its name, so the NATS servers can
+// grant each runner exactly its own subjects:
 //
-//	subscribe  posteed.cfg.<runner>                  config slice pushes
-//	           _INBOX.<runner>.>                     replies (nats.CustomInboxPrefix)
-//	publish    posteed.cfg.get.<runner>              ask for the current slice
-//	           posteed.hb.<runner>                   heartbeat / status
-//	           posteed.up.<runner>                   upstream events (JetStream POSTEED_UP)
-//	           posteed.res.<runner>                  results of dispatched work
-//	           $JS.API.CONSUMER.INFO.POSTEED_WORK.<runner>
-//	           $JS.API.CONSUMER.MSG.NEXT.POSTEED_WORK.<runner>
+//	subscribe  $KV.posteed_slices.<runner>               its config slice, as the controller stores it
+//	           _INBOX.<runner>.>                         replies (nats.CustomInboxPrefix)
+//	publish    posteed.js.API.DIRECT.GET.KV_posteed_slices.$KV.posteed_slices.<runner>
+//	                                                     read its current slice (no controller needed)
+//	           posteed.cfg.get.<runner>                  ask the controller for its slice
+//	           posteed.hb.<runner>                       heartbeat / status
+//	           posteed.up.<runner>                       upstream events (JetStream POSTEED_UP)
+//	           posteed.res.<runner>                      results of dispatched work
+//	           posteed.js.API.CONSUMER.INFO.POSTEED_WORK.<runner>
+//	           posteed.js.API.CONSUMER.MSG.NEXT.POSTEED_WORK.<runner>
+//	                                                     its work queue (the JetStream API, see JSAPIPrefix)
 //	           $JS.ACK.POSTEED_WORK.<runner>.*.*.*.*.*           acks of its own work
 //	           $JS.ACK.*.*.POSTEED_WORK.<runner>.*.*.*.*.*(.>)   the same in the v2 ack format
 //
@@ -21,16 +24,21 @@
 // runner named 32 ack another runner's job at stream sequence 32 through
 // $JS.ACK.POSTEED_WORK.<other>.POSTEED_WORK.32.….
 //
+// Runners live in their own NATS account (RUNNERS), the controllers and all
+// of JetStream in another (POSTEED); the subjects above are the only ones
+// the fleet's account exports to the runners' (see controller/natsd).
 // Permissions do not restrict a publish's reply subject, and the JetStream
 // API answers there with the server's rights: a runner can make the server
-// publish an API response onto any subject. Identity therefore never comes
-// from the subject alone: every message a runner sends names its sender in
-// the payload, and the controller drops any whose sender is not the
-// subject's runner (see CheckSender); a job names its target runner and a
-// runner terminates jobs addressed to another.
+// publish an API response onto any subject of its own account, so onto the
+// subjects above of another runner, but never onto the fleet's internal
+// streams and buckets, which its account does not reach. Identity
+// therefore never comes from the subject alone: every message a runner
+// sends names its sender in the payload, and the controller drops any whose
+// sender is not the subject's runner (see Decode); a job names its target
+// runner, a slice its runner, and a runner ignores what is not its own.
 //
-// PublishAllow and SubscribeAllow return exactly these lists; the embedded
-// server grants them and denies everything else.
+// PublishAllow and SubscribeAllow return exactly these lists; the servers
+// grant them and deny everything else.
 //
 // The controller publishes work for a runner to posteed.work.<runner>, kept by
 // the JetStream stream POSTEED_WORK and read through the durable pull consumer
@@ -66,8 +74,25 @@ func ValidName(name string) error {
 	return nil
 }
 
-// CfgPush is where the controller pushes runner's config slice.
-func CfgPush(runner string) string { return "posteed.cfg." + runner }
+// SliceBucket is the JetStream key-value bucket of the config slices, one
+// key per runner: a runner reads its own key and follows its subject.
+const SliceBucket = "posteed_slices"
+
+// CfgPush is the subject of runner's key in SliceBucket: every slice the
+// controller stores for runner is published there too.
+func CfgPush(runner string) string { return "$KV." + SliceBucket + "." + runner }
+
+// JSAPIPrefix is where a runner finds the JetStream API: the fleet's
+// account exports the few calls a runner makes ($JS.API.…) and the runners'
+// account imports them under this prefix (see controller/natsd).
+const JSAPIPrefix = "posteed.js.API"
+
+// SliceGet is the JetStream direct-get API subject that answers runner's
+// current slice (the last message on CfgPush(runner)), with no controller
+// up.
+func SliceGet(runner string) string {
+	return JSAPIPrefix + ".DIRECT.GET.KV_" + SliceBucket + "." + CfgPush(runner)
+}
 
 // CfgGet is where runner asks for its current slice (request/reply).
 func CfgGet(runner string) string { return "posteed.cfg.get." + runner }
@@ -100,11 +125,12 @@ const (
 func PublishAllow(runner string) []string {
 	return []string{
 		CfgGet(runner),
+		SliceGet(runner),
 		Heartbeat(runner),
 		Up(runner),
 		Result(runner),
-		"$JS.API.CONSUMER.INFO." + WorkStream + "." + runner,
-		"$JS.API.CONSUMER.MSG.NEXT." + WorkStream + "." + runner,
+		JSAPIPrefix + ".CONSUMER.INFO." + WorkStream + "." + runner,
+		JSAPIPrefix + ".CONSUMER.MSG.NEXT." + WorkStream + "." + runner,
 		"$JS.ACK." + WorkStream + "." + runner + ".*.*.*.*.*",
 		// nats-server 2.14 introduced $JS.ACK.<domain>.<account hash>.<stream>.<consumer>...
 		// behind a feature flag that a later release turns on by default;
@@ -119,12 +145,12 @@ func SubscribeAllow(runner string) []string {
 	return []string{CfgPush(runner), InboxPrefix(runner) + ".>"}
 }
 
-// ReplyAllowed reports whether the controller may answer a request from
-// runner on reply. Permissions cannot restrict the reply subject a runner
-// attaches, and the controller may publish anywhere, so without this check
-// a runner could make the controller publish into another runner's subjects.
-func ReplyAllowed(runner, reply string) bool {
-	prefix := InboxPrefix(runner) + "."
-	return ValidName(runner) == nil && len(reply) > len(prefix) && strings.HasPrefix(reply, prefix) &&
-		!strings.ContainsAny(reply, "*> \t\r\n")
+// ReplyAllowed reports whether the controller may answer a runner's request
+// on reply. A runner's request reaches the fleet's account only through a
+// service import, and the server gives it a response subject (_R_.…) that
+// routes the answer back to the reply the runner chose, in the runners'
+// account: never into the fleet's own subjects, whatever the runner wrote.
+// Any other reply did not come through the import, and is not answered.
+func ReplyAllowed(reply string) bool {
+	return strings.HasPrefix(reply, "_R_.") && len(reply) > len("_R_.") && !strings.ContainsAny(reply, "*> \t\r\n")
 }

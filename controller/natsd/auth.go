@@ -24,6 +24,20 @@ type authenticator struct {
 	shared     string            // Postee's controller-seed-file public key; "" when unset
 	insecureNA bool
 	log        *slog.Logger
+	fleet      *server.Account // the controller's account
+	runners    *server.Account // every runner's account
+}
+
+// placeIn looks up the accounts users go to (see AccountsConf).
+func (a *authenticator) placeIn(ns *server.Server) error {
+	var err error
+	if a.fleet, err = ns.LookupAccount(AccountFleet); err != nil {
+		return fmt.Errorf("nats account %s: %w", AccountFleet, err)
+	}
+	if a.runners, err = ns.LookupAccount(AccountRunners); err != nil {
+		return fmt.Errorf("nats account %s: %w", AccountRunners, err)
+	}
+	return nil
 }
 
 var _ server.Authentication = (*authenticator)(nil)
@@ -105,7 +119,7 @@ func (a *authenticator) identify(c server.ClientAuthentication) (*server.User, e
 	if err := transport.ValidName(name); err != nil {
 		return nil, err
 	}
-	return &server.User{Username: name, Permissions: Permissions(name)}, nil
+	return &server.User{Username: name, Permissions: Permissions(name), Account: a.runners}, nil
 }
 
 // controller admits only the in-process connection made by ConnectController.
@@ -113,8 +127,9 @@ func (a *authenticator) controller(o *server.ClientOpts) (*server.User, error) {
 	if o.Username != transport.ControllerUser || subtle.ConstantTimeCompare([]byte(o.Password), a.secret) != 1 {
 		return nil, errors.New("in-process connection without the controller secret")
 	}
-	// nil permissions: the controller may publish and subscribe anywhere.
-	return &server.User{Username: transport.ControllerUser}, nil
+	// nil permissions: the controller may publish and subscribe anywhere
+	// in the fleet's account.
+	return &server.User{Username: transport.ControllerUser, Account: a.fleet}, nil
 }
 
 func (a *authenticator) runnerName(c server.ClientAuthentication) (string, error) {

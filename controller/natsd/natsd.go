@@ -101,6 +101,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure nats server: %w", err)
 	}
+	if err := auth.placeIn(ns); err != nil {
+		return nil, err
+	}
 	// No protocol tracing, whatever the log level: it would log every
 	// message body, config slices and their secrets included.
 	sl := newLogger(log)
@@ -138,16 +141,15 @@ func serverOptions(o Options) (*server.Options, error) {
 	if err != nil || port < -1 || port > 65535 {
 		return nil, fmt.Errorf("nats listen address %q: bad port", listen)
 	}
-	so := &server.Options{
-		ServerName: o.ServerName,
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   o.StoreDir,
-		MaxPayload: o.MaxPayload,
-		// The daemon owns signals (reload, stop) and the process lifecycle.
-		NoSigs: true,
+	so := &server.Options{}
+	// The two accounts, as on a cluster (AccountsConf); users are placed in
+	// them by the authenticator.
+	if err := so.ProcessConfigString(AccountsConf()); err != nil {
+		return nil, fmt.Errorf("nats server accounts: %w", err)
 	}
+	so.ServerName, so.Host, so.Port = o.ServerName, host, port
+	so.JetStream, so.StoreDir, so.MaxPayload = true, o.StoreDir, o.MaxPayload
+	so.NoSigs = true // the daemon owns signals (reload, stop) and the process lifecycle
 	if err := configureTLS(so, o); err != nil {
 		return nil, err
 	}

@@ -85,6 +85,11 @@ func TestSecondRunnerCannotActAsFirst(t *testing.T) {
 		transport.InboxPrefix("runner-1") + ".x.y",
 		"$JS.API.CONSUMER.MSG.NEXT.POSTEED_WORK.runner-1",
 		"$JS.API.CONSUMER.INFO.POSTEED_WORK.runner-1",
+		transport.JSAPIPrefix + ".CONSUMER.MSG.NEXT.POSTEED_WORK.runner-1",
+		transport.JSAPIPrefix + ".CONSUMER.INFO.POSTEED_WORK.runner-1",
+		transport.SliceGet("runner-1"),
+		"$JS.API.CONSUMER.MSG.NEXT.POSTEED_WORK.runner-2", // its own, but not through the fleet's exports
+		"$JS.API.DIRECT.GET.KV_posteed_slices.$KV.posteed_slices.runner-2",
 		"$JS.API.CONSUMER.DELETE.POSTEED_WORK.runner-1",
 		"$JS.API.CONSUMER.CREATE.POSTEED_WORK.spy.posteed.work.runner-1",
 		"$JS.API.CONSUMER.DURABLE.CREATE.POSTEED_WORK.spy",
@@ -110,7 +115,7 @@ func TestSecondRunnerCannotActAsFirst(t *testing.T) {
 	}
 
 	t.Run("jetstream api for runner-1's consumer", func(t *testing.T) {
-		js2, err := jetstream.New(r2)
+		js2, err := jetstream.NewWithAPIPrefix(r2, transport.JSAPIPrefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +124,7 @@ func TestSecondRunnerCannotActAsFirst(t *testing.T) {
 		if _, err := js2.Consumer(short, transport.WorkStream, "runner-1"); err == nil {
 			t.Fatal("runner-2 looked up runner-1's consumer")
 		}
-		expectViolation(t, errs, "Publish", "$JS.API.CONSUMER.INFO.POSTEED_WORK.runner-1")
+		expectViolation(t, errs, "Publish", transport.JSAPIPrefix+".CONSUMER.INFO.POSTEED_WORK.runner-1")
 	})
 
 	// Everything runner-2 sent was processed before its PONG, and reached
@@ -157,7 +162,7 @@ func TestRunnerCanUseItsOwnSubjects(t *testing.T) {
 
 	// The controller answers config requests, only on the asker's inbox.
 	_, err := ctl.Subscribe(transport.AllCfgGet, func(m *nats.Msg) {
-		if transport.ReplyAllowed("runner-1", m.Reply) {
+		if transport.ReplyAllowed(m.Reply) {
 			_ = m.Respond([]byte("slice"))
 		}
 	})
@@ -215,7 +220,7 @@ func TestRunnerCanUseItsOwnSubjects(t *testing.T) {
 		}
 	})
 	t.Run("upstream through jetstream", func(t *testing.T) {
-		js1, err := jetstream.New(r1)
+		js1, err := jetstream.NewWithAPIPrefix(r1, transport.JSAPIPrefix)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func workSetup(t *testing.T, ackWait time.Duration) (ctx context.Context, own je
 	if _, err := js.Publish(ctx, transport.Work("runner-1"), []byte("job"), jetstream.WithMsgID("job-1")); err != nil {
 		t.Fatal(err)
 	}
-	js1, err := jetstream.New(f.Runner(t, "runner-1"))
+	js1, err := jetstream.NewWithAPIPrefix(f.Runner(t, "runner-1"), transport.JSAPIPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
