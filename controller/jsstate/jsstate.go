@@ -121,7 +121,9 @@ func discardOldest(ctx context.Context, js jetstream.JetStream, bucket string) e
 }
 
 // notFound reports a key that is not there (or was deleted).
-func notFound(err error) bool { return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) }
+func notFound(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)
+}
 
 // conflict reports a compare-and-set that lost to another writer.
 func conflict(err error) bool {
