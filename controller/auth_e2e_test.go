@@ -57,7 +57,7 @@ func TestRunnerNameNotMatchingCertificate(t *testing.T) {
 	})
 	impostor.startAsync()
 
-	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Subscription to "posteed.cfg.postee-runner-1"`)
+	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Subscription to "$KV.posteed_slices.postee-runner-1"`)
 	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.cfg.get.postee-runner-1"`)
 	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.hb.postee-runner-1"`)
 
@@ -148,7 +148,7 @@ func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 	}
 	expectViolation(t, errs, "Publish", transport.JSAPIPrefix+".CONSUMER.INFO.POSTEED_WORK.postee-runner-1")
 
-	next := "$JS.API.CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-1"
+	next := transport.JSAPIPrefix + ".CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-1"
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
@@ -171,12 +171,12 @@ func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 }
 
 // Permissions do not restrict a publish's reply subject, and the JetStream
-// API answers there with the server's rights: postee-runner-2, asking for
-// its own consumer's info with reply subjects of postee-runner-1, makes the
-// server publish onto runner-1's heartbeat, result, upstream and work
-// subjects. None of it is taken for runner-1: the controller refuses each
-// message (it names no sender, or another), runner-1 terminates the job
-// not addressed to it, and runner-1's host and work are untouched.
+// API answers there with the server's rights: postee-runner-2 asks for its
+// own consumer's info and work with reply subjects of postee-runner-1 (its
+// heartbeat, result, upstream and work subjects). The answers stay in the
+// runners' account: none reaches the controller or runner-1's queue, which
+// live in the fleet's account (were one to arrive, it names no sender, and
+// the controller refuses it: TestRunnerMessagesNameTheirSender).
 func TestReflectedAPIResponsesDoNotSpeakForAnotherRunner(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
@@ -200,33 +200,65 @@ func TestReflectedAPIResponsesDoNotSpeakForAnotherRunner(t *testing.T) {
 	}
 	h.logs.wait(t, "runner connected", "runner", "postee-runner-2")
 
-	info := "$JS.API.CONSUMER.INFO." + transport.WorkStream + ".postee-runner-2"
-	next := "$JS.API.CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-2"
-	for _, tt := range []struct{ reply, kind string }{
-		{transport.Heartbeat("postee-runner-1"), "heartbeat"},
-		{transport.Result("postee-runner-1"), "result"},
-		{transport.Up("postee-runner-1"), "upstream envelope"},
-	} {
-		for _, api := range []string{info, next} {
-			if err := nc.PublishRequest(api, tt.reply, []byte(`{"batch":1,"expires":1000000,"no_wait":true}`)); err != nil {
-				t.Fatal(err)
+	info := transport.JSAPIPrefix + ".CONSUMER.INFO." + transport.WorkStream + ".postee-runner-2"
+	next := transport.JSAPIPrefix + ".CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-2"
+	for _, reply := range []string{transport.Heartbeat("postee-runner-1"), transport.Result("postee-runner-1"),
+		transport.Up("postee-runner-1"), transport.Work("postee-runner-1")} {
+		for range 20 {
+			for _, api := range []string{info, next} {
+				if err := nc.PublishRequest(api, reply, []byte(`{"batch":1,"expires":1000000,"no_wait":true}`)); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		h.logs.wait(t, "runner message refused: not a well-formed "+tt.kind, "runner", "postee-runner-1")
 	}
-	if err := nc.PublishRequest(info, transport.Work("postee-runner-1"), nil); err != nil {
+	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	r1.logs.wait(t, "work addressed to another runner terminated without running")
+	assertStable(t, func() bool { return pendingOf(t, h, "postee-runner-1") == 0 && !h.logs.has("runner message refused") })
 
 	id := h.post("/", trc1(t, 0))["event_id"].(string)
 	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == 1 })
 	if err := exactlyOnce(countIDs(out), []string{id}); err != nil {
 		t.Fatal(err)
 	}
+	if r1.logs.has("work addressed to another runner") {
+		t.Fatal("a reflected response reached runner-1's work queue")
+	}
 	for _, ri := range fleetView(t, h) {
 		if ri.Name == "postee-runner-1" && (ri.Host != "node-1" || ri.Version == "") {
 			t.Fatalf("a reflected response reached runner-1's fleet entry: %+v", ri)
+		}
+	}
+}
+
+// TestRunnerMessagesNameTheirSender: a message on runner-1's heartbeat,
+// result or upstream subject that does not name runner-1 as its sender (a
+// reflected API response, another runner's message) is refused and logged,
+// and runner-1's fleet entry is untouched.
+func TestRunnerMessagesNameTheirSender(t *testing.T) {
+	dir := t.TempDir()
+	c := newCerts(t, "postee-runner-1")
+	h := startController(t, c, writeCfg(t, dir, workCfg(`true`)), t.TempDir())
+	r1 := startRunner(t, h, "postee-runner-1", "node-1")
+	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	nc := h.fleetConn(t) // in the fleet's account, where such a message would arrive
+	forged, _ := json.Marshal(transport.Status{Runner: "postee-runner-2", Host: "evil"})
+	for _, tt := range []struct{ subject, kind string }{
+		{transport.Heartbeat("postee-runner-1"), "heartbeat"},
+		{transport.Result("postee-runner-1"), "result"},
+		{transport.Up("postee-runner-1"), "upstream envelope"},
+	} {
+		for _, data := range [][]byte{forged, []byte(`{"type":"io.nats.jetstream.api.v1.consumer_info_response"}`)} {
+			if err := nc.Publish(tt.subject, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.logs.wait(t, "runner message refused: not a well-formed "+tt.kind, "runner", "postee-runner-1")
+	}
+	for _, ri := range fleetView(t, h) {
+		if ri.Name == "postee-runner-1" && ri.Host != "node-1" {
+			t.Fatalf("a forged heartbeat reached runner-1's fleet entry: %+v", ri)
 		}
 	}
 }

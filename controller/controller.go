@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
 	"github.com/postee-fleet/posteed/agent/daemon"
@@ -196,6 +198,15 @@ func (c *Controller) NATSURL() string {
 
 // Revision is the config revision in use.
 func (c *Controller) Revision() int64 { return c.rev.Load() }
+
+// ConnectFleet opens a connection in the fleet's NATS account with the
+// controller's rights, after Ready (tools and tests); controller mode only.
+func (c *Controller) ConnectFleet(opts ...nats.Option) (*nats.Conn, error) {
+	if c.fleet == nil {
+		return nil, errors.New("controller mode is off: no NATS")
+	}
+	return c.fleet.srv.ConnectController(opts...)
+}
 
 // Engine returns the engine in use.
 func (c *Controller) Engine() *engine.Engine { return c.eng.Load() }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"io"
 	"log/slog"
 	"net/http"
@@ -158,6 +159,17 @@ func (h *harness) start() {
 	case err := <-h.done:
 		h.t.Fatalf("controller: %v", err)
 	}
+}
+
+// fleetConn is a connection in the fleet's account, closed with the test.
+func (h *harness) fleetConn(t *testing.T) *nats.Conn {
+	t.Helper()
+	nc, err := h.ctrl.ConnectFleet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 func (h *harness) shutdown() {

@@ -210,3 +210,29 @@ func TestPermissionLists(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeChecksTheSender: a runner's message is read strictly and must
+// name the subject's runner as its sender; a JetStream API response, a
+// message of another runner and anything malformed are refused.
+func TestDecodeChecksTheSender(t *testing.T) {
+	tests := []struct {
+		name, data string
+		ok         bool
+	}{
+		{"its own", `{"runner":"runner-1","host":"h"}`, true},
+		{"another's", `{"runner":"runner-2","host":"h"}`, false},
+		{"no sender", `{"host":"h"}`, false},
+		{"an API response", `{"type":"io.nats.jetstream.api.v1.consumer_info_response","error":{"code":404}}`, false},
+		{"an empty status message", ``, false},
+		{"trailing data", `{"runner":"runner-1"} {}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st transport.Status
+			runner, err := transport.Decode(transport.Heartbeat("runner-1"), []byte(tt.data), &st, func() string { return st.Runner })
+			if runner != "runner-1" || (err == nil) != tt.ok {
+				t.Fatalf("Decode = %q, %v; want ok %v", runner, err, tt.ok)
+			}
+		})
+	}
+}
