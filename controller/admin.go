@@ -62,9 +62,8 @@ func (s *stats) ActionDone(r engine.ActionResult) {
 	}
 }
 
-// received counts an event from source and the routes it matched.
-func (s *stats) received(source string, ms []engine.Match) {
-	s.m.EventsReceived.WithLabelValues(source).Inc()
+// matched counts the routes an event matched.
+func (s *stats) matched(ms []engine.Match) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range ms {
@@ -173,7 +172,7 @@ type statusData struct {
 }
 
 func (c *Controller) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	d := statusData{Now: time.Now(), Version: c.opts.Version, ConfigRevision: c.rev.Load(), Mode: "standalone"}
+	d := statusData{Now: time.Now(), Version: c.opts.Version, ConfigRevision: c.cfg.revision(), Mode: "standalone"}
 	if c.fleet != nil {
 		d.Mode = "controller mode"
 		d.Runners = c.fleet.list(context.Background())

@@ -31,6 +31,7 @@ func TestRunnerFromForeignCAGetsNothing(t *testing.T) {
 	h.logs.wait(t, "nats server error", "error", "TLS handshake error")
 	rh.logs.wait(t, "controller unreachable")
 	// A config push to every runner the config names reaches nobody.
+	writeCfg(t, dir, workCfg(`true; true`))
 	h.reload <- struct{}{}
 	h.logs.wait(t, "config reloaded", "config_revision", "2")
 	assertStable(t, func() bool { return rh.r.Revision() == 0 })
@@ -58,6 +59,7 @@ func TestRunnerNameNotMatchingCertificate(t *testing.T) {
 	impostor.startAsync()
 
 	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Subscription to "$KV.posteed_slices.postee-runner-1"`)
+	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "`+transport.SliceGet("postee-runner-1")+`"`)
 	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.cfg.get.postee-runner-1"`)
 	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.hb.postee-runner-1"`)
 

@@ -1,22 +1,22 @@
 // Package controller is the posteed-controller daemon: HTTP intake, the
-// engine for controller-side actions, and (in controller mode) the embedded
-// NATS server through which it configures runners and dispatches their work.
+// engine for controller-side actions, and (in controller mode) the runner
+// channel: the embedded NATS server, or an existing NATS cluster shared
+// with other controllers, through which it configures runners and
+// dispatches their work. The fleet's state is in JetStream (see jsstate).
 package controller
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +28,10 @@ import (
 	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/intake/webhook"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
 	"github.com/postee-fleet/posteed/agent/sd"
+	"github.com/postee-fleet/posteed/controller/jsstate"
 )
 
 // Options are the controller's dependencies.
@@ -45,18 +47,21 @@ type Options struct {
 
 // Controller is a running posteed-controller.
 type Controller struct {
-	opts  Options
-	log   *slog.Logger
-	eng   atomic.Pointer[engine.Engine]
-	rev   atomic.Int64
-	fleet *fleet // nil unless in controller mode
+	opts   Options
+	log    *slog.Logger
+	id     string // this process, in the fleet's shared state
+	eng    atomic.Pointer[engine.Engine]
+	loaded atomic.Value // string: sha256 of the cfg.yaml bytes in use
+	// content is the digest of everything the config in use is made of
+	// (contentDigest): what the fleet's published revision names.
+	content atomic.Value
+	cfg     *configState
+	fleet   *fleet // nil unless in controller mode
 
 	gate    daemon.Gate // events in flight; closed at the stop
 	plugins *engine.Plugins
 	exec    *engine.Executor
 	ready   chan struct{}
-	loaded  atomic.Value // string: sha256 of the cfg.yaml bytes in use
-	epoch   string       // random per start: runners compare revisions within one epoch
 	retired engine.Retirer
 	addrs   []string // intake addresses, set before ready closes
 
@@ -76,23 +81,29 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	if o.Registry == nil {
 		o.Registry = action.Default
 	}
-	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{}), metrics: o.Metrics}
+	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{}), metrics: o.Metrics, id: controllerID()}
 	if c.metrics == nil {
 		c.metrics = metrics.NewController(o.Version, c.fleetMetrics)
 	}
 	c.stats = newStats(c.metrics)
-	c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log})
-	c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: o.Settings.MaxConcurrentActions, Logger: c.log})
+	c.cfg = &configState{stateDir: o.Settings.StateDir, log: c.log, engine: c.Engine, digest: c.digest, reread: c.reread}
 	eng, err := c.compile(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c.eng.Store(eng)
-	c.epoch = engine.NewID()[:16]
-	c.rev.Store(c.loadRevision() + 1)
-	c.saveRevision()
-	c.metrics.ConfigRevision.Set(float64(c.rev.Load()))
+	c.cfg.rev.Store(c.cfg.loadLocal())
+	if !c.fleetEnabled() {
+		c.cfg.next() // with runners, the fleet's revision is set at Run
+	}
+	c.metrics.ConfigRevision.Set(float64(c.cfg.revision()))
 	return c, nil
+}
+
+// controllerID names this controller process: host and a random part.
+func controllerID() string {
+	host, _ := os.Hostname()
+	return host + "-" + engine.NewID()[:8]
 }
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
@@ -101,37 +112,15 @@ func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
 		engine.Options{Registry: c.opts.Registry, Logger: c.log, Observer: c.stats, StateDir: c.opts.Settings.StateDir})
 	if err == nil {
 		c.loaded.Store(sum)
+		c.content.Store(contentDigest(eng))
 		engine.LogWarnings(c.log, eng)
 	}
 	return eng, err
 }
 
-// The config revision survives restarts (state-dir/revision), so the
-// numbers runners and operators see only grow.
-func (c *Controller) revisionFile() string {
-	return filepath.Join(c.opts.Settings.StateDir, "revision")
-}
-
-func (c *Controller) loadRevision() int64 {
-	b, err := os.ReadFile(c.revisionFile())
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n
-}
-
-func (c *Controller) saveRevision() {
-	err := os.MkdirAll(c.opts.Settings.StateDir, 0o700)
-	if err == nil { // write and rename: a crash leaves the old number, not none
-		tmp := c.revisionFile() + ".tmp"
-		if err = os.WriteFile(tmp, []byte(strconv.FormatInt(c.rev.Load(), 10)+"\n"), 0o600); err == nil {
-			err = os.Rename(tmp, c.revisionFile())
-		}
-	}
-	if err != nil {
-		c.log.Warn("config revision not saved; it restarts from 1 next time", logx.Err(err))
-	}
+func (c *Controller) digest() string {
+	d, _ := c.content.Load().(string)
+	return d
 }
 
 // fileChanged reports whether cfg.yaml differs from the one in use, so a
@@ -187,25 +176,25 @@ func (c *Controller) HTTPAddr() string {
 	}
 }
 
-// NATSURL is the embedded NATS server's client URL ("" outside controller
-// mode), after Ready.
+// NATSURL is where runners connect ("" outside controller mode), after
+// Ready.
 func (c *Controller) NATSURL() string {
 	if c.fleet == nil {
 		return ""
 	}
-	return c.fleet.srv.ClientURL()
+	return c.fleet.bus.clientURL()
 }
 
-// Revision is the config revision in use.
-func (c *Controller) Revision() int64 { return c.rev.Load() }
+// Revision is the config revision in force.
+func (c *Controller) Revision() int64 { return c.cfg.revision() }
 
 // ConnectFleet opens a connection in the fleet's NATS account with the
-// controller's rights, after Ready (tools and tests); controller mode only.
+// controller's rights, after Ready (tools and tests); embedded mode only.
 func (c *Controller) ConnectFleet(opts ...nats.Option) (*nats.Conn, error) {
 	if c.fleet == nil {
 		return nil, errors.New("controller mode is off: no NATS")
 	}
-	return c.fleet.srv.ConnectController(opts...)
+	return c.fleet.bus.connect(opts...)
 }
 
 // Engine returns the engine in use.
@@ -215,38 +204,21 @@ func (c *Controller) Engine() *engine.Engine { return c.eng.Load() }
 // work in flight finished.
 func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	s := c.opts.Settings
-	httpLn, err := sd.ListenOptional(c.opts.Listeners, "http", s.URL)
+	srv, httpLn, httpsLn, err := c.listen()
 	if err != nil {
-		return fmt.Errorf("http intake: %w", err)
+		return err
 	}
-	httpsLn, err := sd.ListenOptional(c.opts.Listeners, "https", s.TLS)
-	if err != nil {
-		return fmt.Errorf("https intake: %w", err)
+	if err := c.startPipeline(ctx); err != nil {
+		return err
 	}
-	var srv *webhook.Server
-	mux := webhook.NewMux(webhook.Options{Sink: c, BodyLimit: s.BodyLimit, MaxInflight: s.MaxInflightBytes, Logger: c.log, Health: c.health,
-		BadInput: func(reason string) { c.metrics.BadInput.WithLabelValues(reason).Inc() }})
-	mux.HandleFunc("GET /runners", c.serveMoved)
-	if httpsLn != nil {
-		cert, err := webhook.LoadOrCreateCert(s.TLSCert, s.TLSKey, filepath.Join(s.StateDir, "tls"))
-		if err != nil {
-			return err
-		}
-		srv = webhook.NewServer(mux, httpLn, httpsLn, cert)
-	} else {
-		srv = webhook.NewServer(mux, httpLn, nil, nil)
-	}
-	if c.fleetEnabled() {
-		if c.fleet, err = startFleet(ctx, c.fleetDeps()); err != nil {
-			return err
-		}
+	if c.fleet != nil {
 		defer c.fleet.close()
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
-		c.plugins.Run(bg, c.Engine, func(ctx context.Context, ms []engine.Match) { c.process(ctx, c.Engine(), ms) })
+		c.plugins.Run(bg, c.Engine, func(ctx context.Context, ms []engine.Match) { c.handleSent(ctx, c.Engine(), ms, true) })
 	}()
 	defer func() { stopBG(); <-flushed }()
 	adm, err := c.startAdmin()
@@ -269,7 +241,7 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	c.addrs = []string{addr(httpLn), addr(httpsLn)}
 	close(c.ready)
-	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.rev.Load())
+	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.cfg.revision())
 	_ = c.opts.Notifier.Ready(c.status())
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
@@ -283,6 +255,7 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 				_ = c.Reload(ctx)
 			}
 		case err := <-serveErr:
+			_ = c.shutdown(srv)
 			return fmt.Errorf("intake: %w", err)
 		case <-reload:
 			_ = c.Reload(ctx)
@@ -290,6 +263,63 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 			_ = c.opts.Notifier.Status(c.status())
 		}
 	}
+}
+
+// listen binds the intake listeners (none at all is fine: a controller that
+// only takes its runners' events).
+func (c *Controller) listen() (*webhook.Server, net.Listener, net.Listener, error) {
+	s := c.opts.Settings
+	httpLn, err := sd.ListenOptional(c.opts.Listeners, "http", s.URL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("http intake: %w", err)
+	}
+	httpsLn, err := sd.ListenOptional(c.opts.Listeners, "https", s.TLS)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("https intake: %w", err)
+	}
+	mux := webhook.NewMux(webhook.Options{Sink: c, BodyLimit: s.BodyLimit, MaxInflight: s.MaxInflightBytes, Logger: c.log, Health: c.health,
+		BadInput: func(reason string) { c.metrics.BadInput.WithLabelValues(reason).Inc() }})
+	mux.HandleFunc("GET /runners", c.serveMoved)
+	if httpsLn == nil {
+		return webhook.NewServer(mux, httpLn, nil, nil), httpLn, nil, nil
+	}
+	cert, err := webhook.LoadOrCreateCert(s.TLSCert, s.TLSKey, filepath.Join(s.StateDir, "tls"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return webhook.NewServer(mux, httpLn, httpsLn, cert), httpLn, httpsLn, nil
+}
+
+// startPipeline sets up the stages after the engine: with runners, the
+// plugins' state and the record of actions run are the fleet's, in
+// JetStream; alone, in memory.
+func (c *Controller) startPipeline(ctx context.Context) error {
+	s := c.opts.Settings
+	if !c.fleetEnabled() {
+		c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log})
+		c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log})
+		return nil
+	}
+	// The stages exist before the fleet starts taking events.
+	c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log})
+	c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log})
+	f, err := startFleet(ctx, fleetDeps{Settings: s, Logger: c.log, ID: c.id, Engine: c.Engine, Config: c.cfg,
+		Gate: &c.gate, Stats: c.stats, Handle: c.handleEvent,
+		Stages: func(st *jsstate.State) error {
+			hold, err := jsstate.NewHold(context.WithoutCancel(ctx), st.Hold, c.id, c.log)
+			if err != nil {
+				return err
+			}
+			c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log, Dedup: &jsstate.Dedup{KV: st.Dedup}, Hold: hold})
+			c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log, Marks: jsstate.Marks{KV: st.Marks}})
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	c.fleet = f
+	c.metrics.ConfigRevision.Set(float64(c.cfg.revision()))
+	return nil
 }
 
 func addr(ln net.Listener) string {
@@ -307,7 +337,7 @@ func (c *Controller) shutdown(srv *webhook.Server) error {
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	if c.fleet != nil {
-		c.fleet.stopUpstream() // events from runners stay queued for the next start
+		c.fleet.stopConsuming() // events not fetched stay queued for the next start, or another controller
 	}
 	c.gate.Wait()
 	c.retired.CloseAll()
@@ -317,27 +347,44 @@ func (c *Controller) shutdown(srv *webhook.Server) error {
 }
 
 // Reload validates the config file again and swaps it in; on any error the
-// running config stays and the error is logged and returned.
+// running config stays and the error is logged and returned. With runners
+// the new config is published to the fleet as the next revision.
 func (c *Controller) Reload(ctx context.Context) error {
 	_ = c.opts.Notifier.Reloading()
 	eng, err := c.compile(ctx)
 	if err != nil {
-		c.log.Error("reload failed, keeping the running config", logx.Err(err), "config_revision", c.rev.Load())
-		c.stats.reloaded(c.rev.Load(), err)
+		c.log.Error("reload failed, keeping the running config", logx.Err(err), "config_revision", c.cfg.revision())
+		c.stats.reloaded(c.cfg.revision(), err)
 		_ = c.opts.Notifier.Ready(c.status())
 		return err
 	}
 	old := c.eng.Swap(eng)
-	rev := c.rev.Add(1)
-	c.saveRevision()
-	c.stats.reloaded(rev, nil)
+	rev := int64(0)
 	if c.fleet != nil {
-		c.fleet.publishAll(ctx)
+		if rev, err = c.cfg.publish(ctx, c.fleet); err != nil {
+			c.log.Error("config loaded but not published to the runners", logx.Err(err))
+		}
+	} else {
+		rev = c.cfg.next()
 	}
+	c.stats.reloaded(rev, nil)
 	c.retired.Retire(old, time.Minute) // events in flight on it finish first
 	c.log.Info("config reloaded", "config_revision", rev, "routes", len(eng.Routes()))
 	_ = c.opts.Notifier.Ready(c.status())
 	return nil
+}
+
+// reread loads the config again without publishing it (another
+// controller published a revision this one does not have); true when it
+// loaded.
+func (c *Controller) reread() bool {
+	eng, err := c.compile(context.Background())
+	if err != nil {
+		c.log.Error("cfg.yaml not loaded", logx.Err(err))
+		return false
+	}
+	c.retired.Retire(c.eng.Swap(eng), time.Minute)
+	return true
 }
 
 func firstLine(err error) string {
@@ -353,12 +400,12 @@ func firstLine(err error) string {
 // status is the STATUS= line. A failed reload leads it until a config
 // loads again, so `systemctl status` keeps showing it.
 func (c *Controller) status() string {
-	s := fmt.Sprintf("%d routes, cfg rev %d", len(c.Engine().Routes()), c.rev.Load())
+	s := fmt.Sprintf("%d routes, cfg rev %d", len(c.Engine().Routes()), c.cfg.revision())
 	if c.fleet != nil {
 		s += ", " + c.fleet.summary()
 	}
 	if r := c.stats.lastReload(); !r.OK {
-		s = fmt.Sprintf("reload failed, kept config rev %d: %s; %s", c.rev.Load(), r.Error, s)
+		s = fmt.Sprintf("reload failed, kept config rev %d: %s; %s", c.cfg.revision(), r.Error, s)
 	}
 	return s
 }
@@ -373,8 +420,10 @@ func (c *Controller) health() error {
 	return nil
 }
 
-// Accept implements webhook.Sink: it matches the event now and runs its
-// actions in the background (a stop waits for them).
+// Accept implements webhook.Sink. It matches the event now, for the
+// answer; then, with runners, stores it in JetStream before answering, and
+// a controller handles it from there. Alone, it handles it in the
+// background (a stop waits for it).
 func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (string, []string, error) {
 	ev, err := engine.ParseEvent(raw, "")
 	if err != nil {
@@ -383,123 +432,99 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 	if err := c.gate.Enter(); err != nil {
 		return ev.ID, nil, err
 	}
-	eng := c.Engine()
-	ms, err := eng.Evaluate(ctx, ev, route)
+	eng, rev := c.Engine(), c.cfg.revision()
+	routes, err := eng.Match(ctx, ev, route)
 	if err != nil {
 		c.gate.Leave()
 		return ev.ID, nil, err
 	}
-	c.stats.received(metrics.SourceWebhook, ms)
-	names := make([]string, len(ms))
-	for i, m := range ms {
-		names[i] = m.Route.Name
+	names := make([]string, len(routes))
+	for i, r := range routes {
+		names[i] = r.Name
 	}
-	send, _, err := c.plugins.Apply(ctx, eng, ms)
-	if err != nil {
-		c.gate.Leave()
+	c.metrics.EventsReceived.WithLabelValues(metrics.SourceWebhook).Inc()
+	if c.fleet == nil {
+		go func() {
+			defer c.gate.Leave()
+			if err := c.handleEvent(context.WithoutCancel(ctx), ev, route, names, rev, false); err != nil {
+				c.log.Error("event not handled", "event_id", ev.ID, logx.Err(err))
+			}
+		}()
+		return ev.ID, names, nil
+	}
+	defer c.gate.Leave()
+	if why := c.fullFor(routes); why != "" {
+		return ev.ID, names, fmt.Errorf("runner work cannot be queued, send the event again: %s", why)
+	}
+	if err := c.jobsFit(ctx, eng, ev, routes); err != nil {
 		return ev.ID, names, err
 	}
-	// Runner work is queued (durably) before the producer gets its answer:
-	// if it cannot be, the producer hears so (503) and nothing ran here, so
-	// sending the event again is safe. The controller's own actions run in
-	// the background.
-	if err := c.dispatchAll(context.WithoutCancel(ctx), send); err != nil {
-		c.gate.Leave()
-		return ev.ID, names, fmt.Errorf("runner work not queued, send the event again: %w", err)
+	if err := c.fleet.accept(ctx, storedEvent{ID: ev.ID, Route: route, Revision: rev, Routes: names, Event: bytes.TrimSpace(raw)}); err != nil {
+		return ev.ID, names, err
 	}
-	go func() {
-		defer c.gate.Leave()
-		c.runLocal(context.WithoutCancel(ctx), eng, send)
-	}()
 	return ev.ID, names, nil
 }
 
-// handle passes the matches of an event through the plugins stage, then
-// processes what is sent.
-func (c *Controller) handle(ctx context.Context, eng *engine.Engine, ms []engine.Match) error {
+// handleEvent takes an event through the stages: the routes it matched at
+// revision rev (matched again at another), rendered, through the plugins
+// stage, its runner steps dispatched and the controller's own run. replay
+// says it may have been handled in part before (its steps' marks are read).
+func (c *Controller) handleEvent(ctx context.Context, ev *engine.Event, only string, names []string, rev int64, replay bool) error {
+	eng := c.Engine()
+	var routes []*engine.Route
+	if names != nil && rev == c.cfg.revision() {
+		for _, n := range names {
+			if r, ok := eng.Route(n); ok {
+				routes = append(routes, r)
+			}
+		}
+	} else {
+		var err error
+		if routes, err = eng.Match(ctx, ev, only); errors.Is(err, engine.ErrNoRoute) {
+			c.log.Warn("event names a route the controller does not have", "route", only, "event_id", ev.ID)
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	if ev.From != "" {
+		c.metrics.EventsReceived.WithLabelValues(metrics.SourceUpstream).Inc()
+	}
+	ms, err := eng.Render(ctx, ev, routes)
+	if err != nil {
+		return err
+	}
+	c.stats.matched(ms)
 	send, _, err := c.plugins.Apply(ctx, eng, ms)
 	if err != nil {
 		return err
 	}
-	c.process(ctx, eng, send)
-	return nil
+	return c.handleSent(ctx, eng, send, replay)
 }
 
-// process dispatches the runner steps of ms and runs the controller's own.
-func (c *Controller) process(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
-	_ = c.dispatchAll(ctx, ms) // failures are logged; an upstream event is not redelivered for them
-	c.runLocal(ctx, eng, ms)
-}
-
-func (c *Controller) dispatchAll(ctx context.Context, ms []engine.Match) error {
+// handleSent dispatches the runner steps of what the plugins stage sends
+// and runs the controller's own, then releases aggregated batches.
+func (c *Controller) handleSent(ctx context.Context, eng *engine.Engine, ms []engine.Match, replay bool) error {
 	var errs []error
 	for _, m := range ms {
-		errs = append(errs, c.dispatch(ctx, m))
+		if err := c.dispatch(ctx, m); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return errors.Join(errs...)
-}
-
-// runLocal runs the controller's steps of ms through the executor, then
-// releases the batches of aggregated messages among them.
-func (c *Controller) runLocal(ctx context.Context, eng *engine.Engine, ms []engine.Match) {
+	if err := errors.Join(errs...); err != nil {
+		c.log.Error("runner work not queued; the event is handled again later", logx.Err(err))
+		return err // handled again: what was queued is not queued twice
+	}
 	var wg sync.WaitGroup
 	for _, m := range ms {
 		if local := eng.LocalSteps(m.Route); len(local) > 0 {
+			m.Fresh = !replay && !m.Aggregated()
 			wg.Go(func() { _ = c.exec.RunSteps(ctx, eng, m, local) })
 		}
 	}
 	wg.Wait()
 	c.plugins.Done(ctx, ms)
-}
-
-// dispatch queues m's runner steps. The runner that reported the event
-// (m.From) ran its own actions already.
-func (c *Controller) dispatch(ctx context.Context, m engine.Match) error {
-	from, id := m.From(), m.Msg.EventID
-	var errs []error
-	remote := map[string][]engine.Step{}
-	var order []string
-	for _, s := range m.Route.Steps {
-		if s.RunsOn == "" {
-			continue
-		}
-		runner := s.RunsOn
-		if runner == engine.Origin {
-			runner = c.originRunner(m)
-			if runner == "" {
-				c.log.Warn("no runner known on the event's host; origin action not run", "route", m.Route.Name, "action", s.Action, "host", m.Host(), "event_id", id)
-				continue
-			}
-		}
-		if runner == from && m.FromRan() {
-			continue // the reporting runner ran its own actions
-		}
-		if _, ok := remote[runner]; !ok {
-			order = append(order, runner)
-		}
-		remote[runner] = append(remote[runner], s)
-	}
-	for _, runner := range order {
-		if c.fleet == nil {
-			c.log.Error("action placed on a runner but controller mode is off", "route", m.Route.Name, "runner", runner, "event_id", id)
-			continue
-		}
-		if err := c.fleet.dispatch(ctx, runner, m, remote[runner]); err != nil {
-			c.log.Error("dispatch failed", "route", m.Route.Name, "runner", runner, "event_id", id, logx.Err(err))
-			errs = append(errs, fmt.Errorf("runner %s: %w", runner, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (c *Controller) originRunner(m engine.Match) string {
-	if from := m.From(); from != "" {
-		return from
-	}
-	if c.fleet == nil || m.Host() == "" {
-		return ""
-	}
-	return c.fleet.runnerOnHost(m.Host())
+	return nil
 }
 
 func (c *Controller) serveRunners(w http.ResponseWriter, _ *http.Request) {

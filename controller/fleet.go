@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/postee-fleet/posteed/agent/logx"
-	"github.com/postee-fleet/posteed/agent/metrics"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,7 +19,9 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/controller/jsstate"
 	"github.com/postee-fleet/posteed/controller/natsd"
 )
 
@@ -29,6 +29,15 @@ import (
 // hands it out again: after a runner crash its unfinished work comes back
 // this soon. A runner working on a long job says so every 10 s.
 const workAckWait = 30 * time.Second
+
+// Registry timing. A runner heartbeats every transport.HeartbeatInterval;
+// its registry entry is rewritten when what it reports changes, and at
+// least every registryRefresh, so a runner is connected while its entry is
+// younger than connectedWindow (or until it says goodbye).
+const (
+	registryRefresh = 20 * time.Second
+	connectedWindow = 30 * time.Second
+)
 
 // RunnerInfo is the fleet view of one runner.
 type RunnerInfo struct {
@@ -43,46 +52,61 @@ type RunnerInfo struct {
 	PendingWork    uint64    `json:"pending_work"`
 	Spooled        int64     `json:"spooled"`
 	Intake         []string  `json:"intake,omitempty"`
-}
-
-// fleet is the controller's side of the runner channel.
-type fleet struct {
-	d   fleetDeps
-	log *slog.Logger
-	srv *natsd.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	up  jetstream.ConsumeContext
-	sem chan struct{} // bounds upstream events processed at once
-
-	mu        sync.Mutex
-	status    map[string]transport.Status // guarded by mu; by runner name
-	consumers map[string]bool             // guarded by mu; work consumers known to exist
-	slices    map[string]*transport.Slice // guarded by mu; current slice per runner
-	hosts     map[string]string           // guarded by mu; host name (lower case) → runner, for @origin
-	full      map[string]string           // guarded by mu; runner → why its work queue refused the last job
+	// Hosts are the host names the runner may act for (@origin): its
+	// certificate's, and the controller's origin-hosts.
+	Hosts []string `json:"hosts,omitempty"`
 }
 
 // fleetDeps are what the fleet needs of the controller.
 type fleetDeps struct {
 	Settings Settings
 	Logger   *slog.Logger
+	ID       string                // this controller, in the shared state
 	Engine   func() *engine.Engine // the engine in use
-	Revision func() int64          // the config revision in use
-	Epoch    string
-	Gate     *daemon.Gate // a stop waits for the runner events in progress
+	Config   *configState
+	Gate     *daemon.Gate // a stop waits for the events in progress
 	Stats    *stats
-	// Upstream handles the matches of an event a runner reported.
-	Upstream func(ctx context.Context, eng *engine.Engine, ms []engine.Match) error
+	// Stages sets up the plugins and executor on the fleet's state, before
+	// any event is taken.
+	Stages func(*jsstate.State) error
+	// Handle processes an event: from the HTTP intake's stream, or reported
+	// by a runner (From, FromRan, Host set); replay says it may have been
+	// handled in part before.
+	Handle func(ctx context.Context, ev *engine.Event, only string, routes []string, rev int64, replay bool) error
 }
 
-func (c *Controller) fleetDeps() fleetDeps {
-	return fleetDeps{Settings: c.opts.Settings, Logger: c.log, Engine: c.Engine, Revision: c.rev.Load, Epoch: c.epoch,
-		Gate: &c.gate, Stats: c.stats, Upstream: c.handle}
+// fleet is the controller's side of the runner channel: the runner
+// registry, work dispatch, and the streams of events it handles. Its state
+// is in JetStream (see jsstate), shared with the other controllers.
+type fleet struct {
+	d   fleetDeps
+	log *slog.Logger
+	bus *bus
+	sem chan struct{} // bounds the events handled at once
+
+	consumers []jetstream.ConsumeContext
+	watchers  []jetstream.KeyWatcher
+
+	mu       sync.Mutex
+	known    map[string]bool          // guarded by mu: work consumers known to exist
+	runners  map[string]runnerEntry   // guarded by mu: the registry, as watched
+	written  map[string]time.Time     // guarded by mu: when this controller last wrote an entry
+	hosts    map[string][]string      // guarded by mu: runner → hosts its certificate names
+	full     map[string]string        // guarded by mu: runner → why its queue refused the last job
+	pending  map[string]uint64        // guarded by mu: jobs queued per runner (refreshed)
+	mismatch string                   // guarded by mu: why cfg.yaml differs from the published revision
+	sliceSet map[string]*sliceVersion // guarded by mu: the slice published per runner, this revision
+}
+
+// runnerEntry is a runner's registry entry (RunnerBucket).
+type runnerEntry struct {
+	transport.Status
+	Seen time.Time `json:"seen"` // when a controller last wrote it from a heartbeat
 }
 
 func (c *Controller) fleetEnabled() bool {
-	return c.opts.Settings.ControllerMode || c.opts.Settings.ControllerURL != ""
+	s := c.opts.Settings
+	return s.ControllerMode || s.ControllerURL != "" || s.External()
 }
 
 func listenAddr(u string) (string, error) {
@@ -107,74 +131,279 @@ func maxPayload(bodyLimit int64) int32 {
 }
 
 func startFleet(ctx context.Context, d fleetDeps) (*fleet, error) {
-	s := d.Settings
-	listen, err := listenAddr(s.ControllerURL)
-	if err != nil {
+	f := &fleet{d: d, log: d.Logger, sem: make(chan struct{}, 256), known: map[string]bool{}, runners: map[string]runnerEntry{},
+		written: map[string]time.Time{}, hosts: map[string][]string{}, full: map[string]string{}, pending: map[string]uint64{},
+		sliceSet: map[string]*sliceVersion{}}
+	var err error
+	if f.bus, err = openBus(ctx, d.Settings, d.ID, d.Logger, f.admitted); err != nil {
 		return nil, err
 	}
-	shared, err := s.sharedNKey()
-	if err != nil {
+	if err := f.start(ctx); err != nil {
+		f.close()
 		return nil, err
 	}
-	srv, err := natsd.Start(ctx, natsd.Options{
-		Listen: listen, StoreDir: filepath.Join(s.StateDir, "jetstream"),
-		CertFile: s.ControllerTLSCert, KeyFile: s.ControllerTLSKey, CAFile: s.ControllerCARoot,
-		RunnerNKeys: s.RunnerNKeys, SharedNKey: shared,
-		InsecureNoAuth: s.InsecureNoAuth, Logger: d.Logger.With("component", "nats"),
-		MaxPayload: maxPayload(s.BodyLimit),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start embedded nats: %w", err)
-	}
-	f := &fleet{d: d, log: d.Logger, srv: srv, sem: make(chan struct{}, 64), status: map[string]transport.Status{}, consumers: map[string]bool{}, slices: map[string]*transport.Slice{}, hosts: map[string]string{}, full: map[string]string{}}
-	if err := f.connect(ctx); err != nil {
-		srv.Shutdown()
-		return nil, err
-	}
-	d.Logger.Info("runner channel up", "nats", srv.Addr().String(), "tls", s.ControllerTLSCert != "")
+	d.Logger.Info("runner channel up", "nats", f.bus.clientURL(), "external", d.Settings.External())
 	return f, nil
 }
 
-func (f *fleet) connect(ctx context.Context) error {
-	nc, err := f.srv.ConnectController()
-	if err != nil {
+func (f *fleet) start(ctx context.Context) error {
+	if err := f.d.Stages(f.bus.state); err != nil {
 		return err
 	}
-	f.nc = nc
-	if f.js, err = jetstream.New(nc); err != nil {
+	if err := f.follow(ctx); err != nil {
 		return err
 	}
-	if err := natsd.EnsureStreams(ctx, f.js, f.d.Settings.limits()); err != nil {
+	if err := f.loadConsumers(ctx); err != nil {
 		return err
 	}
+	// Requests and heartbeats go to one controller of the queue group each.
 	subs := map[string]nats.MsgHandler{
 		transport.AllCfgGet:    f.onCfgGet,
 		transport.AllHeartbeat: f.onHeartbeat,
 		transport.AllResults:   f.onResult,
 	}
 	for subj, h := range subs {
-		if _, err := nc.Subscribe(subj, h); err != nil {
+		if _, err := f.bus.nc.QueueSubscribe(subj, queueGroup, h); err != nil {
 			return fmt.Errorf("subscribe %s: %w", subj, err)
 		}
 	}
-	cons, err := f.js.CreateOrUpdateConsumer(ctx, transport.UpStream, jetstream.ConsumerConfig{
-		Durable: "controller", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Minute, MaxAckPending: 1024,
-	})
-	if err != nil {
-		return fmt.Errorf("upstream consumer: %w", err)
+	if f.d.Settings.External() {
+		if err := f.serveAuthCallout(); err != nil {
+			return err
+		}
 	}
-	if f.up, err = cons.Consume(f.onUp); err != nil {
-		return fmt.Errorf("consume upstream: %w", err)
+	if err := f.d.Config.publishStartup(ctx, f); err != nil {
+		return err
 	}
-	f.publishAll(ctx)
+	if err := f.consume(ctx, transport.UpStream, upConsumer, f.onUp); err != nil {
+		return err
+	}
+	if err := f.consume(ctx, natsd.EventsStream, eventsConsumer, f.onEvent); err != nil {
+		return err
+	}
+	go f.refreshPending(context.WithoutCancel(ctx))
 	return nil
 }
 
-// stopUpstream stops taking runner events; those not fetched stay in the
-// stream for the next start.
-func (f *fleet) stopUpstream() {
-	if f.up != nil {
-		f.up.Stop()
+// queueGroup is the controllers' group for what one of them must handle.
+const queueGroup = "posteed-controllers"
+
+// follow watches the registry, the hosts and the published config into
+// this controller's view.
+func (f *fleet) follow(ctx context.Context) error {
+	st := f.bus.state
+	for _, w := range []struct {
+		kv jetstream.KeyValue
+		fn func(jetstream.KeyValueEntry)
+	}{{st.Runners, f.onRegistry}, {st.Hosts, f.onHosts}, {st.Config, f.d.Config.onPublished(f)}} {
+		watcher, err := w.kv.WatchAll(context.WithoutCancel(ctx))
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", w.kv.Bucket(), err)
+		}
+		f.watchers = append(f.watchers, watcher)
+		ready := make(chan struct{})
+		go func() {
+			for e := range watcher.Updates() {
+				if e == nil {
+					close(ready) // the current values are in
+					continue
+				}
+				w.fn(e)
+			}
+		}()
+		select { // start with the whole view
+		case <-ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (f *fleet) onRegistry(e jetstream.KeyValueEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var re runnerEntry
+	if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &re) != nil || re.Runner != e.Key() {
+		delete(f.runners, e.Key())
+		return
+	}
+	f.runners[e.Key()] = re
+}
+
+func (f *fleet) onHosts(e jetstream.KeyValueEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var hosts []string
+	if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &hosts) != nil {
+		delete(f.hosts, e.Key())
+		return
+	}
+	f.hosts[e.Key()] = hosts
+}
+
+// admitted records the hosts a runner's verified certificate names, when
+// they changed: only those (and origin-hosts) entitle it to @origin work.
+func (f *fleet) admitted(runner string, hosts []string) {
+	for i := range hosts {
+		hosts[i] = strings.ToLower(hosts[i])
+	}
+	sort.Strings(hosts)
+	f.mu.Lock()
+	same := slices.Equal(f.hosts[runner], hosts)
+	f.mu.Unlock()
+	if same {
+		return
+	}
+	b, _ := json.Marshal(hosts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.bus.state.Hosts.Put(ctx, runner, b); err != nil {
+		f.log.Error("hosts of runner not recorded", "runner", runner, logx.Err(err))
+	}
+}
+
+// loadConsumers learns which runners' work consumers exist.
+func (f *fleet) loadConsumers(ctx context.Context) error {
+	st, err := f.bus.js.Stream(ctx, transport.WorkStream)
+	if err != nil {
+		return err
+	}
+	names := st.ConsumerNames(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n := range names.Name() {
+		f.known[n] = true
+	}
+	return names.Err()
+}
+
+// consume handles stream's messages with the durable consumer name, shared
+// by every controller: each message goes to one of them.
+func (f *fleet) consume(ctx context.Context, stream, name string, h func(jetstream.Msg)) error {
+	cons, err := f.bus.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: eventAckWait, MaxAckPending: 1024,
+		Replicas: f.d.Settings.Replicas(),
+	})
+	if err != nil {
+		return fmt.Errorf("%s consumer: %w", stream, err)
+	}
+	cc, err := cons.Consume(h, jetstream.PullMaxMessages(64))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", stream, err)
+	}
+	f.consumers = append(f.consumers, cc)
+	return nil
+}
+
+// The durable consumers the controllers share, and how long one of them
+// may hold an event before another gets it (a keep-alive extends it while
+// its actions run).
+const (
+	upConsumer     = "controller"
+	eventsConsumer = "controllers"
+	eventAckWait   = 30 * time.Second
+)
+
+// stopConsuming stops taking events; those not fetched stay in their
+// streams for the next start, or another controller.
+func (f *fleet) stopConsuming() {
+	for _, cc := range f.consumers {
+		cc.Stop()
+	}
+	for _, cc := range f.consumers {
+		<-cc.Closed()
+	}
+}
+
+func (f *fleet) close() {
+	f.stopConsuming()
+	for _, w := range f.watchers {
+		_ = w.Stop()
+	}
+	f.bus.close()
+}
+
+// refuse logs a runner message that is malformed or names another sender.
+func (f *fleet) refuse(kind, runner string, err error) {
+	f.log.Warn("runner message refused: not a well-formed "+kind+" from the subject's runner", "runner", runner, logx.Err(err))
+}
+
+func (f *fleet) onHeartbeat(m *nats.Msg) {
+	var st transport.Status
+	runner, err := transport.Decode(m.Subject, m.Data, &st, func() string { return st.Runner })
+	if err != nil {
+		f.refuse("heartbeat", runner, err)
+		return
+	}
+	now := time.Now()
+	f.mu.Lock()
+	prev, known := f.runners[runner]
+	due := !known || changed(prev.Status, st) || now.Sub(f.written[runner]) >= registryRefresh ||
+		now.Sub(prev.Seen) >= registryRefresh
+	if due {
+		f.written[runner] = now
+	}
+	f.mu.Unlock()
+	if !due {
+		return
+	}
+	st.Time = now // the controllers' clock, not the runner's
+	entry := runnerEntry{Status: st, Seen: now}
+	b, _ := json.Marshal(entry)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.bus.state.Runners.Put(ctx, runner, b); err != nil {
+		f.log.Error("runner registry not updated", "runner", runner, logx.Err(err))
+		return
+	}
+	f.mu.Lock()
+	f.runners[runner] = entry // this controller's view, before the watch brings it
+	f.mu.Unlock()
+	switch {
+	case st.Stopping:
+		f.log.Info("runner stopped", "runner", runner, "host", st.Host)
+	case !known || prev.Stopping || now.Sub(prev.Seen) >= connectedWindow:
+		if err := f.ensureConsumer(ctx, runner); err != nil {
+			f.log.Error("work queue for runner", "runner", runner, logx.Err(err))
+		}
+		f.ensureSlice(ctx, runner)
+		f.log.Info("runner connected", "runner", runner, "host", st.Host, "version", st.Version, "config_revision", st.ConfigRevision)
+	}
+	if st.ConfigRevision != prev.ConfigRevision {
+		f.d.Config.noteApplied(f)
+	}
+}
+
+// changed reports a status worth writing at once: all but the spool count
+// and the time.
+func changed(a, b transport.Status) bool {
+	return a.Host != b.Host || a.MachineID != b.MachineID || a.Version != b.Version || a.ConfigRevision != b.ConfigRevision ||
+		a.ConfigDigest != b.ConfigDigest || a.Stopping != b.Stopping || !slices.Equal(a.Intake, b.Intake)
+}
+
+func (f *fleet) onResult(m *nats.Msg) {
+	var o transport.Outcome
+	runner, err := transport.Decode(m.Subject, m.Data, &o, func() string { return o.Runner })
+	if err != nil {
+		f.refuse("result", runner, err)
+		return
+	}
+	f.mu.Lock()
+	if f.pending[runner] > 0 { // until the next count from the stream
+		f.pending[runner]--
+	}
+	f.mu.Unlock()
+	log := f.log.With("runner", runner, "route", o.Route, "event_id", o.EventID)
+	switch {
+	case o.Error != "":
+		// The runner redacted its secrets; the controller's copy of the
+		// config knows the same values, so a runner that did not is covered.
+		log.Warn("runner work failed", slog.String(logx.ErrorKey, f.d.Engine().Redact(o.Error)))
+	case o.Repeated:
+		log.Info("runner work was already done; not repeated")
+	default:
+		log.Debug("runner work done")
 	}
 }
 
@@ -196,357 +425,188 @@ func keepAlive(m jetstream.Msg, every time.Duration) (stop func()) {
 	return func() { close(done) }
 }
 
-func (f *fleet) close() {
-	if f.up != nil {
-		f.up.Stop()
-		<-f.up.Closed()
-	}
-	if f.nc != nil {
-		_ = f.nc.Drain()
-	}
-	f.srv.Shutdown()
-}
-
-// refuse logs a runner message that is malformed or names another sender:
-// a runner reflecting a JetStream API response, or re-routing a job, onto
-// another runner's subject.
-func (f *fleet) refuse(kind, runner string, err error) {
-	f.log.Warn("runner message refused: not a well-formed "+kind+" from the subject's runner", "runner", runner, logx.Err(err))
-}
-
-// slice returns (and caches per revision) runner's slice.
-func (f *fleet) slice(runner string) (*transport.Slice, error) {
-	rev := f.d.Revision()
-	f.mu.Lock()
-	cached := f.slices[runner]
-	f.mu.Unlock()
-	if cached != nil && cached.Revision == rev {
-		return cached, nil
-	}
-	s, err := buildSlice(f.d.Engine(), runner, rev, f.d.Epoch)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	f.slices[runner] = s
-	f.mu.Unlock()
-	return s, nil
-}
-
-func (f *fleet) onCfgGet(m *nats.Msg) {
-	var req transport.CfgRequest
-	runner, err := transport.Decode(m.Subject, m.Data, &req, func() string { return req.Runner })
-	if err != nil {
-		f.refuse("config request", runner, err)
-		return
-	}
-	if !transport.ReplyAllowed(m.Reply) {
-		f.log.Warn("config request with a reply subject outside the runner's inbox refused", "runner", runner, "reply", m.Reply)
-		return
-	}
-	s, err := f.slice(runner)
-	if err != nil {
-		f.log.Error("config slice", "runner", runner, logx.Err(err))
-		return
-	}
-	b, _ := json.Marshal(s)
-	_ = m.Respond(b)
-}
-
-// publishAll pushes the current slice to every runner the config names and
-// every runner seen, so each applies it without asking.
-func (f *fleet) publishAll(ctx context.Context) {
-	names := runnersOf(f.d.Engine())
-	f.mu.Lock()
-	for n := range f.status {
-		if !contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	f.mu.Unlock()
-	for _, n := range names {
-		if err := f.ensureConsumer(ctx, n); err != nil {
-			f.log.Error("work queue for runner", "runner", n, logx.Err(err))
-		}
-		s, err := f.slice(n)
-		if err != nil {
-			f.log.Error("config slice", "runner", n, logx.Err(err))
-			continue
-		}
-		b, _ := json.Marshal(s)
-		if err := f.nc.Publish(transport.CfgPush(n), b); err != nil {
-			f.log.Error("push config", "runner", n, logx.Err(err))
-		}
-	}
-	_ = f.nc.FlushWithContext(ctx)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (f *fleet) onHeartbeat(m *nats.Msg) {
-	var st transport.Status
-	runner, err := transport.Decode(m.Subject, m.Data, &st, func() string { return st.Runner })
-	if err != nil {
-		f.refuse("heartbeat", runner, err)
-		return
-	}
-	st.Time = time.Now()
-	f.mu.Lock()
-	prev, known := f.status[st.Runner]
-	f.status[st.Runner] = st
-	conflict := f.claimHost(st, prev)
-	f.mu.Unlock()
-	if conflict != "" && (!known || !strings.EqualFold(prev.Host, st.Host)) {
-		f.log.Warn("runner reports a host name another live runner holds; origin work for that host stays with the first", "runner", st.Runner, "host", st.Host, "holder", conflict)
-	}
-	if !known {
-		if err := f.ensureConsumer(context.Background(), st.Runner); err != nil {
-			f.log.Error("work queue for runner", "runner", st.Runner, logx.Err(err))
-		}
-		f.log.Info("runner connected", "runner", st.Runner, "host", st.Host, "version", st.Version, "config_revision", st.ConfigRevision)
-	}
-}
-
-func (f *fleet) onResult(m *nats.Msg) {
-	var o transport.Outcome
-	runner, err := transport.Decode(m.Subject, m.Data, &o, func() string { return o.Runner })
-	if err != nil {
-		f.refuse("result", runner, err)
-		return
-	}
-	log := f.log.With("runner", runner, "route", o.Route, "event_id", o.EventID)
-	switch {
-	case o.Error != "":
-		// The runner redacted its secrets; the controller's copy of the
-		// config knows the same values, so a runner that did not is covered.
-		log.Warn("runner work failed", slog.String(logx.ErrorKey, f.d.Engine().Redact(o.Error)))
-	case o.Repeated:
-		log.Info("runner work was already done; not repeated")
-	default:
-		log.Debug("runner work done")
-	}
-}
-
 // onUp handles an event a runner reported: the controller's actions of the
 // matching routes run here, other runners' actions are dispatched; the
 // reporting runner ran its own already. Acked once handled.
 func (f *fleet) onUp(m jetstream.Msg) {
-	if f.d.Gate.Enter() != nil { // stopping: it stays queued for the next start
+	f.handleMsg(m, func(ctx context.Context, replay bool) error {
+		var env transport.Envelope
+		runner, err := transport.Decode(m.Subject(), m.Data(), &env, func() string { return env.Runner })
+		if err != nil {
+			f.refuse("upstream envelope", runner, err)
+			return errTerminal
+		}
+		ev, err := engine.ParseEvent(env.Event, env.EventID)
+		if err != nil {
+			f.log.Error("bad upstream event", "runner", runner, "event_id", env.EventID, logx.Err(err))
+			return errTerminal
+		}
+		if env.Host != "" {
+			ev.Host = env.Host
+		}
+		ev.From, ev.FromRan = runner, env.Revision > 0
+		f.log.Info("event from runner", "runner", runner, "host", env.Host, "event_id", ev.ID)
+		return f.d.Handle(ctx, ev, env.Route, nil, 0, replay)
+	})
+}
+
+// errTerminal marks a message no retry will ever handle: it is dropped.
+var errTerminal = errors.New("unreadable message")
+
+// handleMsg runs fn for a stream message in its own goroutine (bounded),
+// keeps the message alive while it runs, and acks it, or hands it back
+// after a pause when fn failed for a reason that may pass.
+func (f *fleet) handleMsg(m jetstream.Msg, fn func(ctx context.Context, replay bool) error) {
+	if f.d.Gate.Enter() != nil { // stopping: it stays queued
 		_ = m.Nak()
 		return
 	}
 	f.sem <- struct{}{}
 	go func() {
 		defer func() { <-f.sem; f.d.Gate.Leave() }()
-		stop := keepAlive(m, time.Minute) // slow actions must not outlast the ack wait
+		stop := keepAlive(m, 10*time.Second)
 		defer stop()
-		var env transport.Envelope
-		runner, err := transport.Decode(m.Subject(), m.Data(), &env, func() string { return env.Runner })
-		if err != nil {
-			f.refuse("upstream envelope", runner, err)
+		replay := true
+		if md, err := m.Metadata(); err == nil {
+			replay = md.NumDelivered > 1
+		}
+		err := fn(context.Background(), replay)
+		switch {
+		case errors.Is(err, errTerminal):
 			_ = m.Term()
-			return
-		}
-		ev, err := engine.ParseEvent(env.Event, env.EventID)
-		if err != nil {
-			f.log.Error("bad upstream event", "runner", runner, "event_id", env.EventID, logx.Err(err))
-			_ = m.Term()
-			return
-		}
-		if env.Host != "" {
-			ev.Host = env.Host
-		}
-		ev.From, ev.FromRan = runner, env.Revision > 0
-		ctx := context.Background()
-		eng := f.d.Engine()
-		ms, err := eng.Evaluate(ctx, ev, env.Route)
-		if errors.Is(err, engine.ErrNoRoute) {
-			f.log.Warn("event from runner names a route the controller does not have", "runner", runner, "route", env.Route, "event_id", ev.ID)
-			_ = m.Ack()
-			return
-		}
-		if err != nil {
-			f.log.Error("upstream event", "runner", runner, "event_id", ev.ID, logx.Err(err))
-			_ = m.Term()
-			return
-		}
-		f.log.Info("event from runner", "runner", runner, "host", env.Host, "event_id", ev.ID, "routes", len(ms))
-		f.d.Stats.received(metrics.SourceUpstream, ms)
-		if err := f.d.Upstream(ctx, eng, ms); err != nil {
-			f.log.Error("upstream event not handled; it comes again", "runner", runner, "event_id", ev.ID, logx.Err(err))
+		case err != nil:
+			f.log.Warn("event not handled yet; trying again", logx.Err(err))
 			_ = m.NakWithDelay(5 * time.Second)
-			return
-		}
-		_ = m.Ack()
-	}()
-}
-
-// dispatch queues steps of m for runner, durably, with an idempotency key.
-func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, steps []engine.Step) error {
-	if err := f.ensureConsumer(ctx, runner); err != nil {
-		return err
-	}
-	job := transport.Job{
-		Runner: runner, ID: m.Msg.EventID + "/" + m.Route.Name + "/" + runner, EventID: m.Msg.EventID, Route: m.Route.Name,
-		Serialize: m.Route.Serialize, Title: m.Msg.Title, Body: m.Msg.Body, URL: m.Msg.URL, Event: m.Msg.Event,
-		Revision: f.d.Revision(), Epoch: f.d.Epoch,
-	}
-	for _, s := range steps {
-		job.Actions = append(job.Actions, s.Action)
-	}
-	b, err := transport.EncodeFor(f.nc, job)
-	if err != nil {
-		return err
-	}
-	msg := nats.NewMsg(transport.Work(runner))
-	msg.Data = b
-	msg.Header.Set(jetstream.MsgIDHeader, job.ID)
-	_, err = f.js.PublishMsg(ctx, msg)
-	if err = f.noteFull(runner, err); err != nil {
-		return err
-	}
-	f.log.Info("work dispatched", "runner", runner, "route", m.Route.Name, "event_id", m.Msg.EventID, "actions", strings.Join(job.Actions, ","))
-	return nil
-}
-
-// noteFull names the full queue in a refused publish and remembers it for
-// /healthz and STATUS until the runner's queue takes a job again.
-func (f *fleet) noteFull(runner string, err error) error {
-	var why string
-	if err != nil {
-		switch msg := err.Error(); {
-		case strings.Contains(msg, "maximum messages per subject exceeded"):
-			why = fmt.Sprintf("work queue %s of runner %s is full (runner-queue-max-messages)", transport.Work(runner), runner)
-		case strings.Contains(msg, "maximum bytes exceeded"), strings.Contains(msg, "insufficient resources"):
-			why = fmt.Sprintf("work stream %s is full (work-max-bytes), job for runner %s refused", transport.WorkStream, runner)
 		default:
-			return fmt.Errorf("queue work: %w", err)
+			_ = m.Ack()
 		}
-	}
-	f.mu.Lock()
-	if why == "" {
-		delete(f.full, runner)
-	} else {
-		f.full[runner] = why
-	}
-	f.mu.Unlock()
-	if why != "" {
-		return fmt.Errorf("%s: %w", why, err)
-	}
-	return nil
-}
-
-// fullQueues are the reasons of the queues that refused their last job.
-func (f *fleet) fullQueues() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]string, 0, len(f.full))
-	for _, why := range f.full {
-		out = append(out, why)
-	}
-	sort.Strings(out)
-	return out
+	}()
 }
 
 func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {
 	f.mu.Lock()
-	ok := f.consumers[runner]
+	ok := f.known[runner]
 	f.mu.Unlock()
 	if ok {
 		return nil
 	}
-	if _, err := natsd.EnsureRunnerConsumer(ctx, f.js, runner, workAckWait); err != nil {
+	if _, err := natsd.EnsureRunnerConsumer(ctx, f.bus.js, runner, workAckWait); err != nil {
 		return err
 	}
 	f.mu.Lock()
-	f.consumers[runner] = true
+	f.known[runner] = true
 	f.mu.Unlock()
 	return nil
 }
 
-// claimHost maps st's host name to its runner for @origin routing. A host
-// held by another runner that is still alive stays with it (the returned
-// holder is logged): a runner cannot take over another host's work by
-// reporting its name. Caller holds mu.
-func (f *fleet) claimHost(st, prev transport.Status) (holder string) {
-	host := strings.ToLower(st.Host)
-	if old := strings.ToLower(prev.Host); old != "" && old != host && f.hosts[old] == st.Runner {
-		delete(f.hosts, old)
-	}
-	if host == "" {
-		return ""
-	}
-	if owner, ok := f.hosts[host]; ok && owner != st.Runner {
-		if o, ok := f.status[owner]; ok && time.Since(o.Time) < 3*transport.HeartbeatInterval && strings.EqualFold(o.Host, host) {
-			return owner
+// runnerOnHost is the runner entitled to act for host (@origin): one whose
+// certificate names the host, or origin-hosts maps to it; a connected one
+// first, the first by name among equals ("" when none).
+func (f *fleet) runnerOnHost(host string) string {
+	host = strings.ToLower(host)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var entitled []string
+	for runner, hosts := range f.hosts {
+		if slices.Contains(hosts, host) {
+			entitled = append(entitled, runner)
 		}
 	}
-	f.hosts[host] = st.Runner
+	for h, runner := range f.d.Settings.OriginHosts {
+		if strings.EqualFold(h, host) && !slices.Contains(entitled, runner) {
+			entitled = append(entitled, runner)
+		}
+	}
+	sort.Strings(entitled)
+	for _, r := range entitled {
+		if e, ok := f.runners[r]; ok && connected(e) {
+			return r
+		}
+	}
+	if len(entitled) > 0 {
+		return entitled[0] // down: its work waits in its queue
+	}
 	return ""
 }
 
-func (f *fleet) runnerOnHost(host string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.hosts[strings.ToLower(host)]
+func connected(e runnerEntry) bool {
+	return !e.Stopping && !e.Seen.IsZero() && time.Since(e.Seen) < connectedWindow
 }
 
-func (f *fleet) list(ctx context.Context) []RunnerInfo {
+// hostsOf are the hosts runner may act for.
+func (f *fleet) hostsOf(runner string) []string {
+	out := slices.Clone(f.hosts[runner]) // caller holds mu
+	for h, r := range f.d.Settings.OriginHosts {
+		if r == runner {
+			out = append(out, strings.ToLower(h))
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// names are every runner the config names or the registry holds, sorted.
+func (f *fleet) names() []string {
 	names := runnersOf(f.d.Engine())
 	f.mu.Lock()
-	for n := range f.status {
-		if !contains(names, n) {
+	for n := range f.runners {
+		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
-	status := make(map[string]transport.Status, len(f.status))
-	for k, v := range f.status {
-		status[k] = v
-	}
 	f.mu.Unlock()
 	sort.Strings(names)
-	rev := f.d.Revision()
+	return names
+}
+
+func (f *fleet) list(_ context.Context) []RunnerInfo {
+	names := f.names()
+	rev := f.d.Config.revision()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	out := make([]RunnerInfo, 0, len(names))
 	for _, n := range names {
-		st := status[n]
-		ri := RunnerInfo{Name: n, Host: st.Host, MachineID: st.MachineID, Version: st.Version, ConfigRevision: st.ConfigRevision,
-			ConfigCurrent: st.ConfigRevision == rev, LastHeartbeat: st.Time, Spooled: st.Spooled, Intake: st.Intake,
-			Connected: !st.Time.IsZero() && time.Since(st.Time) < 3*transport.HeartbeatInterval}
-		if cons, err := f.js.Consumer(ctx, transport.WorkStream, n); err == nil {
-			if info, err := cons.Info(ctx); err == nil {
-				ri.PendingWork = info.NumPending + uint64(info.NumAckPending)
-			}
-		}
-		out = append(out, ri)
+		e := f.runners[n]
+		out = append(out, RunnerInfo{Name: n, Host: e.Host, MachineID: e.MachineID, Version: e.Version,
+			ConfigRevision: e.ConfigRevision, ConfigCurrent: e.ConfigRevision == rev, LastHeartbeat: e.Seen,
+			Spooled: e.Spooled, Intake: e.Intake, Connected: connected(e), PendingWork: f.pending[n], Hosts: f.hostsOf(n)})
 	}
 	return out
 }
 
-func (f *fleet) summary() string {
+// counts are the runners connected and those running the revision in force.
+func (f *fleet) counts() (connectedN, current int) {
+	rev := f.d.Config.revision()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := 0
-	for _, st := range f.status {
-		if time.Since(st.Time) < 3*transport.HeartbeatInterval {
-			n++
+	for _, e := range f.runners {
+		if connected(e) {
+			connectedN++
+			if e.ConfigRevision == rev {
+				current++
+			}
 		}
 	}
+	return connectedN, current
+}
+
+func (f *fleet) summary() string {
+	n, _ := f.counts()
+	s := fmt.Sprintf("%d runners connected", n)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if len(f.full) > 0 {
-		return fmt.Sprintf("%d runners connected, %d work queues full", n, len(f.full))
+		s += fmt.Sprintf(", %d work queues full", len(f.full))
 	}
-	return fmt.Sprintf("%d runners connected", n)
+	if f.mismatch != "" {
+		s += ", " + f.mismatch
+	}
+	return s
 }
 
 func (f *fleet) health() error {
-	if !f.nc.IsConnected() {
-		return fmt.Errorf("controller lost its own NATS connection")
+	if !f.bus.nc.IsConnected() {
+		return errors.New("controller lost its NATS connection")
 	}
 	if full := f.fullQueues(); len(full) > 0 {
 		return errors.New(strings.Join(full, "; "))

@@ -190,14 +190,14 @@ actions:
 func TestOriginRouting(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
+	c := newCerts(t, "postee-runner-1=node-1", "postee-runner-2=node-2")
 	h := startController(t, c, writeCfg(t, dir, originCfg(out)), t.TempDir())
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
 	r2 := startRunner(t, h, "postee-runner-2", "node-2")
-	eventually(t, "both runners known with their hosts", func() bool {
+	eventually(t, "both runners known with the hosts of their certificates", func() bool {
 		hosts := map[string]string{}
 		for _, ri := range fleetView(t, h) {
-			hosts[ri.Name] = ri.Host
+			hosts[ri.Name] = strings.Join(ri.Hosts, ",")
 		}
 		return hosts["postee-runner-1"] == "node-1" && hosts["postee-runner-2"] == "node-2"
 	})

@@ -64,6 +64,8 @@ type certs struct {
 	ca  *pki.CA
 }
 
+// newCerts makes a CA, the controller's certificate and one per runner:
+// NAME, or NAME=HOST,... for a certificate naming the hosts it runs on.
 func newCerts(t *testing.T, runners ...string) *certs {
 	t.Helper()
 	c := &certs{dir: t.TempDir()}
@@ -79,8 +81,13 @@ func newCerts(t *testing.T, runners ...string) *certs {
 		t.Fatal(err)
 	}
 	pki.WritePair(c.dir, "controller", crt, key)
-	for _, r := range runners {
-		crt, key, err := c.ca.Issue(pki.Client, r, nil, time.Hour)
+	for _, r := range runners { // NAME or NAME=HOST,...: the hosts it may act for
+		r, hosts, _ := strings.Cut(r, "=")
+		var sans []string
+		if hosts != "" {
+			sans = strings.Split(hosts, ",")
+		}
+		crt, key, err := c.ca.Issue(pki.Client, r, sans, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ actions:
   enable: true
   exec-script: |
     #!/bin/sh
-    echo one >> ` + out + `
+    echo "$POSTEE_EVENT_ID one" >> ` + out + `
 - name: exec-2
   runs-on: postee-runner-2
   type: exec
@@ -46,54 +46,57 @@ actions:
 `
 }
 
-// With postee-runner-1 down, posts for it fill its queue (3 jobs here): the
-// next is refused with 503 naming that queue, /healthz says so, and work
-// for postee-runner-2 keeps being queued and run.
+// With postee-runner-1 down, posts for it fill its queue (3 jobs here); the
+// event past that is taken but waits in the controllers' stream, and the
+// posts after it are refused with 503 naming that queue while /healthz says
+// so. Work for postee-runner-2 keeps being queued and run, and once
+// postee-runner-1 is back every event taken ran once on it.
 func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
 	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := &harness{t: t, certs: c, cfgFile: writeCfg(t, dir, queueLimitCfg(out)), stateDir: t.TempDir(),
-		reload: make(chan struct{}, 1), logs: newLogRecorder(), natsListen: "127.0.0.1:-1",
-		tune: func(s *controller.Settings) { s.RunnerQueueMaxMessages = 3 }}
-	h.log = slog.New(h.logs.tee(testLogger(t).Handler()))
-	h.start()
-	t.Cleanup(h.shutdown)
+	h := startTuned(t, c, writeCfg(t, dir, queueLimitCfg(out)), func(s *controller.Settings) { s.RunnerQueueMaxMessages = 3 })
 	startRunner(t, h, "postee-runner-2", "node-2")
 
 	base := "http://" + h.ctrl.HTTPAddr()
-	for i := range 3 {
-		h.post("/", trc1(t, i))
+	var taken []string
+	for i := range 4 {
+		taken = append(taken, h.post("/", trc1(t, i))["event_id"].(string))
 	}
-	resp, err := http.Post(base+"/", "application/json", strings.NewReader(trc1(t, 3)))
+	var hb []byte
+	eventually(t, "/healthz naming the full queue", func() bool {
+		hz, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hb, _ = io.ReadAll(hz.Body)
+		hz.Body.Close()
+		return hz.StatusCode != http.StatusOK && strings.Contains(string(hb), "posteed.work.postee-runner-1")
+	})
+	resp, err := http.Post(base+"/", "application/json", strings.NewReader(trc1(t, 4)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "work queue posteed.work.postee-runner-1 of runner postee-runner-1 is full") {
-		t.Fatalf("4th post for the stopped runner: %s %s", resp.Status, body)
-	}
-	hz, err := http.Get(base + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, _ := io.ReadAll(hz.Body)
-	hz.Body.Close()
-	if hz.StatusCode == http.StatusOK || !strings.Contains(string(hb), "posteed.work.postee-runner-1") {
-		t.Fatalf("/healthz with a full queue: %s %s", hz.Status, hb)
+		t.Fatalf("post for the stopped runner's full queue: %s %s", resp.Status, body)
 	}
 
 	var ids []string
 	for i := range 5 { // one at a time: runner-2's queue holds 3 too
 		ids = append(ids, h.post("/", trc2(t, i))["event_id"].(string))
 		eventually(t, "runner-2's work done and acked", func() bool {
-			return len(readLines(out)) == len(ids) && pendingWork(t, h, "postee-runner-2") == 0
+			return len(countIDs(out)) == len(ids) && pendingWork(t, h, "postee-runner-2") == 0
 		})
 	}
 	if err := exactlyOnce(countIDs(out), ids); err != nil {
 		t.Fatal(err)
 	}
+	startRunner(t, h, "postee-runner-1", "node-1")
+	all := append(ids, taken...)
+	eventually(t, "every event taken for runner-1 run", func() bool { return len(readLines(out)) == len(all) })
+	assertStable(t, func() bool { return exactlyOnce(countIDs(out), all) == nil })
 }
 
 func trc2(t *testing.T, n int) string {

@@ -2,9 +2,12 @@ package controller_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/postee-fleet/posteed/agent/runner"
+	"github.com/postee-fleet/posteed/agent/settings"
+	"github.com/postee-fleet/posteed/controller"
 )
 
 // A runner that took events before it ever had a config could not run its
@@ -44,9 +47,11 @@ func TestRunnerWithoutConfigGetsItsActionsBack(t *testing.T) {
 	assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil && len(recv.got("/controller")) == len(ids) })
 }
 
-// A runner reporting another live runner's host name does not get that
-// host's @origin work.
-func TestOriginHostCannotBeTakenOver(t *testing.T) {
+// @origin work for a host goes only to a runner entitled to it: one whose
+// certificate names the host, or origin-hosts maps it to. A runner merely
+// reporting the host name (its hostname, its Tracee events) gets none, and
+// a host no runner is entitled to gets its origin actions refused, loudly.
+func TestOriginHostNeedsEntitlement(t *testing.T) {
 	dir := t.TempDir()
 	out1, out2 := filepath.Join(dir, "r1.out"), filepath.Join(dir, "r2.out")
 	cfg := writeCfg(t, dir, `
@@ -64,27 +69,30 @@ actions:
   exec-script: echo "$POSTEE_EVENT_ID" >> "$OUT"
   env: ["OUT=$OUT_FILE"]
 `)
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startController(t, c, cfg, t.TempDir())
+	c := newCerts(t, "postee-runner-1=node-1", "postee-runner-2")
+	h := startTuned(t, c, cfg, func(s *controller.Settings) {
+		s.OriginHosts = settings.Map{"node-9": "postee-runner-1"}
+	})
 	t.Setenv("OUT_FILE", out1)
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner-1 config", func() bool { return r1.r.Revision() > 0 })
-	eventually(t, "runner-1 holds node-1", func() bool {
+	t.Setenv("OUT_FILE", out2)
+	r2 := startRunner(t, h, "postee-runner-2", "node-1") // reports runner-1's host
+	eventually(t, "runner configs", func() bool { return r1.r.Revision() > 0 && r2.r.Revision() > 0 })
+	eventually(t, "runner-1 entitled to node-1 and node-9, runner-2 to nothing", func() bool {
+		hosts := map[string]string{}
 		for _, ri := range fleetView(t, h) {
-			if ri.Name == "postee-runner-1" && ri.Connected {
-				return true
+			if ri.Connected {
+				hosts[ri.Name] = strings.Join(ri.Hosts, ",")
 			}
 		}
-		return false
+		return hosts["postee-runner-1"] == "node-1,node-9" && len(hosts) == 2 && hosts["postee-runner-2"] == ""
 	})
-	t.Setenv("OUT_FILE", out2)
-	r2 := startRunner(t, h, "postee-runner-2", "node-1") // claims runner-1's host
-	eventually(t, "runner-2 config", func() bool { return r2.r.Revision() > 0 })
-	h.logs.wait(t, "runner reports a host name another live runner holds; origin work for that host stays with the first", "runner", "postee-runner-2")
 	var ids []string
-	for range 5 {
-		ids = append(ids, h.post("/", `{"hostName":"node-1"}`)["event_id"].(string))
+	for _, host := range []string{"node-1", "NODE-1", "node-9"} {
+		ids = append(ids, h.post("/", `{"hostName":"`+host+`"}`)["event_id"].(string))
 	}
-	eventually(t, "origin work on runner-1", func() bool { return len(countIDs(out1)) == len(ids) })
-	assertStable(t, func() bool { return len(readLines(out2)) == 0 })
+	stray := h.post("/", `{"hostName":"node-2"}`)["event_id"].(string)
+	h.logs.wait(t, "no runner entitled to the event's host; origin action not run", "event_id", stray, "host", "node-2")
+	eventually(t, "origin work on runner-1", func() bool { return exactlyOnce(countIDs(out1), ids) == nil })
+	assertStable(t, func() bool { return len(readLines(out2)) == 0 && exactlyOnce(countIDs(out1), ids) == nil })
 }

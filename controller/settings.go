@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/nkeys"
 
@@ -55,6 +58,19 @@ type Settings struct {
 	// MaxConcurrentActions bounds the controller's actions running at once.
 	MaxConcurrentActions int
 	MaxInflightBytes     int64 // bytes of webhook events taken in at once
+
+	// External mode: an existing NATS cluster instead of the embedded
+	// server (see README, Scaling out).
+	NATSServers    string // comma-separated URLs; set: external mode
+	NATSTLSCert    string // this controller's client certificate
+	NATSTLSKey     string
+	NATSCARoot     string // the CA of the servers' certificates
+	NATSReplicas   int    // of every stream and bucket (0: 3 with several servers, else 1)
+	NATSIssuerSeed string // account nkey seed signing runner users (auth callout)
+	NATSUserSeed   string // the controllers' own user nkey seed
+	// OriginHosts maps host names to the runner entitled to act for them
+	// (@origin), besides the names in runners' certificates.
+	OriginHosts settings.Map
 }
 
 // Flags registers the settings on fs.
@@ -85,7 +101,40 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.Int64Var(&s.UpMaxBytes, "upstream-max-bytes", natsd.DefaultUpMaxBytes, "bytes of runner events waiting for the controller; beyond, runners keep them in their spools")
 	fs.IntVar(&s.MaxConcurrentActions, "max-concurrent-actions", DefaultMaxConcurrentActions, "controller actions running at once at most")
 	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", webhook.DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
+	fs.StringVar(&s.NATSServers, "nats-servers", "", "an existing NATS cluster, tls://HOST:PORT,... (TOML: a list): no embedded server; several controllers may share it")
+	fs.StringVar(&s.NATSTLSCert, "nats-tls-cert", "", "this controller's client certificate for the NATS servers (relative paths: $CREDENTIALS_DIRECTORY)")
+	fs.StringVar(&s.NATSTLSKey, "nats-tls-key", "", "its private key")
+	fs.StringVar(&s.NATSCARoot, "nats-ca-root", "", "the CA that signed the NATS servers' certificates")
+	fs.IntVar(&s.NATSReplicas, "nats-replicas", 0, "replicas of every stream and bucket (0: 3 when several servers are listed, else 1)")
+	fs.StringVar(&s.NATSIssuerSeed, "nats-issuer-seed", "nats-issuer.nk", "account nkey seed the controllers sign runner users with (auth callout); made by nats-config")
+	fs.StringVar(&s.NATSUserSeed, "nats-user-seed", "nats-user.nk", "the controllers' own user nkey seed; made by nats-config")
+	fs.Var(&s.OriginHosts, "origin-hosts", "host=runner,... (TOML: origin-hosts = { \"node-1\" = \"postee-runner-1\" }): runners entitled to @origin work for hosts their certificates do not name")
 	return s
+}
+
+// External reports whether the controller joins an existing NATS cluster.
+func (s *Settings) External() bool { return strings.TrimSpace(s.NATSServers) != "" }
+
+// Servers lists the external NATS servers.
+func (s *Settings) Servers() []string {
+	var out []string
+	for _, u := range strings.Split(s.NATSServers, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Replicas is the replica count of streams and buckets.
+func (s *Settings) Replicas() int {
+	switch {
+	case s.NATSReplicas > 0:
+		return s.NATSReplicas
+	case len(s.Servers()) > 1:
+		return 3
+	}
+	return 1
 }
 
 // DefaultMaxConcurrentActions bounds the controller's actions, mostly
@@ -93,7 +142,8 @@ func Flags(fs *flag.FlagSet) *Settings {
 const DefaultMaxConcurrentActions = 64
 
 func (s *Settings) limits() natsd.Limits {
-	return natsd.Limits{WorkMaxBytes: s.WorkMaxBytes, RunnerMaxMessages: s.RunnerQueueMaxMessages, UpMaxBytes: s.UpMaxBytes}
+	return natsd.Limits{WorkMaxBytes: s.WorkMaxBytes, RunnerMaxMessages: s.RunnerQueueMaxMessages, UpMaxBytes: s.UpMaxBytes,
+		Replicas: s.Replicas()}
 }
 
 func defaultDir(env, fallback string) string {
@@ -107,7 +157,8 @@ func defaultDir(env, fallback string) string {
 // $CREDENTIALS_DIRECTORY (systemd LoadCredential=); a blank credential means
 // "not configured".
 func (s *Settings) ResolveCredentials() error {
-	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot, &s.ControllerSeedFile)
+	return sd.ResolveCredentials(&s.TLSCert, &s.TLSKey, &s.ControllerTLSCert, &s.ControllerTLSKey, &s.ControllerCARoot, &s.ControllerSeedFile,
+		&s.NATSTLSCert, &s.NATSTLSKey, &s.NATSCARoot)
 }
 
 // Env are Postee's environment variables the controller reads: a flag
@@ -148,4 +199,26 @@ func (s *Settings) sharedNKey() (string, error) {
 		return "", fmt.Errorf("controller-seed-file %s: %w", s.ControllerSeedFile, err)
 	}
 	return pub, nil
+}
+
+// natsSeed is the path of an nkey seed file named in controller.toml: an
+// absolute path as it is; a relative name resolves like the TLS files,
+// under $CREDENTIALS_DIRECTORY (systemd LoadCredential=), or, outside a
+// unit, in the tls directory beside controller.toml (/etc/postee/tls),
+// where nats-config creates it.
+func (s *Settings) natsSeed(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("not set")
+	}
+	if filepath.IsAbs(name) {
+		return name, nil
+	}
+	if os.Getenv("CREDENTIALS_DIRECTORY") != "" {
+		path, ok, err := sd.Credential(name)
+		if err == nil && !ok {
+			err = fmt.Errorf("credential %q is empty", name)
+		}
+		return path, err
+	}
+	return filepath.Join(filepath.Dir(s.ConfigFile), "tls", name), nil
 }

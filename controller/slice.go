@@ -107,6 +107,23 @@ func sliceRoute(cfg *config.Config, i int, actions []string, files map[string]st
 	return out, nil
 }
 
+// relativeFiles are the files an action names relative to cfg.yaml (exec
+// input-file, http body-file).
+func relativeFiles(a config.Action) []string {
+	var out []string
+	for j := 0; j+1 < len(a.Node.Content); j += 2 {
+		k, v := a.Node.Content[j], a.Node.Content[j+1]
+		if isRelativeFile(k, v) {
+			out = append(out, v.Value)
+		}
+	}
+	return out
+}
+
+func isRelativeFile(k, v *yaml.Node) bool {
+	return (k.Value == "input-file" || k.Value == "body-file") && v.Kind == yaml.ScalarNode && v.Value != "" && !filepath.IsAbs(v.Value)
+}
+
 // sliceAction copies an action; a script (exec input-file) or body
 // (http body-file) given relative to cfg.yaml travels in the slice, since it
 // exists on the controller's host only. Absolute paths name files on the
@@ -115,7 +132,7 @@ func sliceAction(cfg *config.Config, a config.Action, files map[string]string) (
 	out := &yaml.Node{Kind: yaml.MappingNode, Tag: a.Node.Tag}
 	for j := 0; j+1 < len(a.Node.Content); j += 2 {
 		k, v := a.Node.Content[j], a.Node.Content[j+1]
-		if (k.Value == "input-file" || k.Value == "body-file") && v.Kind == yaml.ScalarNode && v.Value != "" && !filepath.IsAbs(v.Value) {
+		if isRelativeFile(k, v) {
 			src, err := os.ReadFile(filepath.Join(cfg.Dir, v.Value))
 			if err != nil {
 				return nil, fmt.Errorf("action %q %s: %w", a.Name, k.Value, err)

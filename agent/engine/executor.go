@@ -118,9 +118,11 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 	}
 	defer release()
 	log := x.log.With("route", m.Route.Name, "action", name, "event_id", m.Msg.EventID)
-	mark, err := x.marks.Mark(ctx, key)
-	if err != nil {
-		return fmt.Errorf("action %q: reading its run record: %w", name, err)
+	mark := MarkNone
+	if !m.Fresh {
+		if mark, err = x.marks.Mark(ctx, key); err != nil {
+			return fmt.Errorf("action %q: reading its run record: %w", name, err)
+		}
 	}
 	rec, _ := eng.actions[name].(action.Recoverer)
 	policy := eng.onCrash[name]

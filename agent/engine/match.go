@@ -17,6 +17,10 @@ import (
 type Match struct {
 	Route *Route
 	Msg   action.Message // Msg.Input is filled in when an action runs
+	// Fresh says the event is handled for the first time, so the executor
+	// need not read its steps' run records (it still writes them). Left
+	// false, every step's record is read: the safe default.
+	Fresh bool
 	ev    *Event
 	// aggPkg is the aggregation package the template names, for a route
 	// whose messages are held and sent together.
@@ -128,6 +132,10 @@ func (m Match) Host() string {
 	}
 	return m.ev.Host
 }
+
+// Aggregated reports a message aggregated from held ones: a batch may be
+// released again after a crash, so its steps' records must be read.
+func (m Match) Aggregated() bool { return m.batch != nil }
 
 // Event returns the event a match came from (nil for one built elsewhere).
 func (m Match) Event() *Event { return m.ev }

@@ -46,6 +46,11 @@ func newJobs(name string, l *link, cfg *configSync, x *engine.Executor, m *fileM
 // Run consumes until ctx is done, then hands back the jobs fetched but not
 // started and waits (until the stop's deadline) for those in progress.
 func (w *jobs) Run(ctx context.Context) {
+	select { // work needs a config to run: none is fetched before
+	case <-w.cfg.applied:
+	case <-ctx.Done():
+		return
+	}
 	for ctx.Err() == nil {
 		cons, err := w.link.js.Consumer(ctx, transport.WorkStream, w.name)
 		if err != nil {

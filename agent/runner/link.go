@@ -67,12 +67,23 @@ func dial(ctx context.Context, s Settings, d linkDeps) (*link, error) {
 
 func (l *link) connected() bool { return l != nil && l.nc.IsConnected() }
 
-// fetchConfig asks the controller for the current slice.
+// fetchConfig reads the current slice: from the fleet's bucket (any NATS
+// server answers, no controller needed), or, when it has none for this
+// runner yet, from a controller, which stores it there.
 func (l *link) fetchConfig(ctx context.Context) ([]byte, error) {
+	get, cancelGet := context.WithTimeout(ctx, 2*time.Second)
+	m, err := l.nc.RequestWithContext(get, transport.SliceGet(l.name), nil)
+	cancelGet()
+	if err == nil && m.Header.Get("Status") == "" && len(m.Data) > 0 {
+		return m.Data, nil
+	}
+	if err != nil {
+		l.log.Debug("config slice not read from the bucket; asking a controller", logx.Err(err))
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := json.Marshal(transport.CfgRequest{Runner: l.name})
-	m, err := l.nc.RequestWithContext(ctx, transport.CfgGet(l.name), req)
+	m, err = l.nc.RequestWithContext(ctx, transport.CfgGet(l.name), req)
 	if err != nil {
 		return nil, err
 	}

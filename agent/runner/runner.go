@@ -405,6 +405,9 @@ func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), parts *sync.WaitGr
 	stopLocal()
 	localDone.Wait()
 	r.cfg.close()
+	st := r.status()
+	st.Stopping = true
+	r.link.publishStatus(st)
 	r.link.close()
 	r.closeState()
 	_ = os.Remove(filepath.Join(r.opts.Settings.RuntimeDir, "runner.json"))

@@ -60,7 +60,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	s := &Settings{}
 	fs.StringVar(&s.ConfigFile, "config", "/etc/postee/runner.toml", "daemon settings file (TOML; keys are these flag names; flags win)")
 	fs.StringVar(&s.Name, "runner-name", "", "this runner's name, as runs-on names it (and its certificate's CN)")
-	fs.StringVar(&s.ControllerURL, "controller-url", "", "the controller's NATS address, e.g. tls://controller.example:4222")
+	fs.StringVar(&s.ControllerURL, "controller-url", "", "the controller's NATS address, e.g. tls://controller.example:4222; on a cluster, several, comma-separated (TOML: a list)")
 	fs.StringVar(&s.TLSCert, "runner-tls-cert", "", "runner client certificate (relative paths: $CREDENTIALS_DIRECTORY)")
 	fs.StringVar(&s.TLSKey, "runner-tls-key", "", "runner client private key")
 	fs.StringVar(&s.CARoot, "runner-ca-root", "", "CA that signed the controller's certificate")

@@ -74,6 +74,9 @@ type Status struct {
 	Spooled        int64     `json:"spooled"` // events waiting to go upstream
 	Intake         []string  `json:"intake,omitempty"`
 	Time           time.Time `json:"time"`
+	// Stopping is the goodbye of a runner that stops cleanly: it shows as
+	// disconnected at once, not when its heartbeats are overdue.
+	Stopping bool `json:"stopping,omitempty"`
 }
 
 // Outcome reports how a dispatched Job ended on the runner.

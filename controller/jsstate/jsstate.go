@@ -129,3 +129,9 @@ func notFound(err error) bool {
 func conflict(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
+
+// NotFound reports a key that is not there (or was deleted).
+func NotFound(err error) bool { return notFound(err) }
+
+// Conflict reports a compare-and-set that lost to another writer.
+func Conflict(err error) bool { return conflict(err) }

@@ -2,6 +2,7 @@ package natsd
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type authenticator struct {
 	shared     string            // Postee's controller-seed-file public key; "" when unset
 	insecureNA bool
 	log        *slog.Logger
+	onRunner   func(name string, hosts []string)
 	fleet      *server.Account // the controller's account
 	runners    *server.Account // every runner's account
 }
@@ -51,6 +53,7 @@ func newAuthenticator(o Options, tls bool, secret string, log *slog.Logger) (*au
 		shared:     o.SharedNKey,
 		insecureNA: o.InsecureNoAuth,
 		log:        log,
+		onRunner:   o.OnRunner,
 	}
 	for name, pub := range o.RunnerNKeys {
 		if err := transport.ValidName(name); err != nil {
@@ -119,7 +122,19 @@ func (a *authenticator) identify(c server.ClientAuthentication) (*server.User, e
 	if err := transport.ValidName(name); err != nil {
 		return nil, err
 	}
+	if a.onRunner != nil {
+		go a.onRunner(name, CertHosts(c.GetTLSConnectionState()))
+	}
 	return &server.User{Username: name, Permissions: Permissions(name), Account: a.runners}, nil
+}
+
+// CertHosts are the DNS names of a verified client certificate: the hosts
+// its runner may act for.
+func CertHosts(st *tls.ConnectionState) []string {
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+		return nil
+	}
+	return st.PeerCertificates[0].DNSNames
 }
 
 // controller admits only the in-process connection made by ConnectController.

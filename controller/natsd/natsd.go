@@ -50,6 +50,10 @@ type Options struct {
 	// set every runner must sign with it (or with its own nkey); it names
 	// no runner, so a runner signing with it needs its certificate too.
 	SharedNKey string
+	// OnRunner hears, in its own goroutine, each runner admitted and the
+	// host names its verified certificate carries (DNS SANs): the hosts it
+	// may act for (@origin). Optional.
+	OnRunner func(name string, hosts []string)
 	// InsecureNoAuth lets a runner claim any name as its NATS user name.
 	// Local demos only.
 	InsecureNoAuth bool

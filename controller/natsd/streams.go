@@ -31,6 +31,9 @@ type Limits struct {
 	WorkMaxBytes      int64 // all of POSTEED_WORK
 	RunnerMaxMessages int64 // one runner's queue, posteed.work.<runner>
 	UpMaxBytes        int64 // all of POSTEED_UP
+	EventsMaxBytes    int64 // all of POSTEED_EVENTS
+	// Replicas of every stream: 1 on one server, 3 on a cluster.
+	Replicas int
 }
 
 // Defaults: 1 GiB of work and 1 GiB of runner events fit a state disk of a
@@ -39,6 +42,14 @@ const (
 	DefaultWorkMaxBytes      = 1 << 30
 	DefaultRunnerMaxMessages = 10000
 	DefaultUpMaxBytes        = 1 << 30
+	DefaultEventsMaxBytes    = 1 << 30
+)
+
+// The stream of the events the controllers take over HTTP, kept from the
+// moment the producer is answered until a controller handled them.
+const (
+	EventsStream  = "POSTEED_EVENTS"
+	EventsSubject = "posteed.ev.in"
 )
 
 // WithDefaults fills zero fields.
@@ -51,6 +62,12 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.UpMaxBytes <= 0 {
 		l.UpMaxBytes = DefaultUpMaxBytes
+	}
+	if l.EventsMaxBytes <= 0 {
+		l.EventsMaxBytes = DefaultEventsMaxBytes
+	}
+	if l.Replicas <= 0 {
+		l.Replicas = 1
 	}
 	return l
 }
@@ -74,6 +91,7 @@ func WorkStreamConfig(l Limits) jetstream.StreamConfig {
 		Storage:              jetstream.FileStorage,
 		Duplicates:           DedupeWindow,
 		MaxAge:               MaxAge,
+		Replicas:             l.Replicas,
 	}
 }
 
@@ -91,12 +109,32 @@ func UpStreamConfig(l Limits) jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DedupeWindow,
 		MaxAge:      MaxAge,
+		Replicas:    l.Replicas,
 	}
 }
 
-// EnsureStreams creates or updates POSTEED_WORK and POSTEED_UP.
+// EventsStreamConfig is POSTEED_EVENTS: work-queue retention, an event is
+// kept until a controller handled it and acked it.
+func EventsStreamConfig(l Limits) jetstream.StreamConfig {
+	l = l.WithDefaults()
+	return jetstream.StreamConfig{
+		MaxBytes:    l.EventsMaxBytes,
+		Discard:     jetstream.DiscardNew,
+		Name:        EventsStream,
+		Description: "events taken over HTTP, until a controller handled them",
+		Subjects:    []string{EventsSubject},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DedupeWindow,
+		MaxAge:      MaxAge,
+		Replicas:    l.Replicas,
+	}
+}
+
+// EnsureStreams creates or updates POSTEED_WORK, POSTEED_UP and
+// POSTEED_EVENTS.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, l Limits) error {
-	for _, cfg := range []jetstream.StreamConfig{WorkStreamConfig(l), UpStreamConfig(l)} {
+	for _, cfg := range []jetstream.StreamConfig{WorkStreamConfig(l), UpStreamConfig(l), EventsStreamConfig(l)} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}

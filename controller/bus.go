@@ -1,0 +1,151 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/controller/jsstate"
+	"github.com/postee-fleet/posteed/controller/natsd"
+)
+
+// bus is the controller's link to NATS, in the fleet's account: the
+// embedded server (the default), or an existing cluster shared with other
+// controllers (external mode). Everything above it is the same in both.
+type bus struct {
+	srv   *natsd.Server // nil in external mode
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	state *jsstate.State
+	// id names this controller process in the fleet's state (seals of held
+	// batches, the registry's writer).
+	id string
+}
+
+// openBus starts the embedded server or connects to the cluster, and
+// creates the streams and buckets. onRunner hears each runner the embedded
+// server admits, with the hosts its certificate names (in external mode
+// the auth callout does, see callout.go).
+func openBus(ctx context.Context, s Settings, id string, log *slog.Logger, onRunner func(string, []string)) (*bus, error) {
+	b := &bus{id: id}
+	var err error
+	log = log.With("component", "nats")
+	if s.External() {
+		b.nc, err = connectExternal(s, log)
+	} else {
+		b.srv, b.nc, err = startEmbedded(ctx, s, log, onRunner)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b.js, err = jetstream.New(b.nc); err != nil {
+		b.close()
+		return nil, err
+	}
+	if err := natsd.EnsureStreams(ctx, b.js, s.limits()); err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.state, err = jsstate.Open(ctx, b.js, jsstate.Options{Replicas: s.Replicas()}); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func startEmbedded(ctx context.Context, s Settings, log *slog.Logger, onRunner func(string, []string)) (*natsd.Server, *nats.Conn, error) {
+	listen, err := listenAddr(s.ControllerURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	shared, err := s.sharedNKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := natsd.Start(ctx, natsd.Options{
+		Listen: listen, StoreDir: filepath.Join(s.StateDir, "jetstream"),
+		CertFile: s.ControllerTLSCert, KeyFile: s.ControllerTLSKey, CAFile: s.ControllerCARoot,
+		RunnerNKeys: s.RunnerNKeys, SharedNKey: shared,
+		InsecureNoAuth: s.InsecureNoAuth, Logger: log, OnRunner: onRunner,
+		MaxPayload: maxPayload(s.BodyLimit),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	nc, err := srv.ConnectController()
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	return srv, nc, nil
+}
+
+// connectExternal joins the cluster as a controller: its client
+// certificate (the servers verify every client's) and the controllers' own
+// nkey user, which the auth callout lets through (see nats-config).
+func connectExternal(s Settings, log *slog.Logger) (*nats.Conn, error) {
+	servers := s.Servers()
+	for _, u := range servers {
+		if !strings.HasPrefix(u, "tls://") {
+			return nil, fmt.Errorf("nats-servers: %q: use tls://HOST:PORT (every client is verified by its certificate)", u)
+		}
+	}
+	if s.NATSCARoot == "" || s.NATSTLSCert == "" || s.NATSTLSKey == "" {
+		return nil, errors.New("nats-servers needs nats-tls-cert, nats-tls-key and nats-ca-root")
+	}
+	tlsCfg, err := transport.TLSConfig(s.NATSTLSCert, s.NATSTLSKey, s.NATSCARoot)
+	if err != nil {
+		return nil, fmt.Errorf("nats tls: %w", err)
+	}
+	seed, err := s.natsSeed(s.NATSUserSeed)
+	if err != nil {
+		return nil, fmt.Errorf("nats-user-seed: %w", err)
+	}
+	nk, err := nats.NkeyOptionFromSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("nats-user-seed: %w", err)
+	}
+	nc, err := nats.Connect(strings.Join(servers, ","), nats.Secure(tlsCfg), nk,
+		nats.Name(transport.ControllerUser), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from the NATS servers", logx.Err(err)) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("reconnected to the NATS servers", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS servers unreachable", logx.Err(err)) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Error("nats error", logx.Err(err)) }))
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats-servers: %w", err)
+	}
+	return nc, nil
+}
+
+// clientURL is where runners connect.
+func (b *bus) clientURL() string {
+	if b.srv != nil {
+		return b.srv.ClientURL()
+	}
+	return b.nc.ConnectedUrl()
+}
+
+// connect opens another connection in the fleet's account (tools, tests).
+func (b *bus) connect(opts ...nats.Option) (*nats.Conn, error) {
+	if b.srv == nil {
+		return nil, errors.New("external mode: connect with the controllers' credentials")
+	}
+	return b.srv.ConnectController(opts...)
+}
+
+func (b *bus) close() {
+	if b.nc != nil {
+		_ = b.nc.Drain()
+	}
+	if b.srv != nil {
+		b.srv.Shutdown()
+	}
+}
