@@ -21,10 +21,11 @@ import (
 // embedded server (the default), or an existing cluster shared with other
 // controllers (external mode). Everything above it is the same in both.
 type bus struct {
-	srv   *natsd.Server // nil in external mode
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	state *jsstate.State
+	srv     *natsd.Server // nil in external mode
+	servers []string      // the cluster's, in external mode
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	state   *jsstate.State
 	// id names this controller process in the fleet's state (seals of held
 	// batches, the registry's writer).
 	id string
@@ -39,6 +40,7 @@ func openBus(ctx context.Context, s Settings, id string, log *slog.Logger, onRun
 	var err error
 	log = log.With("component", "nats")
 	if s.External() {
+		b.servers = s.Servers()
 		b.nc, err = connectExternal(s, log)
 	} else {
 		b.srv, b.nc, err = startEmbedded(ctx, s, log, onRunner)
@@ -98,10 +100,11 @@ func connectExternal(s Settings, log *slog.Logger) (*nats.Conn, error) {
 			return nil, fmt.Errorf("nats-servers: %q: use tls://HOST:PORT (every client is verified by its certificate)", u)
 		}
 	}
-	if s.NATSCARoot == "" || s.NATSTLSCert == "" || s.NATSTLSKey == "" {
-		return nil, errors.New("nats-servers needs nats-tls-cert, nats-tls-key and nats-ca-root")
+	cert, key, ca := s.natsTLS()
+	if cert == "" || key == "" || ca == "" {
+		return nil, errors.New("nats-servers needs a client certificate: nats-tls-cert, nats-tls-key and nats-ca-root (default: controller-tls-cert, controller-tls-key, controller-ca-root)")
 	}
-	tlsCfg, err := transport.TLSConfig(s.NATSTLSCert, s.NATSTLSKey, s.NATSCARoot)
+	tlsCfg, err := transport.TLSConfig(cert, key, ca)
 	if err != nil {
 		return nil, fmt.Errorf("nats tls: %w", err)
 	}
@@ -130,7 +133,7 @@ func (b *bus) clientURL() string {
 	if b.srv != nil {
 		return b.srv.ClientURL()
 	}
-	return b.nc.ConnectedUrl()
+	return strings.Join(b.servers, ",")
 }
 
 // connect opens another connection in the fleet's account (tools, tests).

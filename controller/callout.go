@@ -112,6 +112,9 @@ func identify(req *jwt.AuthorizationRequestClaims) (runner string, hosts []strin
 	if err != nil {
 		return "", nil, fmt.Errorf("client certificate: %w", err)
 	}
+	if natsd.ServerCert(cert) {
+		return "", nil, errors.New("a server certificate names no runner: give runners client certificates (posteed-controller certs)")
+	}
 	name := cert.Subject.CommonName
 	if err := transport.ValidName(name); err != nil {
 		return "", nil, fmt.Errorf("client certificate CN: %w", err)

@@ -410,6 +410,9 @@ func (c *Controller) status() string {
 	return s
 }
 
+// Status is the STATUS= line systemd shows.
+func (c *Controller) Status() string { return c.status() }
+
 // Healthy is nil while the controller can take and dispatch events.
 func (c *Controller) Healthy() error { return c.health() }
 

@@ -78,15 +78,22 @@ outputs:
 `, recv, out)
 }
 
-func TestSeedOrchestrationModel(t *testing.T) {
+// TestSeedOrchestrationModel runs the seed with one controller and its
+// embedded server, and with two controllers on a NATS cluster (events
+// posted to both).
+func TestSeedOrchestrationModel(t *testing.T) { forEachTopology(t, testSeedOrchestrationModel) }
+
+func testSeedOrchestrationModel(t *testing.T, top topology) {
 	recv := newReceiver(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
 	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startController(t, c, writeCfg(t, dir, seedOrchestration(recv.URL, out)), t.TempDir())
+	hs := top.start(t, c, writeCfg(t, dir, seedOrchestration(recv.URL, out)))
+	h, h2 := hs[0], hs[len(hs)-1]
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
 	r2 := startRunner(t, h, "postee-runner-2", "node-2")
-	eventually(t, "runner configs", func() bool { return r1.r.Revision() == 1 && r2.r.Revision() == 1 })
+	rev := h.ctrl.Revision()
+	eventually(t, "runner configs", func() bool { return r1.r.Revision() == rev && r2.r.Revision() == rev })
 
 	// Route-level runs-on: each runner holds exactly its route, and no
 	// controller action.
@@ -118,7 +125,7 @@ func TestSeedOrchestrationModel(t *testing.T) {
 
 	// remote-route: TRC-2 to the controller runs on runner-1, exec then http.
 	before := time.Now()
-	trc2 := h.post("/", sample(t, "tracee-finding-legacy.json"))["event_id"].(string)
+	trc2 := h2.post("/", sample(t, "tracee-finding-legacy.json"))["event_id"].(string)
 	eventually(t, "remote-route", func() bool { return len(recv.got("/runner")) == 1 })
 	execAt := execTime(t, out, trc2, "remote-route")
 	httpAt := recv.arrivals("/runner")[0]
@@ -130,7 +137,7 @@ func TestSeedOrchestrationModel(t *testing.T) {
 
 	// remote-route-2: TRC-3 runs on runner-2, even when runner-1 took it in.
 	trc3 := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")[2]
-	viaCtrl := h.post("/", trc3)["event_id"].(string)
+	viaCtrl := h2.post("/", trc3)["event_id"].(string)
 	viaR1 := r1.post("/", trc3)["event_id"].(string)
 	eventually(t, "remote-route-2", func() bool { return len(readLines(out)) == 3 })
 	for _, id := range []string{viaCtrl, viaR1} {

@@ -41,6 +41,7 @@ type configState struct {
 
 	rev   atomic.Int64
 	epoch atomic.Value // string: changes when revisions may restart
+	live  atomic.Bool  // the revision at start is settled: follow others' publications
 
 	mu      sync.Mutex
 	applied int64 // guarded by mu: revision whose rollout was last logged complete
@@ -98,6 +99,7 @@ func (c *configState) next() int64 {
 // fleet's published one (or adopts it when it is), and every slice.
 func (c *configState) publishStartup(ctx context.Context, f *fleet) error {
 	_, err := c.publish(ctx, f)
+	c.live.Store(err == nil)
 	return err
 }
 
@@ -155,27 +157,28 @@ func (c *configState) adopt(p published) {
 	_ = fsutil.WriteFileAtomic(c.revisionFile(), []byte(strconv.FormatInt(p.Revision, 10)+"\n"), 0o600)
 }
 
-// onPublished follows the published revision: another controller's
-// publication is adopted when this controller's cfg.yaml (re-read) is the
-// same, and reported when it differs.
+// onPublished follows the published revision once this controller has
+// published or adopted its own at start: another controller's publication
+// is adopted when this controller's config (read again) is the same, and
+// reported when it differs.
 func (c *configState) onPublished(f *fleet) func(jetstream.KeyValueEntry) {
 	return func(e jetstream.KeyValueEntry) {
 		var p published
-		if e.Key() != publishedKey || e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &p) != nil {
+		if !c.live.Load() || e.Key() != publishedKey || e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &p) != nil {
 			return
 		}
-		if p.Revision <= c.revision() && p.Epoch == c.epochID() {
+		if p.Revision <= c.revision() && p.Epoch == c.epochID() || p.By == f.d.ID {
 			return // ours, or older
 		}
 		if p.Digest == c.digest() || c.reread() && p.Digest == c.digest() {
 			c.adopt(p)
 			f.setMismatch("")
-			c.log.Info("config revision published by another controller adopted", "config_revision", p.Revision, "by", p.By)
+			c.log.Info("config revision published by another controller adopted", "config_revision", p.Revision, "published_by", p.By)
 			return
 		}
-		why := fmt.Sprintf("cfg.yaml differs from config revision %d published by %s", p.Revision, p.By)
-		f.setMismatch(why)
-		c.log.Warn(why+": deploy the same cfg.yaml to every controller", "config_revision", p.Revision)
+		f.setMismatch(fmt.Sprintf("cfg.yaml differs from config revision %d published by %s", p.Revision, p.By))
+		c.log.Warn("cfg.yaml differs from the fleet's published config revision; deploy the same files to every controller",
+			"config_revision", p.Revision, "published_by", p.By)
 	}
 }
 

@@ -72,14 +72,20 @@ actions:
 `, recv, out)
 }
 
-func TestSeedControllerRunnerMode(t *testing.T) {
+// TestSeedControllerRunnerMode runs the seed with one controller and its
+// embedded server, and with two controllers on a NATS cluster (events
+// posted to both).
+func TestSeedControllerRunnerMode(t *testing.T) { forEachTopology(t, testSeedControllerRunnerMode) }
+
+func testSeedControllerRunnerMode(t *testing.T, top topology) {
 	recv := newReceiver(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
 	c := newCerts(t, "postee-runner-1")
-	h := startController(t, c, writeCfg(t, dir, seedControllerRunner(recv.URL, out)), t.TempDir())
+	hs := top.start(t, c, writeCfg(t, dir, seedControllerRunner(recv.URL, out)))
+	h, h2 := hs[0], hs[len(hs)-1]
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	eventually(t, "runner config", func() bool { return r1.r.Revision() == h.ctrl.Revision() })
 
 	// The runner's slice holds only its routes and actions: no controller secret.
 	eng := r1.r.Engine()
@@ -118,8 +124,8 @@ func TestSeedControllerRunnerMode(t *testing.T) {
 		return len(readLines(out)) == 2 && len(recv.got("/runner")) == 2 && len(recv.got("/controller")) == 2
 	})
 
-	// The same finding posted to the controller: runner work dispatched.
-	h.post("/", sample(t, "tracee-finding-legacy.json"))
+	// The same finding posted to the (other) controller: runner work dispatched.
+	h2.post("/", sample(t, "tracee-finding-legacy.json"))
 	eventually(t, "dispatched work", func() bool {
 		return len(readLines(out)) == 3 && len(recv.got("/runner")) == 3 && len(recv.got("/controller")) == 3
 	})

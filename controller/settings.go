@@ -102,9 +102,9 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.IntVar(&s.MaxConcurrentActions, "max-concurrent-actions", DefaultMaxConcurrentActions, "controller actions running at once at most")
 	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", webhook.DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
 	fs.StringVar(&s.NATSServers, "nats-servers", "", "an existing NATS cluster, tls://HOST:PORT,... (TOML: a list): no embedded server; several controllers may share it")
-	fs.StringVar(&s.NATSTLSCert, "nats-tls-cert", "", "this controller's client certificate for the NATS servers (relative paths: $CREDENTIALS_DIRECTORY)")
-	fs.StringVar(&s.NATSTLSKey, "nats-tls-key", "", "its private key")
-	fs.StringVar(&s.NATSCARoot, "nats-ca-root", "", "the CA that signed the NATS servers' certificates")
+	fs.StringVar(&s.NATSTLSCert, "nats-tls-cert", "", "this controller's client certificate for the NATS servers (relative paths: $CREDENTIALS_DIRECTORY; default: controller-tls-cert)")
+	fs.StringVar(&s.NATSTLSKey, "nats-tls-key", "", "its private key (default: controller-tls-key)")
+	fs.StringVar(&s.NATSCARoot, "nats-ca-root", "", "the CA that signed the NATS servers' certificates (default: controller-ca-root)")
 	fs.IntVar(&s.NATSReplicas, "nats-replicas", 0, "replicas of every stream and bucket (0: 3 when several servers are listed, else 1)")
 	fs.StringVar(&s.NATSIssuerSeed, "nats-issuer-seed", "nats-issuer.nk", "account nkey seed the controllers sign runner users with (auth callout); made by nats-config")
 	fs.StringVar(&s.NATSUserSeed, "nats-user-seed", "nats-user.nk", "the controllers' own user nkey seed; made by nats-config")
@@ -124,6 +124,19 @@ func (s *Settings) Servers() []string {
 		}
 	}
 	return out
+}
+
+// natsTLS are the files the controller joins a cluster with: the nats-tls
+// settings, each defaulting to its controller-tls counterpart (one
+// certificate from posteed-controller certs serves both).
+func (s *Settings) natsTLS() (cert, key, ca string) {
+	or := func(a, b string) string {
+		if a != "" {
+			return a
+		}
+		return b
+	}
+	return or(s.NATSTLSCert, s.ControllerTLSCert), or(s.NATSTLSKey, s.ControllerTLSKey), or(s.NATSCARoot, s.ControllerCARoot)
 }
 
 // Replicas is the replica count of streams and buckets.

@@ -26,7 +26,10 @@ import (
 type Kind int
 
 const (
-	// Server certificates authenticate the controller's NATS listener.
+	// Server certificates authenticate the controller's NATS listener, or
+	// the servers of a NATS cluster; they also serve as client
+	// certificates: for the cluster's routes between servers, and for a
+	// controller joining the cluster.
 	Server Kind = iota + 1
 	// Client certificates authenticate a runner; CN is its name.
 	Client
@@ -137,15 +140,15 @@ func leafTemplate(kind Kind, cn string, hosts []string, validity time.Duration) 
 	if cn == "" {
 		return nil, errors.New("certificate common name is empty")
 	}
-	var eku x509.ExtKeyUsage
+	var eku []x509.ExtKeyUsage
 	switch kind {
 	case Server:
-		eku = x509.ExtKeyUsageServerAuth
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 		if len(hosts) == 0 {
 			return nil, fmt.Errorf("server certificate %q needs at least one host", cn)
 		}
 	case Client:
-		eku = x509.ExtKeyUsageClientAuth
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	default:
 		return nil, fmt.Errorf("unknown certificate kind %d", int(kind))
 	}
@@ -163,7 +166,7 @@ func leafTemplate(kind Kind, cn string, hosts []string, validity time.Duration) 
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{eku},
+		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
 	}
 	for _, h := range hosts {

@@ -45,8 +45,8 @@ func TestIssueRoles(t *testing.T) {
 		serverAuth bool
 		clientAuth bool
 	}{
-		{"server", pki.Server, "ctl.example", []string{"ctl.example", "localhost", "127.0.0.1"}, "127.0.0.1", true, false},
-		{"server by name", pki.Server, "ctl.example", []string{"ctl.example"}, "ctl.example", true, false},
+		{"server", pki.Server, "ctl.example", []string{"ctl.example", "localhost", "127.0.0.1"}, "127.0.0.1", true, true},
+		{"server by name", pki.Server, "ctl.example", []string{"ctl.example"}, "ctl.example", true, true},
 		{"client", pki.Client, "runner-1", nil, "", false, true},
 	}
 	for _, tt := range tests {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/postee-fleet/posteed/agent/action"
@@ -54,6 +56,7 @@ func (w *jobs) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		cons, err := w.link.js.Consumer(ctx, transport.WorkStream, w.name)
 		if err != nil {
+			w.log.Debug("work queue not found yet", logx.Err(err))
 			select { // the controller creates the queue with the first work or config
 			case <-ctx.Done():
 				return
@@ -61,7 +64,21 @@ func (w *jobs) Run(ctx context.Context) {
 				continue
 			}
 		}
-		cc, err := cons.Consume(func(m jetstream.Msg) { w.take(ctx, m) }, jetstream.PullMaxMessages(cap(w.slots)))
+		// Missed heartbeats (the consumer's leader moved to another
+		// server) make it pull again within 10 s; no responders (a new
+		// consumer whose leader is not reachable yet) within a second.
+		unanswered := make(chan struct{}, 1)
+		cc, err := cons.Consume(func(m jetstream.Msg) { w.take(ctx, m) }, jetstream.PullMaxMessages(cap(w.slots)),
+			jetstream.PullExpiry(30*time.Second), jetstream.PullHeartbeat(5*time.Second),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				w.log.Debug("work queue", logx.Err(err))
+				if errors.Is(err, nats.ErrNoResponders) {
+					select {
+					case unanswered <- struct{}{}:
+					default:
+					}
+				}
+			}))
 		if err != nil {
 			w.log.Warn("cannot read work queue", logx.Err(err))
 			select {
@@ -70,9 +87,19 @@ func (w *jobs) Run(ctx context.Context) {
 			}
 			continue
 		}
-		<-ctx.Done()
-		w.stop(cc)
-		return
+		select {
+		case <-ctx.Done():
+			w.stop(cc)
+			return
+		case <-unanswered:
+			cc.Stop()
+			<-cc.Closed()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
 	}
 }
 

@@ -75,10 +75,14 @@ func (l *link) fetchConfig(ctx context.Context) ([]byte, error) {
 	m, err := l.nc.RequestWithContext(get, transport.SliceGet(l.name), nil)
 	cancelGet()
 	if err == nil && m.Header.Get("Status") == "" && len(m.Data) > 0 {
+		l.log.Info("config slice read from the fleet's bucket")
 		return m.Data, nil
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		l.log.Debug("config slice not read from the bucket; asking a controller", logx.Err(err))
+	default:
+		l.log.Debug("config slice not in the bucket; asking a controller", "status", m.Header.Get("Status"), "description", m.Header.Get("Description"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

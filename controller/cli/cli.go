@@ -33,6 +33,10 @@ Usage:
                                                    the runner channel's certificates: a CA (reused when DIR has one),
                                                    the controller's and one per runner (certs --help)
   posteed-controller nkey --out FILE [RUNNER]      create a runner's nkey seed file (its runner-seed-file) and print its runner-nkeys entry
+  posteed-controller nats-config [--config controller.toml]
+                                                   for a NATS cluster shared by controllers: create the nkey seeds
+                                                   controller.toml names (when missing) and print the fragment every
+                                                   server's config includes (README, Scaling out)
   posteed-controller version                       print the version, commit and Go version (also --version)
   posteed-controller help                          this text (also --help, -h)
 
@@ -61,6 +65,8 @@ func Main(args []string, version string, stdout, stderr io.Writer) int {
 		err = certs(args, stdout, stderr)
 	case "nkey":
 		err = nkey(args, stdout, stderr)
+	case "nats-config":
+		err = natsConfig(args, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprint(stdout, buildinfo.String("posteed-controller", version))
 		return 0

@@ -270,3 +270,29 @@ func nkey(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s (keep it secret: the runner's runner-seed-file)\ncontroller.toml: runner-nkeys = { %q = %q }\n", *out, name, pub)
 	return nil
 }
+
+// natsConfig creates the nkey seeds controller.toml names for a NATS
+// cluster (when missing) and prints the fragment every server includes.
+func natsConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("posteed-controller nats-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s := controller.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("usage: posteed-controller nats-config [--config controller.toml] > posteed-nats.conf")
+	}
+	if err := settings.Load(fs, s.ConfigFile, !isSet(fs, "config")); err != nil {
+		return err
+	}
+	nc, err := controller.MakeNATSConfig(*s)
+	if err != nil {
+		return err
+	}
+	for _, f := range nc.Created {
+		fmt.Fprintf(stderr, "wrote %s (mode 0600): copy it to every controller's /etc/postee/tls\n", f)
+	}
+	_, err = io.WriteString(stdout, nc.Fragment)
+	return err
+}

@@ -3,11 +3,13 @@ package natsd
 import (
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"github.com/postee-fleet/posteed/agent/logx"
 	"log/slog"
+	"slices"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
@@ -214,10 +216,17 @@ func verifyNonce(c server.ClientAuthentication, o *server.ClientOpts) error {
 // handshake verified against the CA.
 func verifiedCN(c server.ClientAuthentication) (string, bool) {
 	st := c.GetTLSConnectionState()
-	if st == nil || len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 || ServerCert(st.PeerCertificates[0]) {
 		return "", false
 	}
 	return st.PeerCertificates[0].Subject.CommonName, true
+}
+
+// ServerCert reports a certificate issued for servers (the controller's, a
+// NATS server's): it also works as a client certificate, for cluster
+// routes and controllers joining a cluster, but names no runner.
+func ServerCert(c *x509.Certificate) bool {
+	return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 }
 
 // inProcess reports a connection made through Server.InProcessConn: its

@@ -84,7 +84,7 @@ func TestNetworkClientCannotClaimController(t *testing.T) {
 	if err := nc.Publish(transport.CfgPush("runner-2"), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	expectViolation(t, errs, "Publish", transport.CfgPush("runner-2"))
+	natsdtest.ExpectViolation(t, errs, "Publish", transport.CfgPush("runner-2"))
 }
 
 // In-process clients are driven by hand: net.Pipe is unbuffered, and
@@ -195,7 +195,7 @@ func TestWithoutTLS(t *testing.T) {
 			if err := nc.Publish(transport.Heartbeat("runner-2"), nil); err != nil {
 				t.Fatal(err)
 			}
-			expectViolation(t, errs, "Publish", transport.Heartbeat("runner-2"))
+			natsdtest.ExpectViolation(t, errs, "Publish", transport.Heartbeat("runner-2"))
 		})
 	}
 }
@@ -242,7 +242,7 @@ func TestNKeyIdentity(t *testing.T) {
 			if err := nc.Publish(transport.Heartbeat("runner-2"), nil); err != nil {
 				t.Fatal(err)
 			}
-			expectViolation(t, errs, "Publish", transport.Heartbeat("runner-2"))
+			natsdtest.ExpectViolation(t, errs, "Publish", transport.Heartbeat("runner-2"))
 		})
 	}
 	t.Run("no identity at all", func(t *testing.T) {
@@ -330,24 +330,6 @@ func asyncErrors(ch chan<- error) nats.Option {
 	})
 }
 
-// expectViolation waits for the server to report a permission violation of
-// kind ("Publish" or "Subscription") on subject.
-func expectViolation(t *testing.T, errs <-chan error, kind, subject string) {
-	t.Helper()
-	want := `Permissions Violation for ` + kind + ` to "` + subject + `"`
-	timeout := time.After(5 * time.Second)
-	for {
-		select {
-		case err := <-errs:
-			if strings.Contains(err.Error(), want) {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no %q reported", want)
-		}
-	}
-}
-
 // TestSharedNKey: Postee's controller-seed-file is one nkey every runner
 // signs with. It names nobody, so here it is a second factor: a runner
 // must sign with it (or with its own listed nkey) and its certificate
@@ -415,7 +397,7 @@ func TestSharedNKey(t *testing.T) {
 			if err := nc.Publish(transport.Heartbeat("runner-3"), nil); err != nil {
 				t.Fatal(err)
 			}
-			expectViolation(t, errs, "Publish", transport.Heartbeat("runner-3"))
+			natsdtest.ExpectViolation(t, errs, "Publish", transport.Heartbeat("runner-3"))
 		})
 	}
 

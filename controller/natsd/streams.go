@@ -162,5 +162,17 @@ func EnsureRunnerConsumer(ctx context.Context, js jetstream.JetStream, runner st
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", runner, transport.WorkStream, err)
 	}
-	return c, nil
+	// On a cluster a new consumer answers pulls once it has a leader; a
+	// runner's pull before that would go nowhere until it times out.
+	for {
+		info, err := c.Info(ctx)
+		if err == nil && (info.Cluster == nil || info.Cluster.Leader != "") {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("consumer %s on %s has no leader: %w", runner, transport.WorkStream, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
