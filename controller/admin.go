@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -72,6 +73,9 @@ func (s *stats) matched(ms []engine.Match) {
 	}
 }
 
+// dispatched counts a job queued for runner.
+func (s *stats) dispatched(runner string) { s.m.WorkDispatched.WithLabelValues(runner).Inc() }
+
 func (s *stats) reloaded(rev int64, err error) {
 	now := time.Now()
 	s.m.Reloaded(err == nil, rev, now)
@@ -96,14 +100,28 @@ var errNotReady = errors.New("not listening yet")
 // startAdmin binds the admin listener ("" in the settings: none).
 func (c *Controller) startAdmin() (*admin.Server, error) {
 	return admin.Listen(c.opts.Settings.Admin, admin.Options{
-		Metrics: c.metrics.Handler(),
-		Healthy: c.health,
-		Ready:   c.readiness,
-		Handlers: map[string]http.Handler{
-			"GET /runners": http.HandlerFunc(c.serveRunners),
-			"GET /{$}":     http.HandlerFunc(c.serveStatus),
-		},
+		Metrics:  c.metrics.Handler(),
+		Healthy:  c.health,
+		Ready:    c.readiness,
+		Handlers: c.adminHandlers(),
 	})
+}
+
+// adminHandlers are the admin listener's views, with Go's profiles under
+// /debug/pprof/ when the pprof setting is on.
+func (c *Controller) adminHandlers() map[string]http.Handler {
+	h := map[string]http.Handler{
+		"GET /runners": http.HandlerFunc(c.serveRunners),
+		"GET /{$}":     http.HandlerFunc(c.serveStatus),
+	}
+	if c.opts.Settings.Pprof {
+		h["/debug/pprof/"] = http.HandlerFunc(pprof.Index) // also heap, goroutine, allocs, ...
+		h["/debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
+		h["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		h["/debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
+		h["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	}
+	return h
 }
 
 func (c *Controller) readiness() error {
@@ -123,18 +141,6 @@ func (c *Controller) AdminAddr() string {
 	default:
 		return ""
 	}
-}
-
-// fleetMetrics is the per-runner series, read at scrape time.
-func (c *Controller) fleetMetrics() []metrics.FleetRunner {
-	if c.fleet == nil || c.AdminAddr() == "" {
-		return nil
-	}
-	var out []metrics.FleetRunner
-	for _, r := range c.fleet.list(context.Background()) {
-		out = append(out, metrics.FleetRunner{Name: r.Name, Connected: r.Connected, ConfigRevision: r.ConfigRevision, PendingWork: r.PendingWork})
-	}
-	return out
 }
 
 // serveMoved answers the intake's old /runners: the fleet view is on the

@@ -69,7 +69,7 @@ func TestRunnerNameNotMatchingCertificate(t *testing.T) {
 	}
 	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == len(ids) })
 	assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil })
-	if impostor.r.Revision() != 0 || impostor.logs.has("action done") {
+	if impostor.r.Revision() != 0 || impostor.logs.has("exec script finished") {
 		t.Fatalf("impostor has config revision %d or ran work", impostor.r.Revision())
 	}
 	for _, ri := range fleetView(t, h) {

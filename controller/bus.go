@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,15 +53,59 @@ func openBus(ctx context.Context, s Settings, id string, log *slog.Logger, onRun
 		b.close()
 		return nil, err
 	}
-	if err := natsd.EnsureStreams(ctx, b.js, s.limits()); err != nil {
-		b.close()
-		return nil, err
-	}
-	if b.state, err = jsstate.Open(ctx, b.js, jsstate.Options{Replicas: s.Replicas()}); err != nil {
+	if err := b.prepare(ctx, s, log); err != nil {
 		b.close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// prepare creates the streams and buckets, trying again for a while when
+// the servers do not answer (a cluster electing leaders, a busy meta
+// leader): a controller started with its cluster, or while one server is
+// down, waits for it rather than fail.
+func (b *bus) prepare(ctx context.Context, s Settings, log *slog.Logger) error {
+	err := retryJS(ctx, log, func() error {
+		err := natsd.EnsureStreams(ctx, b.js, s.streamLimits())
+		if err == nil {
+			b.state, err = jsstate.Open(ctx, b.js, jsstate.Options{Replicas: s.Replicas()})
+		}
+		return err
+	})
+	if err != nil && strings.Contains(err.Error(), "insufficient") {
+		return fmt.Errorf("%w: JetStream cannot reserve the streams' and buckets' sizes; raise the servers' max_file_store (or give the state disk room), or lower work-max-bytes, upstream-max-bytes and events-max-bytes", err)
+	}
+	return err
+}
+
+// retryJS runs fn until it succeeds, fails for good, or two minutes pass:
+// a cluster that lost a server or elects a leader answers JetStream API
+// calls with timeouts for a while.
+func retryJS(ctx context.Context, log *slog.Logger, fn func() error) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		err := fn()
+		if err == nil || !retryable(err) || time.Now().After(deadline) {
+			return err
+		}
+		log.Warn("JetStream not ready; trying again", "in", wait, logx.Err(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryable is a JetStream error that may pass by itself.
+func retryable(err error) bool {
+	msg := err.Error()
+	if strings.Contains(msg, "insufficient") { // storage or resources: a setting, not a passing state
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || strings.Contains(msg, "no suitable peers") ||
+		strings.Contains(msg, "temporarily unavailable")
 }
 
 func startEmbedded(ctx context.Context, s Settings, log *slog.Logger, onRunner func(string, []string)) (*natsd.Server, *nats.Conn, error) {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/postee-fleet/posteed/agent/config"
 	"github.com/postee-fleet/posteed/agent/daemon"
 	"github.com/postee-fleet/posteed/agent/engine"
+	"github.com/postee-fleet/posteed/agent/fsutil"
 	"github.com/postee-fleet/posteed/agent/intake/webhook"
 	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
@@ -81,9 +83,9 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	if o.Registry == nil {
 		o.Registry = action.Default
 	}
-	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{}), metrics: o.Metrics, id: controllerID()}
+	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{}), metrics: o.Metrics, id: controllerID(o.Settings.StateDir, o.Logger)}
 	if c.metrics == nil {
-		c.metrics = metrics.NewController(o.Version, c.fleetMetrics)
+		c.metrics = metrics.NewController(o.Version, c.metricsState())
 	}
 	c.stats = newStats(c.metrics)
 	c.cfg = &configState{stateDir: o.Settings.StateDir, log: c.log, engine: c.Engine, digest: c.digest, reread: c.reread}
@@ -100,10 +102,27 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	return c, nil
 }
 
-// controllerID names this controller process: host and a random part.
-func controllerID() string {
+// controllerID names this controller in the fleet's shared state: its
+// host and a random part, kept in the state directory so that the
+// controller is the same one after a restart (it finishes what it
+// started, see jsstate.Marks).
+func controllerID(stateDir string, log *slog.Logger) string {
+	file := filepath.Join(stateDir, "controller-id")
+	if b, err := os.ReadFile(file); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id
+		}
+	}
 	host, _ := os.Hostname()
-	return host + "-" + engine.NewID()[:8]
+	id := host + "-" + engine.NewID()[:8]
+	err := os.MkdirAll(stateDir, 0o700)
+	if err == nil {
+		err = fsutil.WriteFileAtomic(file, []byte(id+"\n"), 0o600)
+	}
+	if err != nil {
+		log.Warn("controller id not saved; after a restart this controller is a new one to the fleet", logx.Err(err))
+	}
+	return id
 }
 
 func (c *Controller) compile(ctx context.Context) (*engine.Engine, error) {
@@ -296,22 +315,23 @@ func (c *Controller) listen() (*webhook.Server, net.Listener, net.Listener, erro
 func (c *Controller) startPipeline(ctx context.Context) error {
 	s := c.opts.Settings
 	if !c.fleetEnabled() {
-		c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log})
+		c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log, Observer: c.metrics})
 		c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log})
 		return nil
 	}
 	// The stages exist before the fleet starts taking events.
-	c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log})
+	c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log, Observer: c.metrics})
 	c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log})
 	f, err := startFleet(ctx, fleetDeps{Settings: s, Logger: c.log, ID: c.id, Engine: c.Engine, Config: c.cfg,
 		Gate: &c.gate, Stats: c.stats, Handle: c.handleEvent,
-		Stages: func(st *jsstate.State) error {
+		Version: c.opts.Version,
+		Stages: func(st *jsstate.State, alive func(string) bool) error {
 			hold, err := jsstate.NewHold(context.WithoutCancel(ctx), st.Hold, c.id, c.log)
 			if err != nil {
 				return err
 			}
-			c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log, Dedup: &jsstate.Dedup{KV: st.Dedup}, Hold: hold})
-			c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log, Marks: jsstate.Marks{KV: st.Marks}})
+			c.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: c.log, Observer: c.metrics, Dedup: &jsstate.Dedup{KV: st.Dedup}, Hold: hold})
+			c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log, Marks: jsstate.Marks{KV: st.Marks, Self: c.id, Alive: alive}})
 			return nil
 		}})
 	if err != nil {
@@ -462,7 +482,10 @@ func (c *Controller) Accept(ctx context.Context, raw []byte, route string) (stri
 	if err := c.jobsFit(ctx, eng, ev, routes); err != nil {
 		return ev.ID, names, err
 	}
-	if err := c.fleet.accept(ctx, storedEvent{ID: ev.ID, Route: route, Revision: rev, Routes: names, Event: bytes.TrimSpace(raw)}); err != nil {
+	stored := bytes.TrimSpace(raw)
+	c.fleet.keepParsed(ev, stored) // before the store: its consumer may fetch it at once
+	if err := c.fleet.accept(ctx, storedEvent{ID: ev.ID, Route: route, Revision: rev, Routes: names, Event: stored}); err != nil {
+		c.fleet.parsed.take(ev.ID)
 		return ev.ID, names, err
 	}
 	return ev.ID, names, nil
@@ -515,17 +538,30 @@ func (c *Controller) handleSent(ctx context.Context, eng *engine.Engine, ms []en
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		c.log.Error("runner work not queued; the event is handled again later", logx.Err(err))
-		return err // handled again: what was queued is not queued twice
+		return err // handled again (and logged) by the caller: what was queued is not queued twice
 	}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var again []error
 	for _, m := range ms {
 		if local := eng.LocalSteps(m.Route); len(local) > 0 {
 			m.Fresh = !replay && !m.Aggregated()
-			wg.Go(func() { _ = c.exec.RunSteps(ctx, eng, m, local) })
+			wg.Go(func() {
+				// Failed actions were logged and counted; a step that did
+				// not start, or that another controller started, brings
+				// the event back (steps done are not run again).
+				if err := engine.Unfinished(c.exec.RunSteps(ctx, eng, m, local)); err != nil {
+					mu.Lock()
+					again = append(again, err)
+					mu.Unlock()
+				}
+			})
 		}
 	}
 	wg.Wait()
+	if len(again) > 0 {
+		return errors.Join(again...)
+	}
 	c.plugins.Done(ctx, ms)
 	return nil
 }

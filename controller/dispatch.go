@@ -53,10 +53,11 @@ func (f *fleet) dispatch(ctx context.Context, runner string, m engine.Match, ste
 	if err = f.noteFull(runner, err); err != nil {
 		return err
 	}
-	if !ack.Duplicate {
+	if !ack.Duplicate { // a duplicate is a job queued before: its event handled again
 		f.mu.Lock()
 		f.pending[runner]++
 		f.mu.Unlock()
+		f.d.Stats.dispatched(runner)
 	}
 	f.log.Info("work dispatched", "runner", runner, "route", m.Route.Name, "event_id", m.Msg.EventID, "actions", strings.Join(job.Actions, ","))
 	return nil

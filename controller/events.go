@@ -81,6 +81,13 @@ func (f *fleet) accept(ctx context.Context, s storedEvent) error {
 	return nil
 }
 
+// keepParsed keeps ev for this controller's onEvent; its Raw becomes the
+// bytes stored (trimmed), so the event handled is the same either way.
+func (f *fleet) keepParsed(ev *engine.Event, stored []byte) {
+	ev.Raw = stored
+	f.parsed.keep(ev)
+}
+
 // onEvent handles an event taken over HTTP by any controller.
 func (f *fleet) onEvent(m jetstream.Msg) {
 	f.handleMsg(m, func(ctx context.Context, replay bool) error {
@@ -89,11 +96,20 @@ func (f *fleet) onEvent(m jetstream.Msg) {
 			f.log.Error("unreadable stored event dropped", logx.Err(err))
 			return errTerminal
 		}
-		ev, err := engine.ParseEvent(s.Event, s.ID)
+		ev := f.parsed.take(s.ID)
+		if ev != nil && !bytes.Equal(ev.Raw, s.Event) {
+			ev = nil // not the event this controller stored under that id
+		}
+		if ev == nil {
+			ev, err = engine.ParseEvent(s.Event, s.ID)
+		}
 		if err != nil {
 			f.log.Error("stored event not JSON; dropped", "event_id", s.ID, logx.Err(err))
 			return errTerminal
 		}
-		return f.d.Handle(ctx, ev, s.Route, s.Routes, s.Revision, replay)
+		if err := f.d.Handle(ctx, ev, s.Route, s.Routes, s.Revision, replay); err != nil {
+			return fmt.Errorf("event %s: %w", s.ID, err)
+		}
+		return nil
 	})
 }

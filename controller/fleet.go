@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -67,8 +68,9 @@ type fleetDeps struct {
 	Gate     *daemon.Gate // a stop waits for the events in progress
 	Stats    *stats
 	// Stages sets up the plugins and executor on the fleet's state, before
-	// any event is taken.
-	Stages func(*jsstate.State) error
+	// any event is taken; alive tells whether another controller is live.
+	Stages  func(st *jsstate.State, alive func(id string) bool) error
+	Version string
 	// Handle processes an event: from the HTTP intake's stream, or reported
 	// by a runner (From, FromRan, Host set); replay says it may have been
 	// handled in part before.
@@ -84,6 +86,8 @@ type fleet struct {
 	bus *bus
 	sem chan struct{} // bounds the events handled at once
 
+	parsed parsedEvents // events this controller stored, parsed
+
 	consumers []jetstream.ConsumeContext
 	watchers  []jetstream.KeyWatcher
 
@@ -95,6 +99,7 @@ type fleet struct {
 	full     map[string]string        // guarded by mu: runner → why its queue refused the last job
 	pending  map[string]uint64        // guarded by mu: jobs queued per runner (refreshed)
 	mismatch string                   // guarded by mu: why cfg.yaml differs from the published revision
+	ctls     map[string]time.Time     // guarded by mu: controller id → when the servers last stored its liveness
 	sliceSet map[string]*sliceVersion // guarded by mu: the slice published per runner, this revision
 }
 
@@ -133,7 +138,7 @@ func maxPayload(bodyLimit int64) int32 {
 func startFleet(ctx context.Context, d fleetDeps) (*fleet, error) {
 	f := &fleet{d: d, log: d.Logger, sem: make(chan struct{}, 256), known: map[string]bool{}, runners: map[string]runnerEntry{},
 		written: map[string]time.Time{}, hosts: map[string][]string{}, full: map[string]string{}, pending: map[string]uint64{},
-		sliceSet: map[string]*sliceVersion{}}
+		sliceSet: map[string]*sliceVersion{}, ctls: map[string]time.Time{}}
 	var err error
 	if f.bus, err = openBus(ctx, d.Settings, d.ID, d.Logger, f.admitted); err != nil {
 		return nil, err
@@ -147,7 +152,7 @@ func startFleet(ctx context.Context, d fleetDeps) (*fleet, error) {
 }
 
 func (f *fleet) start(ctx context.Context) error {
-	if err := f.d.Stages(f.bus.state); err != nil {
+	if err := f.d.Stages(f.bus.state, f.controllerAlive); err != nil {
 		return err
 	}
 	if err := f.follow(ctx); err != nil {
@@ -182,7 +187,76 @@ func (f *fleet) start(ctx context.Context) error {
 		return err
 	}
 	go f.refreshPending(context.WithoutCancel(ctx))
+	go f.announce(context.WithoutCancel(ctx))
 	return nil
+}
+
+// Controller liveness: each controller rewrites its entry every
+// ctlRefresh; one whose entry is older than ctlLiveWindow is gone, and the
+// actions it left started follow their on-crash policy elsewhere.
+const (
+	ctlRefresh    = 10 * time.Second
+	ctlLiveWindow = 30 * time.Second
+)
+
+type ctlEntry struct {
+	Host    string `json:"host"`
+	Version string `json:"version"`
+}
+
+// announce keeps this controller's liveness entry until the connection
+// closes; a clean stop deletes it (see close).
+func (f *fleet) announce(ctx context.Context) {
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(ctlEntry{Host: host, Version: f.d.Version})
+	t := time.NewTicker(ctlRefresh)
+	defer t.Stop()
+	closed := f.bus.nc.StatusChanged(nats.CLOSED)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if _, err := f.bus.state.Controllers.Put(pctx, f.d.ID, b); err != nil && f.bus.nc.IsConnected() {
+			f.log.Warn("controller liveness not recorded", logx.Err(err))
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-closed:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (f *fleet) onController(e jetstream.KeyValueEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(f.ctls, e.Key())
+		return
+	}
+	f.ctls[e.Key()] = e.Created()
+}
+
+// controllerAlive reports whether controller id is live.
+func (f *fleet) controllerAlive(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen, ok := f.ctls[id]
+	return ok && time.Since(seen) < ctlLiveWindow
+}
+
+// liveControllers counts the controllers sharing the fleet now.
+func (f *fleet) liveControllers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, seen := range f.ctls {
+		if time.Since(seen) < ctlLiveWindow {
+			n++
+		}
+	}
+	return n
 }
 
 // queueGroup is the controllers' group for what one of them must handle.
@@ -195,7 +269,7 @@ func (f *fleet) follow(ctx context.Context) error {
 	for _, w := range []struct {
 		kv jetstream.KeyValue
 		fn func(jetstream.KeyValueEntry)
-	}{{st.Runners, f.onRegistry}, {st.Hosts, f.onHosts}, {st.Config, f.d.Config.onPublished(f)}} {
+	}{{st.Runners, f.onRegistry}, {st.Hosts, f.onHosts}, {st.Controllers, f.onController}, {st.Config, f.d.Config.onPublished(f)}} {
 		watcher, err := w.kv.WatchAll(context.WithoutCancel(ctx))
 		if err != nil {
 			return fmt.Errorf("watch %s: %w", w.kv.Bucket(), err)
@@ -281,9 +355,24 @@ func (f *fleet) loadConsumers(ctx context.Context) error {
 // consume handles stream's messages with the durable consumer name, shared
 // by every controller: each message goes to one of them.
 func (f *fleet) consume(ctx context.Context, stream, name string, h func(jetstream.Msg)) error {
-	cons, err := f.bus.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	want := jetstream.ConsumerConfig{
 		Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: eventAckWait, MaxAckPending: 1024,
 		Replicas: f.d.Settings.Replicas(),
+	}
+	var cons jetstream.Consumer
+	err := retryJS(ctx, f.log, func() error {
+		// Another controller made it already, most times: reading it asks
+		// the consumer's leader, not the cluster's meta leader.
+		c, err := f.bus.js.Consumer(ctx, stream, name)
+		if err == nil && sameConsumer(c.CachedInfo().Config, want) {
+			cons = c
+			return nil
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return err
+		}
+		cons, err = f.bus.js.CreateOrUpdateConsumer(ctx, stream, want)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("%s consumer: %w", stream, err)
@@ -294,6 +383,12 @@ func (f *fleet) consume(ctx context.Context, stream, name string, h func(jetstre
 	}
 	f.consumers = append(f.consumers, cc)
 	return nil
+}
+
+// sameConsumer: the settings consume sets are what the consumer has.
+func sameConsumer(have, want jetstream.ConsumerConfig) bool {
+	return have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait &&
+		have.MaxAckPending == want.MaxAckPending && max(have.Replicas, 1) == max(want.Replicas, 1)
 }
 
 // The durable consumers the controllers share, and how long one of them
@@ -318,6 +413,9 @@ func (f *fleet) stopConsuming() {
 
 func (f *fleet) close() {
 	f.stopConsuming()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = f.bus.state.Controllers.Delete(ctx, f.d.ID) // gone: nothing it started is left to it
+	cancel()
 	for _, w := range f.watchers {
 		_ = w.Stop()
 	}
@@ -474,6 +572,11 @@ func (f *fleet) handleMsg(m jetstream.Msg, fn func(ctx context.Context, replay b
 		switch {
 		case errors.Is(err, errTerminal):
 			_ = m.Term()
+		case errors.Is(err, engine.ErrElsewhere) && !errors.Is(err, engine.ErrNotStarted):
+			// Another controller started one of its actions and is live:
+			// it finishes that step when the event reaches it.
+			f.log.Debug("event left to the controller that started its action", logx.Err(err))
+			_ = m.NakWithDelay(2 * time.Second)
 		case err != nil:
 			f.log.Warn("event not handled yet; trying again", logx.Err(err))
 			_ = m.NakWithDelay(5 * time.Second)
@@ -593,6 +696,9 @@ func (f *fleet) counts() (connectedN, current int) {
 func (f *fleet) summary() string {
 	n, _ := f.counts()
 	s := fmt.Sprintf("%d runners connected", n)
+	if f.d.Settings.External() {
+		s = fmt.Sprintf("%d controllers, %s", f.liveControllers(), s)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.full) > 0 {

@@ -142,12 +142,12 @@ func testSeedOrchestrationModel(t *testing.T, top topology) {
 	eventually(t, "remote-route-2", func() bool { return len(readLines(out)) == 3 })
 	for _, id := range []string{viaCtrl, viaR1} {
 		execTime(t, out, id, "remote-route-2")
-		r2.logs.wait(t, "action done", "event_id", id, "action", "my-exec-from-runner")
-		if r1.logs.has("action done", "event_id", id) {
+		r2.logs.wait(t, "exec script finished", "event_id", id, "action", "my-exec-from-runner")
+		if r1.logs.has("exec script finished", "event_id", id) {
 			t.Fatalf("runner-1 ran remote-route-2 for %s", id)
 		}
 	}
-	if r2.logs.has("action done", "event_id", trc2) {
+	if r2.logs.has("exec script finished", "event_id", trc2) {
 		t.Fatal("runner-2 ran remote-route")
 	}
 	assertStable(t, func() bool {
@@ -214,9 +214,9 @@ func TestOriginRouting(t *testing.T) {
 		t.Fatal("sample has no hostName node-1 to rewrite")
 	}
 	id := h.post("/", ev)["event_id"].(string)
-	r2.logs.wait(t, "action done", "event_id", id, "action", "origin-exec")
+	r2.logs.wait(t, "exec script finished", "event_id", id, "action", "origin-exec")
 	assertStable(t, func() bool { return len(readLines(out)) == 1 })
-	if r1.logs.has("action done", "event_id", id) {
+	if r1.logs.has("exec script finished", "event_id", id) {
 		t.Fatal("runner-1 ran the action of an event from node-2")
 	}
 }
@@ -281,8 +281,19 @@ func TestFleetView(t *testing.T) {
 		t.Fatalf("no header: %q", table)
 	}
 
-	// Work queued for a stopped runner is its backlog.
+	// A runner that stops cleanly says goodbye: it shows disconnected at
+	// once, not after the heartbeat window (30 s, longer than eventually
+	// waits).
 	r2.shutdown()
+	eventually(t, "runner-2 disconnected after its clean stop", func() bool {
+		for _, ri := range fleetView(t, h) {
+			if ri.Name == "postee-runner-2" {
+				return !ri.Connected
+			}
+		}
+		return false
+	})
+	// Work queued for a stopped runner is its backlog.
 	h.post("/", strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")[2])
 	eventually(t, "runner-2's backlog", func() bool {
 		for _, ri := range fleetView(t, h) {

@@ -33,6 +33,7 @@ type Settings struct {
 	StateDir    string
 	LogLevel    string
 	Admin       string // admin listener host:port: /metrics, /healthz, /readyz, /runners, status page ("" disables)
+	Pprof       bool   // /debug/pprof on the admin listener (profiling; off by default)
 	// WatchConfig reloads cfg.yaml whenever it is saved; otherwise only
 	// SIGHUP (systemctl reload) does.
 	WatchConfig bool
@@ -55,6 +56,7 @@ type Settings struct {
 	WorkMaxBytes           int64
 	RunnerQueueMaxMessages int64
 	UpMaxBytes             int64
+	EventsMaxBytes         int64
 	// MaxConcurrentActions bounds the controller's actions running at once.
 	MaxConcurrentActions int
 	MaxInflightBytes     int64 // bytes of webhook events taken in at once
@@ -88,6 +90,7 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&s.WatchConfig, "watch-config", false, "reload cfg.yaml whenever it is saved (default: only on SIGHUP, systemctl reload)")
 	fs.StringVar(&s.Admin, "admin", "127.0.0.1:8083", "admin listener host:port: /metrics, /healthz, /readyz, /runners and the status page (\"\" disables)")
+	fs.BoolVar(&s.Pprof, "pprof", false, "serve Go's /debug/pprof profiles on the admin listener")
 	fs.BoolVar(&s.ControllerMode, "controller-mode", false, "run the embedded NATS server for runners (Postee's flag; implied by --controller-url)")
 	fs.StringVar(&s.ControllerURL, "controller-url", "", "address the embedded NATS server listens on, nats://HOST:PORT (default nats://0.0.0.0:4222 in controller mode)")
 	fs.StringVar(&s.ControllerTLSCert, "controller-tls-cert", "", "NATS server certificate (relative paths: $CREDENTIALS_DIRECTORY)")
@@ -96,9 +99,10 @@ func Flags(fs *flag.FlagSet) *Settings {
 	fs.StringVar(&s.ControllerSeedFile, "controller-seed-file", "", "Postee's nkey seed file: runners must also sign with this nkey (their certificate still names them)")
 	fs.Var(&s.RunnerNKeys, "runner-nkeys", "runner public nkeys, name=UKEY,... (TOML: runner-nkeys = { \"postee-runner-1\" = \"U...\" }): a runner signing with its own nkey needs no certificate")
 	fs.BoolVar(&s.InsecureNoAuth, "insecure-no-auth", false, "let runners connect without certificates, naming themselves (local demos only)")
-	fs.Int64Var(&s.WorkMaxBytes, "work-max-bytes", natsd.DefaultWorkMaxBytes, "bytes of work queued for all runners; beyond, dispatch is refused (503)")
+	fs.Int64Var(&s.WorkMaxBytes, "work-max-bytes", 0, "bytes of work queued for all runners; beyond, dispatch is refused (503) (0: 1 GiB, or an eighth of the state directory's disk when that is less)")
 	fs.Int64Var(&s.RunnerQueueMaxMessages, "runner-queue-max-messages", natsd.DefaultRunnerMaxMessages, "jobs queued for one runner; beyond, dispatch to it is refused (503)")
-	fs.Int64Var(&s.UpMaxBytes, "upstream-max-bytes", natsd.DefaultUpMaxBytes, "bytes of runner events waiting for the controller; beyond, runners keep them in their spools")
+	fs.Int64Var(&s.UpMaxBytes, "upstream-max-bytes", 0, "bytes of runner events waiting for the controller; beyond, runners keep them in their spools (0: as work-max-bytes)")
+	fs.Int64Var(&s.EventsMaxBytes, "events-max-bytes", 0, "bytes of events taken over HTTP waiting for a controller; beyond, posts get 503 (0: as work-max-bytes)")
 	fs.IntVar(&s.MaxConcurrentActions, "max-concurrent-actions", DefaultMaxConcurrentActions, "controller actions running at once at most")
 	fs.Int64Var(&s.MaxInflightBytes, "max-inflight-bytes", webhook.DefaultMaxInflight, "bytes of webhook events read and taken in at once; beyond, posts get 503 with Retry-After")
 	fs.StringVar(&s.NATSServers, "nats-servers", "", "an existing NATS cluster, tls://HOST:PORT,... (TOML: a list): no embedded server; several controllers may share it")
@@ -156,7 +160,16 @@ const DefaultMaxConcurrentActions = 64
 
 func (s *Settings) limits() natsd.Limits {
 	return natsd.Limits{WorkMaxBytes: s.WorkMaxBytes, RunnerMaxMessages: s.RunnerQueueMaxMessages, UpMaxBytes: s.UpMaxBytes,
-		Replicas: s.Replicas()}
+		EventsMaxBytes: s.EventsMaxBytes, Replicas: s.Replicas()}
+}
+
+// streamLimits are the limits the streams are made with: with the embedded
+// server, those left unset fit the state directory's disk.
+func (s *Settings) streamLimits() natsd.Limits {
+	if s.External() {
+		return s.limits()
+	}
+	return s.limits().SizedFor(filepath.Join(s.StateDir, "jetstream"))
 }
 
 func defaultDir(env, fallback string) string {

@@ -66,6 +66,8 @@ func TestConfigFileChangeWaitsForReload(t *testing.T) {
 	assertStable(t, func() bool { return len(h.ctrl.Engine().Routes()) == 1 })
 	h.reload <- struct{}{}
 	eventually(t, "reload on SIGHUP", func() bool { return len(h.ctrl.Engine().Routes()) == 2 })
+	// The new engine runs before its revision is published: wait for that.
+	eventually(t, "revision published", func() bool { return h.ctrl.Revision() == rev+1 })
 	assertStable(t, func() bool { return h.ctrl.Revision() == rev+1 })
 	if h.logs.has("cfg.yaml changed") {
 		t.Error("the file was watched without watch-config")

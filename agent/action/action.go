@@ -23,8 +23,10 @@ type Message struct {
 	Event []byte
 	// Input is the decoded event (map[string]any, []any, string, json.Number,
 	// bool or nil), for `event.input.<path>` substitution. Never nil-safe to
-	// mutate.
-	Input any
+	// mutate. Read it with Doc: when nil, LazyInput decodes it on first use
+	// (most actions never look at it).
+	Input     any
+	LazyInput func() any
 	// EventID identifies the event across controller and runners.
 	EventID string
 	// Route is the name of the route that matched.
@@ -32,6 +34,14 @@ type Message struct {
 	// RunID names this run of the action (its idempotency key): the same
 	// when the run is tried again after a crash. Set by the executor.
 	RunID string
+}
+
+// Doc is the decoded event: Input, or what LazyInput decodes.
+func (m Message) Doc() any {
+	if m.Input == nil && m.LazyInput != nil {
+		return m.LazyInput()
+	}
+	return m.Input
 }
 
 // Action performs one configured Postee action.
@@ -88,6 +98,11 @@ type Spec struct {
 	// keep across a crash; "" when there is none (checks, dry runs).
 	StateDir string
 	Logger   *slog.Logger
+	// OnWarning, when set, takes a problem that leaves the action loadable
+	// but may keep it from working where it runs: check prints it and a
+	// daemon logs it at load, with the action's file and line. Actions
+	// call Warn.
+	OnWarning func(msg string)
 }
 
 // Factory builds an action from its spec. It validates everything it can at
@@ -149,4 +164,11 @@ func (s Spec) Log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return s.Logger
+}
+
+// Warn reports msg through OnWarning; without one it is dropped.
+func (s Spec) Warn(msg string) {
+	if s.OnWarning != nil {
+		s.OnWarning(msg)
+	}
 }

@@ -204,6 +204,52 @@ func TestActionKeysPosteeAccepts(t *testing.T) {
 	}
 }
 
+// TestTypeKeysPosteeUsed: keys Postee's action of the same type used
+// and ours does not are warnings that say what Postee did with them.
+func TestTypeKeysPosteeUsed(t *testing.T) {
+	cfg, err := Parse("cfg.yaml", []byte(`actions:
+- name: j
+  type: jira
+  enable: true
+  url: https://jira.example
+  board: SEC board
+  sprint: current
+- name: p
+  type: pagerduty
+  enable: true
+  pagerduty-auth-token: rest-api-token
+  pagerduty-routing-key: k
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		URL        string `yaml:"url"`
+		RoutingKey string `yaml:"pagerduty-routing-key"`
+	}
+	want := map[string][]string{
+		"j": {
+			`cfg.yaml:6: actions[0] "j".board: accepted for Postee compatibility, not used: Postee's jira put issues into the board's active sprint`,
+			`cfg.yaml:7: actions[0] "j".sprint: accepted for Postee compatibility, not used: Postee's jira put issues into the board's active sprint`,
+		},
+		"p": {`cfg.yaml:11: actions[1] "p".pagerduty-auth-token: accepted for Postee compatibility, not used: Postee's pagerduty required this REST API token`},
+	}
+	for i := range cfg.Actions {
+		a := &cfg.Actions[i]
+		if err := a.Decode("cfg.yaml")(&spec); err != nil {
+			t.Fatalf("%s: %v", a.Name, err)
+		}
+		if len(a.Warnings) != len(want[a.Name]) {
+			t.Fatalf("%s: warnings %v", a.Name, a.Warnings)
+		}
+		for j, w := range want[a.Name] {
+			if got := a.Warnings[j].Error(); !strings.HasPrefix(got, w) {
+				t.Errorf("warning %q, want prefix %q", got, w)
+			}
+		}
+	}
+}
+
 func TestErrorsSort(t *testing.T) {
 	es := Errors{
 		{File: "rego/x.rego", Line: 1, Msg: "in another file"},

@@ -54,6 +54,11 @@ var posteeActionKeys = map[string]string{
 // ours does not.
 var posteeTypeKeys = map[string]map[string]string{
 	"splunk": {"tls-verify": "Postee's splunk turned TLS verification off when it was true; here verification stays on"},
+	"jira": {
+		"board":  "Postee's jira put issues into the board's active sprint; here they go to the project's backlog",
+		"sprint": "Postee's jira put issues into the board's active sprint; here they go to the project's backlog",
+	},
+	"pagerduty": {"pagerduty-auth-token": "Postee's pagerduty required this REST API token; events are sent with pagerduty-routing-key alone (Events API v2)"},
 }
 
 // actionForeign is the foreign-key table for an action of type typ.

@@ -235,6 +235,11 @@ func (e *Engine) buildActions() config.Errors {
 			Logger:   slog.New(e.redact.handler(e.log.Handler())).With("action", a.Name),
 			Remote:   !here[a.Name],
 			StateDir: e.opts.StateDir,
+			OnWarning: func(msg string) {
+				if a.Used { // nothing runs an action no route uses
+					a.Warnings = append(a.Warnings, &config.Error{File: e.cfg.File, Line: a.Line, Key: key, Msg: msg})
+				}
+			},
 		}
 		a.Warnings = nil // filled again by spec.Decode
 		act, err := factory(spec)

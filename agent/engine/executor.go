@@ -35,7 +35,43 @@ const (
 	MarkNone    Mark = iota
 	MarkStarted      // recorded before an action whose crash matters started
 	MarkDone         // the action ran (ok or failed, after its retries)
+	// MarkElsewhere is a start recorded by another live process sharing
+	// the marks (another controller): it can still tell, from its own
+	// run record, whether the action finished, so the step is left to it.
+	MarkElsewhere
 )
+
+// ErrElsewhere is RunSteps' error for a step another live process started:
+// handle the event again later (that process finishes the step, or, gone
+// for good, no longer counts as live).
+var ErrElsewhere = errors.New("action started by another controller, which may still finish it")
+
+// ErrNotStarted wraps a step that did not run because its mark could not
+// be read or its start recorded (the store is unreachable, the disk full),
+// or because ctx ended while it waited for a slot: handle the event again
+// later. An action that ran and failed is not this error's case.
+var ErrNotStarted = errors.New("action not started")
+
+// Unfinished is the part of RunSteps' error that says to handle the event
+// again (steps ErrNotStarted or ErrElsewhere), without the failures of
+// actions that ran, which Engine.Send logged already; nil when none.
+func Unfinished(err error) error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		if errors.Is(e, ErrNotStarted) || errors.Is(e, ErrElsewhere) {
+			out = append(out, e)
+		}
+	}
+	walk(err)
+	return errors.Join(out...)
+}
 
 // Marks records step progress by key (see StepKey), durably enough for the
 // daemon's promise: the runner's idempotency log, the controller's
@@ -88,8 +124,8 @@ func StepKey(eventID, route, action string) string { return eventID + "/" + rout
 // skipped; one that was running when the process died follows its action's
 // on-crash policy. Failures are logged (by Engine.Send) and joined.
 func (x *Executor) RunSteps(ctx context.Context, eng *Engine, m Match, steps []Step) error {
-	if m.Msg.Input == nil && m.ev != nil {
-		m.Msg.Input = m.ev.Doc()
+	if m.Msg.Input == nil && m.Msg.LazyInput == nil && m.ev != nil {
+		m.Msg.LazyInput = m.ev.Doc // decoded once, if an action reads it
 	}
 	if m.Route.Serialize || len(steps) == 1 {
 		var errs []error
@@ -114,14 +150,16 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 	// first, then finds it done.
 	release, err := x.claim(ctx, key)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: action %q: %v", ErrNotStarted, name, err)
 	}
 	defer release()
-	log := x.log.With("route", m.Route.Name, "action", name, "event_id", m.Msg.EventID)
+	log := lazyLogger(func() *slog.Logger {
+		return x.log.With("route", m.Route.Name, "action", name, "event_id", m.Msg.EventID)
+	})
 	mark := MarkNone
 	if !m.Fresh {
 		if mark, err = x.marks.Mark(ctx, key); err != nil {
-			return fmt.Errorf("action %q: reading its run record: %w", name, err)
+			return fmt.Errorf("%w: action %q: reading its run record: %v", ErrNotStarted, name, err)
 		}
 	}
 	rec, _ := eng.actions[name].(action.Recoverer)
@@ -130,6 +168,9 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 	case MarkDone:
 		log.Info("action already done; not run again")
 		return nil
+	case MarkElsewhere:
+		log.Debug("action started by another controller; left to it")
+		return fmt.Errorf("action %q: %w", name, ErrElsewhere)
 	case MarkStarted:
 		if done, err := x.recovered(ctx, rec, key); err != nil {
 			log.Warn("cannot tell whether the interrupted run finished", logx.Err(err))
@@ -150,7 +191,7 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 	select {
 	case x.slots <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%w: action %q: %v", ErrNotStarted, name, ctx.Err())
 	}
 	// A start mark is what lets a restart tell "interrupted" from "never
 	// started": written only where that changes what happens next, and
@@ -158,7 +199,7 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 	if policy == OnCrashSkip || rec != nil {
 		if err := x.marks.SetMark(ctx, key, MarkStarted); err != nil {
 			<-x.slots
-			return fmt.Errorf("action %q: recording its start: %w", name, err)
+			return fmt.Errorf("%w: action %q: recording its start: %v", ErrNotStarted, name, err)
 		}
 	}
 	x.running.Add(1)
@@ -174,6 +215,15 @@ func (x *Executor) step(ctx context.Context, eng *Engine, m Match, name string) 
 	}
 	return err
 }
+
+// lazyLogger builds its logger on the first line logged: a step that logs
+// nothing (the common case) costs no attribute copying.
+type lazyLogger func() *slog.Logger
+
+func (l lazyLogger) Info(msg string, args ...any)  { l().Info(msg, args...) }
+func (l lazyLogger) Warn(msg string, args ...any)  { l().Warn(msg, args...) }
+func (l lazyLogger) Debug(msg string, args ...any) { l().Debug(msg, args...) }
+func (l lazyLogger) Error(msg string, args ...any) { l().Error(msg, args...) }
 
 // claim makes this the only run of key in progress, waiting for another.
 func (x *Executor) claim(ctx context.Context, key string) (release func(), err error) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -155,5 +156,46 @@ func TestExecutorRunsAStepOnceWhenHandledTwiceAtOnce(t *testing.T) {
 	wg.Wait()
 	if n := g.runs.Load(); n != 3 {
 		t.Fatalf("%d runs of 3 steps handled 10 times at once", n)
+	}
+}
+
+// failingMarks cannot record anything (a store out of reach, a full disk).
+type failingMarks struct{ Marks }
+
+func (failingMarks) Mark(context.Context, string) (Mark, error) { return MarkNone, nil }
+func (failingMarks) SetMark(context.Context, string, Mark) error {
+	return errors.New("store unreachable")
+}
+
+// TestExecutorStepNotStartedWhenItsStartCannotBeRecorded: a step whose
+// start mark cannot be written does not run and says so with
+// ErrNotStarted, so the caller handles the event again instead of
+// acknowledging it with the action never run.
+func TestExecutorStepNotStartedWhenItsStartCannotBeRecorded(t *testing.T) {
+	g := &gauge{}
+	e := gaugeEngine(t, g, "skip") // skip: a start mark is needed
+	x := NewExecutor(ExecutorOptions{Marks: failingMarks{}})
+	ctx := context.Background()
+	ev, _ := ParseEvent([]byte(`{}`), "ev3")
+	ms, _ := e.Evaluate(ctx, ev, "")
+	err := x.RunSteps(ctx, e, ms[0], e.LocalSteps(ms[0].Route))
+	if !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("RunSteps: %v, want ErrNotStarted", err)
+	}
+	if n := g.runs.Load(); n != 0 {
+		t.Fatalf("%d actions ran without a recorded start", n)
+	}
+}
+
+func TestUnfinishedKeepsOnlyStepsToHandleAgain(t *testing.T) {
+	failed := errors.New(`action "a": exit status 1`)
+	notStarted := fmt.Errorf("%w: action %q: recording its start: %v", ErrNotStarted, "b", errors.New("disk full"))
+	elsewhere := fmt.Errorf("action %q: %w", "c", ErrElsewhere)
+	if err := Unfinished(errors.Join(failed, nil)); err != nil {
+		t.Fatalf("Unfinished of a failed action: %v, want nil", err)
+	}
+	got := Unfinished(errors.Join(failed, notStarted, elsewhere))
+	if !errors.Is(got, ErrNotStarted) || !errors.Is(got, ErrElsewhere) || strings.Contains(got.Error(), "exit status") {
+		t.Fatalf("Unfinished = %v, want the steps b and c only", got)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // Match is a route that matched an event, with its rendered message.
 type Match struct {
 	Route *Route
-	Msg   action.Message // Msg.Input is filled in when an action runs
+	Msg   action.Message // Msg.LazyInput is set when an action runs
 	// Fresh says the event is handled for the first time, so the executor
 	// need not read its steps' run records (it still writes them). Left
 	// false, every step's record is read: the safe default.

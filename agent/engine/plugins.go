@@ -85,9 +85,18 @@ type Batch struct {
 func (b *Batch) ID() string { return "agg-" + b.Key + "-" + strconv.FormatInt(b.Gen, 10) }
 
 // PluginsObserver hears what the plugins stage did (metrics); optional.
+// What it holds is read from the store when asked (Plugins.Held).
 type PluginsObserver interface {
+	// Deduplicated hears a message of route dropped as a duplicate.
 	Deduplicated(route string)
-	Held(route string)
+}
+
+// HeldCounter is a HoldStore that can count what it holds, for metrics.
+type HeldCounter interface {
+	// HeldByRoute returns a new map of the messages waiting in open
+	// batches and behind sealed ones, by route; a sealed batch's own
+	// messages are being sent, not held.
+	HeldByRoute() map[string]int
 }
 
 // PluginsOptions are the stage's dependencies; zero values take defaults.
@@ -152,9 +161,6 @@ func (p *Plugins) Apply(ctx context.Context, eng *Engine, ms []Match) (send, kep
 		if err != nil {
 			return nil, nil, fmt.Errorf("route %q: aggregation: %w", r.Name, err)
 		}
-		if p.obs != nil {
-			p.obs.Held(r.Name)
-		}
 		if b == nil {
 			kept = append(kept, m)
 			continue
@@ -162,6 +168,25 @@ func (p *Plugins) Apply(ctx context.Context, eng *Engine, ms []Match) (send, kep
 		send = append(send, p.aggregate(ctx, eng, b)...)
 	}
 	return send, kept, nil
+}
+
+// Held counts the messages held for aggregation now, by route: every
+// route of eng that aggregates (0 when it holds none) and any route the
+// store still holds messages of. Nil when the store cannot count.
+func (p *Plugins) Held(eng *Engine) map[string]int {
+	hc, ok := p.hold.(HeldCounter)
+	if !ok {
+		return nil
+	}
+	out := hc.HeldByRoute()
+	if eng != nil {
+		for _, r := range eng.Routes() {
+			if _, ok := out[r.Name]; !ok && r.Aggregates() {
+				out[r.Name] = 0
+			}
+		}
+	}
+	return out
 }
 
 // Due returns the aggregated messages of the batches whose timeout passed
@@ -380,6 +405,8 @@ type memBatch struct {
 // daemon stops, and lost if it crashes.
 func NewMemHold() HoldStore { return &memHold{batches: map[string]*memBatch{}} }
 
+var _ HeldCounter = (*memHold)(nil)
+
 func (s *memHold) Durable() bool { return false }
 
 func (s *memHold) Add(_ context.Context, key string, h Held, n int) (*Batch, error) {
@@ -400,6 +427,31 @@ func (s *memHold) Add(_ context.Context, key string, h Held, n int) (*Batch, err
 		return &Batch{Key: key, Gen: b.gen, Items: b.items}, nil
 	}
 	return nil, nil
+}
+
+// HeldByRoute implements HeldCounter.
+func (s *memHold) HeldByRoute() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, b := range s.batches {
+		n := len(b.next)
+		if !b.sealed {
+			n += len(b.items)
+		}
+		if n > 0 {
+			out[heldRoute(b)] += n
+		}
+	}
+	return out
+}
+
+// heldRoute is the route of b's messages: one batch, one route.
+func heldRoute(b *memBatch) string {
+	if len(b.items) > 0 {
+		return b.items[0].Route
+	}
+	return b.next[0].Route
 }
 
 // appendHeld adds h, keeping the event of the newest message only.

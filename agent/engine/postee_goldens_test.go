@@ -134,6 +134,18 @@ func TestPosteeStyleTemplates(t *testing.T) {
 		{"tracee-slack", "postee.tracee.slack", "", []string{"tracee-legacy.json"}},
 		{"trivy-operator-slack", "postee.trivyoperator.slack", "", []string{"trivy-operator.json"}},
 		{"trivy-operator-dependencytrack", "postee.trivyoperator.dependencytrack", "", []string{"trivy-operator.json"}},
+		{"trivy-operator-jira", "postee.trivyoperator.jira", "", []string{"trivy-operator.json"}},
+		{"trivy-vulns-slack", "postee.vuls.trivy.slack", "", []string{"trivy-report-2.json"}},
+		{"trivy-vulns-slack-aggregated", "postee.vuls.trivy.slack", "", []string{"trivy-report.json", "trivy-report-2.json"}},
+		{"vuls-cyclonedx", "postee.vuls.cyclondx", "", []string{"aqua-scan-scored.json"}},
+		{"vuls-opsgenie", "postee.vuls.opsgenie", "", []string{"aqua-scan.json"}},
+		// Postee also read the servicenow packages' result_* documents
+		// (date, severity, category, ...) for its serviceNow action; only
+		// title, result and url are compared here.
+		{"servicenow", "postee.servicenow", aqua, []string{"aqua-scan.json"}},
+		{"servicenow-no-aqua-server", "postee.servicenow", "", []string{"aqua-scan-2.json"}},
+		{"servicenow-incident", "postee.servicenow.incident", "", []string{"aqua-incident.json"}},
+		{"servicenow-insight", "postee.servicenow.insight", aqua, []string{"aqua-insight.json"}},
 		{"audit-json", "mine.audit.json", "", []string{"audit.json"}},
 	}
 	files := posteeTemplates(t, filepath.Join(src, "rego-templates"))

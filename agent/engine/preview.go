@@ -14,8 +14,8 @@ func (e *Engine) Preview(m Match, name string) (body string, ok bool) {
 	if !found || !isPreviewer {
 		return "", false
 	}
-	if m.Msg.Input == nil && m.ev != nil {
-		m.Msg.Input = m.ev.Doc()
+	if m.Msg.Input == nil && m.Msg.LazyInput == nil && m.ev != nil {
+		m.Msg.LazyInput = m.ev.Doc // decoded once, if an action reads it
 	}
 	return p.Preview(m.Msg), true
 }

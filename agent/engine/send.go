@@ -39,7 +39,8 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 	if !ok {
 		return fmt.Errorf("action %q is not available in this process", name)
 	}
-	log := e.log.With("route", msg.Route, "action", name, "event_id", msg.EventID)
+	// Built when something is logged: most sends log one line at most.
+	log := func() *slog.Logger { return e.log.With("route", msg.Route, "action", name, "event_id", msg.EventID) }
 	start := time.Now()
 	backoff := e.opts.Retry.Base
 	var err error
@@ -48,8 +49,10 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		retry, err = a.Send(ctx, msg)
 		err = e.redact.error(err) // logged here, returned to the runner's report
 		if err == nil {
-			if log.Enabled(ctx, slog.LevelInfo) {
-				log.Info("action done", "duration", time.Since(start).Round(time.Microsecond), "attempts", attempt)
+			// Debug: a line per action is per-event formatting work at
+			// INFO (the action metrics count them); failures are logged.
+			if e.log.Enabled(ctx, slog.LevelDebug) {
+				log().Debug("action done", "duration", time.Since(start).Round(time.Microsecond), "attempts", attempt)
 			}
 			e.observe(msg, name, "ok", time.Since(start), nil)
 			return nil
@@ -57,7 +60,7 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		if !retry || attempt >= e.opts.Retry.Attempts || ctx.Err() != nil {
 			break
 		}
-		log.Warn("action failed, will retry", "attempt", attempt, "backoff", backoff, logx.Err(err))
+		log().Warn("action failed, will retry", "attempt", attempt, "backoff", backoff, logx.Err(err))
 		e.observe(msg, name, "retried", time.Since(start), err)
 		select {
 		case <-ctx.Done():
@@ -68,7 +71,7 @@ func (e *Engine) Send(ctx context.Context, msg action.Message, name string) erro
 		}
 		break
 	}
-	log.Error("action failed", "duration", time.Since(start).Round(time.Microsecond), logx.Err(err))
+	log().Error("action failed", "duration", time.Since(start).Round(time.Microsecond), logx.Err(err))
 	e.observe(msg, name, "failed", time.Since(start), err)
 	return fmt.Errorf("action %q: %w", name, err)
 }

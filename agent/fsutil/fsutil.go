@@ -5,6 +5,7 @@ package fsutil
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -12,12 +13,22 @@ import (
 // WriteFileAtomic replaces path with data: after a crash, path holds the
 // old contents or the new, never a mix or nothing.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return Replace(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Replace replaces path with what write writes, as WriteFileAtomic does:
+// a temporary file beside it (created 0600, then given perm), fsynced,
+// renamed over path, and the directory fsynced.
+func Replace(path string, perm os.FileMode, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename: nothing to remove
-	if _, err := tmp.Write(data); err != nil {
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}

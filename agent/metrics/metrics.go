@@ -1,10 +1,13 @@
-// Package metrics holds the controller's Prometheus metrics in an explicit
-// registry (never the client library's global one): each daemon builds its
-// own Controller and hands it to the parts that count.
+// Package metrics holds the daemons' Prometheus metrics, each in an
+// explicit registry (never the client library's global one): the
+// controller builds a Controller, the runner a Runner, and each hands it
+// to the parts that count; what lives elsewhere (the fleet view, held
+// messages, JetStream) is read at scrape time.
 //
 // Label values are bounded: sources, reasons and outcomes are fixed words,
-// routes and actions come from cfg.yaml, runner names from the fleet; no
-// event ids or host names.
+// routes and actions come from cfg.yaml, runner names from the fleet,
+// files from runner.toml, streams are the fleet's own; no event ids or
+// host names.
 package metrics
 
 import (
@@ -14,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/postee-fleet/posteed/agent/buildinfo"
 )
 
 // Event sources (the source label of posteed_events_received_total).
@@ -41,26 +42,53 @@ type FleetRunner struct {
 	PendingWork    uint64
 }
 
+// NATSState is the controller's link to NATS, read at scrape time.
+type NATSState struct {
+	Connected bool
+	// Streams are the fleet's JetStream streams (nil when they could not
+	// be read in time).
+	Streams []StreamState
+}
+
+// StreamState is one JetStream stream's size.
+type StreamState struct {
+	Name            string
+	Messages, Bytes uint64
+}
+
+// ControllerState is what the controller's metrics read at each scrape; a
+// nil func, or one that returns nothing, exports no series.
+type ControllerState struct {
+	Fleet func() []FleetRunner     // per-runner series (controller mode)
+	Held  func() map[string]int    // messages held for aggregation, by route
+	NATS  func() (NATSState, bool) // false outside controller mode
+}
+
 // Controller is the controller's metrics.
 type Controller struct {
 	Registry *prometheus.Registry
+	Pipeline
 
-	EventsReceived   *prometheus.CounterVec   // source
-	BadInput         *prometheus.CounterVec   // reason
-	RouteMatches     *prometheus.CounterVec   // route
-	ActionRuns       *prometheus.CounterVec   // action, type, outcome
-	ActionDuration   *prometheus.HistogramVec // action, type
-	ConfigRevision   prometheus.Gauge
-	ReloadSuccess    prometheus.Gauge
-	ReloadTimestamp  prometheus.Gauge
-	RunnersConnected prometheus.Gauge
+	EventsReceived  *prometheus.CounterVec // source
+	BadInput        *prometheus.CounterVec // reason
+	RouteMatches    *prometheus.CounterVec // route
+	WorkDispatched  *prometheus.CounterVec // runner
+	ConfigRevision  prometheus.Gauge
+	ReloadSuccess   prometheus.Gauge
+	ReloadTimestamp prometheus.Gauge
 }
 
-// NewController registers the controller's metrics; fleet (nil outside
-// controller mode) is read at each scrape for the per-runner series.
-func NewController(version string, fleet func() []FleetRunner) *Controller {
+// heldHelpController says what the controller's held gauge counts: with
+// several controllers, each reads the same shared batches.
+const heldHelpController = "Messages held for aggregation now, by route. In controller mode the fleet's, read from " +
+	"JetStream: every controller sharing it reports the same count (aggregate with max, not sum)."
+
+// NewController registers the controller's metrics; st is read at each
+// scrape.
+func NewController(version string, st ControllerState) *Controller {
 	m := &Controller{
 		Registry: prometheus.NewRegistry(),
+		Pipeline: newPipeline(),
 		EventsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "posteed_events_received_total", Help: "Events received, by source (webhook, tracefile, runner_upstream).",
 		}, []string{"source"}),
@@ -70,13 +98,9 @@ func NewController(version string, fleet func() []FleetRunner) *Controller {
 		RouteMatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "posteed_route_matches_total", Help: "Events a route matched.",
 		}, []string{"route"}),
-		ActionRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "posteed_action_runs_total", Help: "Action attempts by outcome: ok, failed (final), retried.",
-		}, []string{"action", "type", "outcome"}),
-		ActionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "posteed_action_duration_seconds", Help: "Time an action took, retries included.",
-			Buckets: []float64{.005, .025, .1, .25, 1, 2.5, 10, 30, 60},
-		}, []string{"action", "type"}),
+		WorkDispatched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "posteed_work_dispatched_total", Help: "Jobs this controller queued for a runner (a job JetStream already had, from an event handled again, is not counted).",
+		}, []string{"runner"}),
 		ConfigRevision: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "posteed_config_revision", Help: "Revision of the cfg.yaml in use.",
 		}),
@@ -87,16 +111,12 @@ func NewController(version string, fleet func() []FleetRunner) *Controller {
 			Name: "posteed_config_last_reload_success_timestamp_seconds", Help: "When a config last loaded (start or reload), Unix time.",
 		}),
 	}
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "posteed_build_info", Help: "Always 1; the labels say what was built.",
-	}, []string{"program", "version", "commit", "goversion"})
-	buildInfo.WithLabelValues("posteed-controller", version, buildinfo.Commit(), buildinfo.GoVersion()).Set(1)
-	m.Registry.MustRegister(m.EventsReceived, m.BadInput, m.RouteMatches, m.ActionRuns, m.ActionDuration,
-		m.ConfigRevision, m.ReloadSuccess, m.ReloadTimestamp, buildInfo,
+	m.Registry.MustRegister(m.EventsReceived, m.BadInput, m.RouteMatches, m.WorkDispatched,
+		m.ConfigRevision, m.ReloadSuccess, m.ReloadTimestamp, buildInfo("posteed-controller", version),
+		&heldCollector{desc: prometheus.NewDesc(heldName, heldHelpController, []string{"route"}, nil), read: st.Held},
+		&fleetCollector{list: st.Fleet}, &natsCollector{read: st.NATS},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if fleet != nil {
-		m.Registry.MustRegister(&fleetCollector{list: fleet})
-	}
+	m.Registry.MustRegister(m.Pipeline.collectors()...)
 	m.ReloadSuccess.Set(1)
 	m.ReloadTimestamp.Set(float64(time.Now().Unix()))
 	return m
@@ -118,15 +138,6 @@ func (m *Controller) Reloaded(ok bool, revision int64, now time.Time) {
 	m.ConfigRevision.Set(float64(revision))
 }
 
-// ActionDone counts one action attempt (engine.Observer, through the
-// controller, which adds the status page's failure list).
-func (m *Controller) ActionDone(action, typ, outcome string, d time.Duration) {
-	m.ActionRuns.WithLabelValues(action, typ, outcome).Inc()
-	if outcome != OutcomeRetried {
-		m.ActionDuration.WithLabelValues(action, typ).Observe(d.Seconds())
-	}
-}
-
 var (
 	descConnected = prometheus.NewDesc("posteed_runner_connected", "1 while the runner heartbeats.", []string{"runner"}, nil)
 	descRevision  = prometheus.NewDesc("posteed_runner_config_revision", "Config revision the runner applied.", []string{"runner"}, nil)
@@ -144,6 +155,9 @@ func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	if f.list == nil {
+		return
+	}
 	for _, r := range f.list() {
 		connected := 0.0
 		if r.Connected {

@@ -6,50 +6,61 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/postee-fleet/posteed/agent/buildinfo"
 )
 
 // RunnerState is what the runner's metrics read at scrape time.
 type RunnerState struct {
 	SpoolPending   func() int64 // events spooled, not yet taken by the controller
 	SpoolDropped   func() int64
-	TraceeLines    func() int64 // Tracee lines evaluated
 	ConfigRevision func() int64
-	Connected      func() bool // to the controller's NATS
+	Connected      func() bool           // to the controller's NATS
+	Held           func() map[string]int // messages held for aggregation, by route
 }
 
 // Runner is the runner's metrics, in its own registry.
 type Runner struct {
-	Registry       *prometheus.Registry
+	Registry *prometheus.Registry
+	Pipeline
+
 	EventsReceived *prometheus.CounterVec // source
 	BadInput       *prometheus.CounterVec // reason
 	// TracefileEvents is EventsReceived{source="tracefile"}, resolved once:
 	// it counts every Tracee line.
 	TracefileEvents prometheus.Counter
+	TraceeLines     *prometheus.CounterVec // file
+	TraceeBadLines  *prometheus.CounterVec // file
+	WorkRedelivered *prometheus.CounterVec // runner
 }
 
 // NewRunner registers the runner's metrics.
 func NewRunner(version string, st RunnerState) *Runner {
 	m := &Runner{
 		Registry: prometheus.NewRegistry(),
+		Pipeline: newPipeline(),
 		EventsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "posteed_events_received_total", Help: "Events received, by source (webhook, tracefile).",
 		}, []string{"source"}),
 		BadInput: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "posteed_bad_input_total", Help: "Input refused, by reason (too_large, unreadable, not_json, unknown_route).",
 		}, []string{"reason"}),
+		TraceeLines: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "posteed_tracee_lines_total", Help: "Tracee lines taken in, by file: the tracee-files entry (made absolute) that matched.",
+		}, []string{"file"}),
+		TraceeBadLines: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "posteed_tracee_bad_lines_total", Help: "Tracee lines skipped, not JSON or longer than 1 MiB, by file: the tracee-files entry (made absolute) that matched.",
+		}, []string{"file"}),
+		WorkRedelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "posteed_work_redelivered_total",
+			Help: "Jobs JetStream delivered to this runner more than once: after a crash, a job handed back at a stop or while waiting for the config naming its action, or one past its ack wait.",
+		}, []string{"runner"}),
 	}
 	m.TracefileEvents = m.EventsReceived.WithLabelValues(SourceTracefile)
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "posteed_build_info", Help: "Always 1; the labels say what was built.",
-	}, []string{"program", "version", "commit", "goversion"})
-	buildInfo.WithLabelValues("postee-runner", version, buildinfo.Commit(), buildinfo.GoVersion()).Set(1)
 	f := func(get func() int64) func() float64 { return func() float64 { return float64(get()) } }
-	m.Registry.MustRegister(m.EventsReceived, m.BadInput, buildInfo,
+	m.Registry.MustRegister(m.EventsReceived, m.BadInput, m.TraceeLines, m.TraceeBadLines, m.WorkRedelivered,
+		buildInfo("postee-runner", version),
+		&heldCollector{desc: prometheus.NewDesc(heldName, "Messages this runner holds for aggregation now (for its own actions), by route.", []string{"route"}, nil), read: st.Held},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posteed_spool_pending_events", Help: "Events spooled for the controller and not yet taken."}, f(st.SpoolPending)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "posteed_spool_dropped_total", Help: "Spooled events dropped (unreadable or refused for good)."}, f(st.SpoolDropped)),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "posteed_tracee_lines_total", Help: "Tracee lines evaluated."}, f(st.TraceeLines)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posteed_config_revision", Help: "Revision of the config slice in use (0: none yet)."}, f(st.ConfigRevision)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posteed_controller_connected", Help: "1 while connected to the controller's NATS."}, func() float64 {
 			if st.Connected() {
@@ -58,7 +69,15 @@ func NewRunner(version string, st RunnerState) *Runner {
 			return 0
 		}),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(m.Pipeline.collectors()...)
 	return m
+}
+
+// TraceeFile makes file's series exist from 0, so that the first bad
+// line is an increase Prometheus sees.
+func (m *Runner) TraceeFile(file string) {
+	m.TraceeLines.WithLabelValues(file)
+	m.TraceeBadLines.WithLabelValues(file)
 }
 
 // Handler serves the registry in the text exposition format.

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/fsutil"
 	"os"
 	"path/filepath"
 )
@@ -47,26 +48,10 @@ func WritePair(dir, name string, certPEM, keyPEM []byte) error {
 	return writeFile(filepath.Join(dir, name+".key"), keyPEM, 0o600)
 }
 
-// writeFile writes through a temporary file so that a key never exists, even
-// briefly, with the permissions of a file it replaces.
+// writeFile replaces path whole (agent/fsutil); the temporary file is
+// 0600 from its creation, so a key never exists with wider permissions.
 func writeFile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := fsutil.WriteFileAtomic(path, data, perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -5,18 +5,30 @@ import (
 	"errors"
 
 	"github.com/postee-fleet/posteed/agent/admin"
+	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
 )
 
+// newMetrics registers the runner's metrics before the parts that count
+// exist: what is read at scrape time is reached through r.
 func (r *Runner) newMetrics() *metrics.Runner {
 	return metrics.NewRunner(r.opts.Version, metrics.RunnerState{
-		SpoolPending:   r.up.Pending,
-		SpoolDropped:   r.up.Dropped,
-		TraceeLines:    r.local.evaluated.Load,
+		SpoolPending:   func() int64 { return r.up.Pending() },
+		SpoolDropped:   func() int64 { return r.up.Dropped() },
 		ConfigRevision: r.Revision,
 		Connected:      func() bool { return r.link.connected() },
+		Held:           func() map[string]int { return r.plugins.Held(r.Engine()) },
 	})
+}
+
+// actionMetrics counts the action runs of the runner's engines.
+type actionMetrics struct{ m *metrics.Runner }
+
+var _ engine.Observer = actionMetrics{}
+
+func (a actionMetrics) ActionDone(r engine.ActionResult) {
+	a.m.ActionDone(r.Action, r.Type, r.Outcome, r.Duration)
 }
 
 // startAdmin binds and serves the admin listener ("" in the settings:

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -45,7 +46,7 @@ func TestAdminListener(t *testing.T) {
 	f.Close()
 	eventually(t, "the Tracee line counted", func() bool {
 		_, body := get("/metrics")
-		return strings.Contains(body, `posteed_events_received_total{source="tracefile"} 1`) && strings.Contains(body, "\nposteed_tracee_lines_total 1\n")
+		return strings.Contains(body, `posteed_events_received_total{source="tracefile"} 1`) && strings.Contains(body, fmt.Sprintf("\nposteed_tracee_lines_total{file=%q} 1\n", x.file))
 	})
 	code, body := get("/metrics")
 	for _, want := range []string{

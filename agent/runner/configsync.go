@@ -44,6 +44,8 @@ type syncDeps struct {
 	// Applied is called after a new slice is in use (the heartbeat then
 	// reports it at once).
 	Applied func()
+	// Observer hears every action attempt of the slices' engines.
+	Observer engine.Observer
 }
 
 // inUse is the slice in use with its engine, swapped as one so that an
@@ -208,7 +210,7 @@ func (s *configSync) compile(ctx context.Context, sl *transport.Slice) (*engine.
 	}
 	name := s.deps.Name
 	eng, err := engine.New(ctx, cfg, engine.Options{
-		Registry: s.deps.Registry, Logger: s.deps.Logger, StateDir: s.deps.StateDir,
+		Registry: s.deps.Registry, Logger: s.deps.Logger, StateDir: s.deps.StateDir, Observer: s.deps.Observer,
 		Here: func(runsOn string) bool { return runsOn == name || runsOn == engine.Origin },
 	})
 	if err != nil {

@@ -31,6 +31,9 @@ func TestTraceeFileAppend(t *testing.T) {
 		t.Fatalf("exec saw %d distinct events, want %d", len(ids), n)
 	}
 	stays(t, "each event once", func() bool { return x.recv.exactlyOnce(0, 2*n) && len(readLines(x.out)) == n })
+	eventually(t, "the runner's runs counted", func() bool {
+		return gathered(t, x.runner.r.metrics.Registry, "posteed_action_runs_total", "action=runner-exec", "outcome=ok") == float64(n)
+	})
 }
 
 // TestTraceeFileBurst: a burst written faster than it is read loses nothing
@@ -119,6 +122,13 @@ func TestTraceeFileBadLines(t *testing.T) {
 	}
 	if !strings.Contains(x.runner.r.statusLine(), "2 bad") {
 		t.Errorf("status %q does not count the bad lines", x.runner.r.statusLine())
+	}
+	reg := x.runner.r.metrics.Registry
+	eventually(t, "the lines counted by file", func() bool {
+		return gathered(t, reg, "posteed_tracee_lines_total", "file="+x.file) == 4
+	})
+	if v := gathered(t, reg, "posteed_tracee_bad_lines_total", "file="+x.file); v != 2 {
+		t.Errorf("posteed_tracee_bad_lines_total{file=%q} = %v, want 2", x.file, v)
 	}
 }
 

@@ -89,6 +89,7 @@ func (in *intake) onLine(ctx context.Context, l tracefile.Line) error {
 		return err
 	}
 	in.metrics.TracefileEvents.Inc()
+	in.metrics.TraceeLines.WithLabelValues(l.Pattern).Inc()
 	return nil
 }
 

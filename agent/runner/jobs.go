@@ -4,18 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/metrics"
 	"github.com/postee-fleet/posteed/agent/transport"
 )
 
@@ -33,6 +33,9 @@ type jobs struct {
 	marks  *fileMarks
 	log    *slog.Logger
 	stopBy func() time.Time // when a stop must be done
+	// redelivered counts jobs delivered more than once: JetStream's
+	// count on the message, so it holds across restarts of the runner.
+	redelivered prometheus.Counter
 
 	slots  chan struct{}          // jobs in progress (fetched, not yet acked)
 	mu     sync.Mutex             // guards serial
@@ -40,9 +43,10 @@ type jobs struct {
 	wg     sync.WaitGroup
 }
 
-func newJobs(name string, l *link, cfg *configSync, x *engine.Executor, m *fileMarks, log *slog.Logger, stopBy func() time.Time) *jobs {
+func newJobs(name string, l *link, cfg *configSync, x *engine.Executor, m *fileMarks, mx *metrics.Runner, log *slog.Logger, stopBy func() time.Time) *jobs {
 	return &jobs{name: name, link: l, cfg: cfg, exec: x, marks: m, log: log, stopBy: stopBy,
-		slots: make(chan struct{}, x.Limit()), serial: map[string]chan func(){}}
+		redelivered: mx.WorkRedelivered.WithLabelValues(name), // from 0: the first redelivery is an increase
+		slots:       make(chan struct{}, x.Limit()), serial: map[string]chan func(){}}
 }
 
 // Run consumes until ctx is done, then hands back the jobs fetched but not
@@ -53,54 +57,8 @@ func (w *jobs) Run(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
-	for ctx.Err() == nil {
-		cons, err := w.link.js.Consumer(ctx, transport.WorkStream, w.name)
-		if err != nil {
-			w.log.Debug("work queue not found yet", logx.Err(err))
-			select { // the controller creates the queue with the first work or config
-			case <-ctx.Done():
-				return
-			case <-time.After(500 * time.Millisecond):
-				continue
-			}
-		}
-		// Missed heartbeats (the consumer's leader moved to another
-		// server) make it pull again within 10 s; no responders (a new
-		// consumer whose leader is not reachable yet) within a second.
-		unanswered := make(chan struct{}, 1)
-		cc, err := cons.Consume(func(m jetstream.Msg) { w.take(ctx, m) }, jetstream.PullMaxMessages(cap(w.slots)),
-			jetstream.PullExpiry(30*time.Second), jetstream.PullHeartbeat(5*time.Second),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				w.log.Debug("work queue", logx.Err(err))
-				if errors.Is(err, nats.ErrNoResponders) {
-					select {
-					case unanswered <- struct{}{}:
-					default:
-					}
-				}
-			}))
-		if err != nil {
-			w.log.Warn("cannot read work queue", logx.Err(err))
-			select {
-			case <-ctx.Done():
-			case <-time.After(2 * time.Second):
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			w.stop(cc)
-			return
-		case <-unanswered:
-			cc.Stop()
-			<-cc.Closed()
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}
+	WorkQueue{JS: w.link.js, Name: w.name, MaxMessages: cap(w.slots), Log: w.log,
+		Take: func(m jetstream.Msg) { w.take(ctx, m) }, Stop: w.stop}.Run(ctx)
 }
 
 // stop drains rather than stops: jobs already fetched still reach take,
@@ -131,6 +89,9 @@ const workDrainMax = 70 * time.Second
 // when the route serializes its actions. It blocks while as many jobs as
 // the executor's limit are in progress, so the consumer fetches no more.
 func (w *jobs) take(ctx context.Context, m jetstream.Msg) {
+	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+		w.redelivered.Inc()
+	}
 	var job transport.Job
 	if err := json.Unmarshal(m.Data(), &job); err != nil {
 		w.log.Error("unreadable work dropped", logx.Err(err))
@@ -192,6 +153,13 @@ func (w *jobs) run(ctx context.Context, m jetstream.Msg, job transport.Job) {
 	// A started job runs to its end even when the runner stops: cancelled
 	// half-way and unacked, it would run again after the restart.
 	err := w.exec.RunSteps(context.WithoutCancel(ctx), eng, jobMatch(job), stepsOf(job))
+	if again := engine.Unfinished(err); again != nil {
+		// A step's start could not be recorded (a full disk): the job
+		// comes back later, and the steps done are not run again.
+		log.Warn("work not run yet; it is delivered again later", logx.Err(again))
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
 	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	_ = m.DoubleAck(ackCtx)
 	cancel()
@@ -251,12 +219,15 @@ func keepAlive(m jetstream.Msg, every time.Duration) (stop func()) {
 
 // jobMatch is the match a job carries: the controller rendered it already.
 func jobMatch(job transport.Job) engine.Match {
-	var input any
-	dec := json.NewDecoder(bytes.NewReader(job.Event))
-	dec.UseNumber()
-	_ = dec.Decode(&input)
+	input := sync.OnceValue(func() any {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(job.Event))
+		dec.UseNumber()
+		_ = dec.Decode(&v)
+		return v
+	})
 	return engine.NewMatch(&engine.Route{Name: job.Route, Serialize: job.Serialize},
-		action.Message{Title: job.Title, Body: job.Body, URL: job.URL, Event: job.Event, Input: input,
+		action.Message{Title: job.Title, Body: job.Body, URL: job.URL, Event: job.Event, LazyInput: input,
 			EventID: job.EventID, Route: job.Route}, nil)
 }
 

@@ -153,6 +153,27 @@ func (j *journal) readCursor(name string) (int64, bool) {
 // offset. A failed write is cut off again, so the next entry does not glue
 // onto a partial one; until an append succeeds, Failed says why.
 func (j *journal) Append(entry []byte) (int64, error) {
+	off, err := j.append(entry)
+	if err == nil {
+		return off, nil
+	}
+	// A full disk: free what every reader is past, and try once more.
+	j.mu.Lock()
+	base := j.base
+	j.mu.Unlock()
+	if j.compact() != nil {
+		return 0, err
+	}
+	j.mu.Lock()
+	freed := j.base != base
+	j.mu.Unlock()
+	if !freed {
+		return 0, err
+	}
+	return j.append(entry)
+}
+
+func (j *journal) append(entry []byte) (int64, error) {
 	buf := make([]byte, 0, len(entry)+1)
 	buf = append(append(buf, entry...), '\n')
 	j.mu.Lock()
@@ -196,11 +217,13 @@ func (j *journal) Sync() error {
 	if j.synced >= want {
 		return nil
 	}
+	// swap first: a compaction between reading j.f and its fsync would
+	// close the file under it (and its replacement was fsynced whole).
+	j.swap.RLock()
 	j.mu.Lock()
 	end, f := j.end, j.f
 	j.dirty = false
 	j.mu.Unlock()
-	j.swap.RLock()
 	err := f.Sync()
 	j.swap.RUnlock()
 	if err != nil {
@@ -269,10 +292,24 @@ func (j *journal) SetCursor(name string, off int64) error {
 	if same {
 		return nil
 	}
-	if err := fsutil.WriteFileAtomic(j.cursorFile(name), []byte(strconv.FormatInt(off, 10)), 0o600); err != nil {
-		return fmt.Errorf("spool cursor: %w", err)
+	err := fsutil.WriteFileAtomic(j.cursorFile(name), []byte(strconv.FormatInt(off, 10)), 0o600)
+	if err != nil {
+		// A full disk has no room for the cursor file either: compact all
+		// the same, it is what frees the disk. The entries dropped were
+		// read; a cursor left behind by a crash is reset to the new base.
+		err = fmt.Errorf("spool cursor: %w", err)
 	}
-	return j.compact()
+	return errors.Join(err, j.compact())
+}
+
+// replaced says whether path is no longer the file j appends to.
+func (j *journal) replaced(path string) bool {
+	now, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	cur, err := j.f.Stat()
+	return err == nil && !os.SameFile(now, cur)
 }
 
 // compact drops the entries every reader is past: all of them when the
@@ -291,6 +328,25 @@ func (j *journal) compact() error {
 	switch {
 	case head <= 0:
 		return nil
+	case j.failed != nil && low == j.end:
+		// A full disk and every entry read: cut the file in place, since
+		// a copy needs space there is not. Truncate, then the new header:
+		// a crash between them leaves an empty file (base 0), and cursors
+		// saved beyond its end are reset to it on load; nothing unread
+		// was in it.
+		hdr := fmt.Appendf(nil, "#base %d\n", low)
+		err := j.f.Truncate(0)
+		if err == nil {
+			_, err = j.f.Write(hdr)
+		}
+		if err == nil {
+			err = j.f.Sync()
+		}
+		if err != nil {
+			return fmt.Errorf("spool compaction: %w", err)
+		}
+		j.hdr, j.base, j.dirty = int64(len(hdr)), low, false
+		return nil
 	case j.failed != nil: // the disk is full: free whatever can be freed
 	case low == j.end && head >= 64<<10: // everything read: an empty file
 	case head >= j.compactAt && head >= (j.end-j.base)/2:
@@ -298,29 +354,19 @@ func (j *journal) compact() error {
 		return nil
 	}
 	path := j.f.Name()
-	tmp, err := os.CreateTemp(j.dir, ".spool.log.*")
-	if err != nil {
-		return fmt.Errorf("spool compaction: %w", err)
-	}
-	defer os.Remove(tmp.Name())
 	hdr := fmt.Appendf(nil, "#base %d\n", low)
-	_, err = tmp.Write(hdr)
-	if err == nil {
-		_, err = io.Copy(tmp, io.NewSectionReader(j.f, j.hdr+head, j.end-low))
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
+	err := fsutil.Replace(path, 0o600, func(w io.Writer) error {
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		_, err := io.Copy(w, io.NewSectionReader(j.f, j.hdr+head, j.end-low))
+		return err
+	})
+	if err != nil && !j.replaced(path) {
 		return fmt.Errorf("spool compaction: %w", err)
 	}
-	_ = fsutil.SyncDir(j.dir)
+	// Replaced (an error after the rename is only the directory's fsync):
+	// from here on, appends must go to the new file.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("spool compaction: %w", err)

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -67,59 +66,20 @@ func dial(ctx context.Context, s Settings, d linkDeps) (*link, error) {
 
 func (l *link) connected() bool { return l != nil && l.nc.IsConnected() }
 
-// fetchConfig reads the current slice: from the fleet's bucket (any NATS
-// server answers, no controller needed), or, when it has none for this
-// runner yet, from a controller, which stores it there.
+// fetchConfig reads the current slice (see FetchSlice).
 func (l *link) fetchConfig(ctx context.Context) ([]byte, error) {
-	get, cancelGet := context.WithTimeout(ctx, 2*time.Second)
-	m, err := l.nc.RequestWithContext(get, transport.SliceGet(l.name), nil)
-	cancelGet()
-	if err == nil && m.Header.Get("Status") == "" && len(m.Data) > 0 {
-		l.log.Info("config slice read from the fleet's bucket")
-		return m.Data, nil
-	}
-	switch {
-	case err != nil:
-		l.log.Debug("config slice not read from the bucket; asking a controller", logx.Err(err))
-	default:
-		l.log.Debug("config slice not in the bucket; asking a controller", "status", m.Header.Get("Status"), "description", m.Header.Get("Description"))
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := json.Marshal(transport.CfgRequest{Runner: l.name})
-	m, err = l.nc.RequestWithContext(ctx, transport.CfgGet(l.name), req)
-	if err != nil {
-		return nil, err
-	}
-	return m.Data, nil
+	return FetchSlice(ctx, l.nc, l.name, l.log)
 }
 
 // heartbeat publishes status() every interval until ctx is done.
 func (l *link) heartbeat(ctx context.Context, every time.Duration, status func() transport.Status) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		l.publishStatus(status())
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	SendHeartbeats(ctx, l.nc, l.name, every, status)
 }
 
-func (l *link) publishStatus(st transport.Status) {
-	st.Runner = l.name
-	b, _ := json.Marshal(st)
-	_ = l.nc.Publish(transport.Heartbeat(l.name), b)
-}
+func (l *link) publishStatus(st transport.Status) { SendStatus(l.nc, l.name, st) }
 
 // report tells the controller how a job ended.
-func (l *link) report(o transport.Outcome) {
-	o.Runner = l.name
-	b, _ := json.Marshal(o)
-	_ = l.nc.Publish(transport.Result(l.name), b)
-}
+func (l *link) report(o transport.Outcome) { SendOutcome(l.nc, l.name, o) }
 
 // close flushes what was published (results, the last heartbeat) and
 // closes the connection.

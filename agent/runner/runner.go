@@ -80,7 +80,8 @@ type Runner struct {
 	in      *intake
 	files   *traceeFiles
 	metrics *metrics.Runner
-	link    *link // set by Run
+	link    *link         // set by Run, before linked is closed
+	linked  chan struct{} // closed once Run set link
 
 	ready     chan struct{} // closed once serving
 	mu        sync.Mutex
@@ -122,7 +123,7 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 	}
 	o.Timings = o.Timings.withDefaults()
 	s := o.Settings
-	r := &Runner{opts: o, log: o.Logger.With("runner", s.Name), ready: make(chan struct{})}
+	r := &Runner{opts: o, log: o.Logger.With("runner", s.Name), ready: make(chan struct{}), linked: make(chan struct{})}
 	r.stallAt.Store(defaultStallAt)
 	if err := os.MkdirAll(s.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
@@ -135,12 +136,13 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 		r.journal.Close()
 		return nil, err
 	}
+	r.metrics = r.newMetrics()
 	r.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Marks: r.marks, Logger: r.log})
-	r.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: r.log, ScanEvery: o.Timings.ScanHeld})
-	r.cfg = newConfigSync(syncDeps{Name: s.Name, StateDir: s.StateDir, Registry: o.Registry, Logger: r.log, Applied: r.sendHeartbeat})
+	r.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: r.log, ScanEvery: o.Timings.ScanHeld, Observer: r.metrics})
+	r.cfg = newConfigSync(syncDeps{Name: s.Name, StateDir: s.StateDir, Registry: o.Registry, Logger: r.log, Applied: r.sendHeartbeat,
+		Observer: actionMetrics{r.metrics}})
 	r.up = newUpstream(r.journal, r.log, func(ctx context.Context, entry []byte) error { return publisher(r.link)(ctx, entry) })
 	r.local = newLocal(r.journal, r.cfg, r.plugins, r.exec, r.marks, r.log)
-	r.metrics = r.newMetrics()
 	r.in = &intake{name: s.Name, host: o.Hostname, machineID: o.MachineID, j: r.journal, cfg: r.cfg, up: r.up, local: r.local,
 		metrics: r.metrics, log: r.log, maxBacklog: 256 << 20, fits: func(n int) error {
 			if r.link == nil {
@@ -148,7 +150,7 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 			}
 			return transport.Fits(r.link.nc, n)
 		}}
-	r.files = &traceeFiles{settings: s, log: r.log, handle: r.in.onLine, beforeCommit: r.in.beforeCommit}
+	r.files = &traceeFiles{settings: s, log: r.log, handle: r.in.onLine, beforeCommit: r.in.beforeCommit, metrics: r.metrics}
 	r.cfg.loadCache(ctx)
 	return r, nil
 }
@@ -187,6 +189,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 		}
 		return err
 	}
+	close(r.linked)
 	stopAdmin, err := r.startAdmin()
 	if err != nil {
 		r.link.close()
@@ -199,7 +202,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 	start(&parts, r.up.Run)
 	localCtx, stopLocal := context.WithCancel(context.WithoutCancel(ctx))
 	localDone.Go(func() { r.local.Run(localCtx) })
-	jobs := newJobs(r.opts.Settings.Name, r.link, r.cfg, r.exec, r.marks, r.log, r.stopDeadline)
+	jobs := newJobs(r.opts.Settings.Name, r.link, r.cfg, r.exec, r.marks, r.metrics, r.log, r.stopDeadline)
 	start(&parts, jobs.Run)
 	start(&parts, func(ctx context.Context) { r.link.heartbeat(ctx, r.opts.Timings.Heartbeat, r.status) })
 	start(&parts, func(ctx context.Context) { r.plugins.Run(ctx, r.Engine, r.runFlushed) })
@@ -247,6 +250,7 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 
 // connected runs each time the connection to the controller comes up.
 func (r *Runner) connected() {
+	<-r.linked // the link can come up before Run stored it
 	r.up.Kick()
 	r.fetchConfig(context.Background())
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/intake/tracefile"
 	"github.com/postee-fleet/posteed/agent/logx"
+	"github.com/postee-fleet/posteed/agent/metrics"
 )
 
 // traceeFiles follows the Tracee output files runner.toml's [discovery]
@@ -25,6 +26,7 @@ type traceeFiles struct {
 	log          *slog.Logger
 	handle       func(context.Context, tracefile.Line) error
 	beforeCommit func() error
+	metrics      *metrics.Runner // lines by file: the intake counts good ones, the follower bad ones
 
 	follower *tracefile.Follower
 	mu       sync.Mutex
@@ -36,6 +38,7 @@ func (t *traceeFiles) start(ctx context.Context, wg *sync.WaitGroup) error {
 	f, err := tracefile.New(tracefile.Options{
 		Paths: t.settings.TraceeFiles, StateDir: t.settings.StateDir, StartAtBeginning: t.settings.StartAtBegin,
 		Logger: t.log.With("component", "tracee-files"), Handle: t.handle, BeforeCommit: t.beforeCommit,
+		BadLine: func(file string) { t.metrics.TraceeBadLines.WithLabelValues(file).Inc() },
 		// Lines past the last commit are read again after a crash: they
 		// run nothing twice, but cost a re-evaluation each.
 		CommitInterval: 200 * time.Millisecond,
@@ -47,12 +50,24 @@ func (t *traceeFiles) start(ctx context.Context, wg *sync.WaitGroup) error {
 	t.mu.Lock()
 	t.paths = t.settings.TraceeFiles
 	t.mu.Unlock()
+	t.countFiles(t.settings.TraceeFiles)
 	wg.Go(func() {
 		if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 			t.log.Error("tracee file watcher stopped", logx.Err(err))
 		}
 	})
 	return nil
+}
+
+// countFiles starts the line counters of paths at 0, under the names the
+// follower gives them (Line.Pattern: absolute), so that Prometheus sees
+// the first bad line of a file as an increase.
+func (t *traceeFiles) countFiles(paths []string) {
+	for _, p := range paths {
+		if abs, err := filepath.Abs(p); err == nil {
+			t.metrics.TraceeFile(abs)
+		}
+	}
 }
 
 func (t *traceeFiles) statusLine() string {
@@ -132,5 +147,6 @@ func (t *traceeFiles) reloadDiscovery() {
 	}
 	t.paths = d.TraceeFiles
 	t.follower.SetPaths(d.TraceeFiles)
+	t.countFiles(d.TraceeFiles)
 	t.log.Info("tracee files reloaded", "paths", strings.Join(d.TraceeFiles, ","))
 }

@@ -77,6 +77,9 @@ type fakeMsg struct {
 }
 
 func (m *fakeMsg) Data() []byte { return m.data }
+func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: 1}, nil
+}
 func (m *fakeMsg) record(s string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -106,7 +109,7 @@ func TestJobMissingAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := localNATS(t)
-	w := newJobs("r1", &link{name: "r1", nc: nc, log: r.log}, r.cfg, r.exec, r.marks, r.log, r.stopDeadline)
+	w := newJobs("r1", &link{name: "r1", nc: nc, log: r.log}, r.cfg, r.exec, r.marks, r.metrics, r.log, r.stopDeadline)
 	results, err := nc.SubscribeSync(transport.Result("r1"))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ var wellKnown = map[string]string{
 	"runner":          "POSTEE_RUNNER",
 	"event_id":        "POSTEE_EVENT_ID",
 	"config_revision": "POSTEE_CONFIG_REVISION",
+	"error":           "POSTEE_ERROR", // logx.ErrorKey: journalctl POSTEE_ERROR= finds every error
 }
 
 // maxFieldName is journald's limit; longer names are dropped by journald.

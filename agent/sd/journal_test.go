@@ -115,6 +115,9 @@ func TestJournalHandlerFields(t *testing.T) {
 		}, entry{"down", journal.PriErr, map[string]string{
 			"POSTEE_NATS_URL": "tls://c:4222", "POSTEE_NATS_CONN_RETRIES": "3",
 			"POSTEE_ROUTE": "r1", "POSTEE_NATS_INLINED": "true"}}},
+		{"the error key is POSTEE_ERROR inside any group", func(l *slog.Logger) {
+			l.WithGroup("spool").Error("append failed", "error", errors.New("disk full"))
+		}, entry{"append failed", journal.PriErr, map[string]string{"POSTEE_ERROR": "disk full"}}},
 		{"attrs before a group stay outside it", func(l *slog.Logger) {
 			l.With("runner", "web-1", "host", "h1").WithGroup("spool").Debug("flushed", "n", 4)
 		}, entry{"flushed", journal.PriDebug, map[string]string{

@@ -59,6 +59,13 @@ func (c *Checker) Positive(key string, v int64) {
 	}
 }
 
+// NotNegative checks a size whose 0 means "sized automatically".
+func (c *Checker) NotNegative(key string, v int64) {
+	if v < 0 {
+		c.Add(key, "%d: must be 0 (automatic) or more", v)
+	}
+}
+
 // Readable checks a file setting. A relative name is a systemd credential
 // (LoadCredential=), resolved when the daemon starts: not checked here.
 func (c *Checker) Readable(key, value string) {

@@ -139,3 +139,44 @@ body-limit = 0
 		t.Errorf("shipped files: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestCheckKubernetesOnRunner: a kubernetes action a route places on a
+// runner without kube-config-file passes check with a warning on its
+// line, as only a runner in a Kubernetes pod has a service account to use:
+// a runner elsewhere would refuse its whole config slice.
+func TestCheckKubernetesOnRunner(t *testing.T) {
+	t.Parallel()
+	const cfg = `routes:
+- name: r
+  input: contains(input.image, "alpine")
+  actions: [label-pod]
+  template: raw
+templates:
+- name: raw
+  rego-package: postee.rawmessage.json
+actions:
+- name: label-pod
+  type: kubernetes
+  enable: true
+  runs-on: node-1
+  kube-namespace: default
+  kube-label-selector: app=web
+  kube-actions:
+    labels:
+      quarantine: "true"
+`
+	stdout, stderr, code := runCLIStdin(t, cfg, "check", "-")
+	want := []string{
+		`warning: <stdin>:10: actions[0] "label-pod": kube-config-file is required unless the runner runs in a Kubernetes pod`,
+		`<stdin>: valid, with 1 warning`,
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if code != 0 || len(lines) != len(want) {
+		t.Fatalf("exit %d, want 0 and %d lines:\n%s%s", code, len(want), stdout, stderr)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d:\n got %s\nwant %s…", i+1, lines[i], w)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func (d *demo) close() {
 }
 
 func (d *demo) play() error {
-	step("1. certificates: a dev CA, the controller's server certificate, postee-runner-1's client certificate")
+	step("1. certificates: a dev CA, the controller's server certificate, postee-runner-1's client certificate (naming its host node-1)")
 	if err := d.certs(); err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (d *demo) certs() error {
 	if err := pki.WritePair(d.dir, "controller", crt, key); err != nil {
 		return err
 	}
-	crt, key, err = ca.Issue(pki.Client, "postee-runner-1", nil, 24*time.Hour)
+	crt, key, err = ca.Issue(pki.Client, "postee-runner-1", []string{"node-1"}, 24*time.Hour)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type heldIndex struct {
 	route    string
 	first    time.Time // the oldest message's
 	sealedAt time.Time // zero: open
+	held     int       // messages waiting: an open batch's and the next one's
 }
 
 type holdValue struct {
@@ -55,7 +56,10 @@ type holdValue struct {
 // maxBatchBytes seals a batch early: a held batch must fit one message.
 const maxBatchBytes = 2 << 20
 
-var _ engine.HoldStore = (*Hold)(nil)
+var (
+	_ engine.HoldStore   = (*Hold)(nil)
+	_ engine.HeldCounter = (*Hold)(nil)
+)
 
 // NewHold follows the bucket until ctx ends; owner names this controller.
 func NewHold(ctx context.Context, kv jetstream.KeyValue, owner string, log *slog.Logger) (*Hold, error) {
@@ -78,14 +82,30 @@ func (h *Hold) follow(w jetstream.KeyWatcher) {
 		if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &v) != nil || len(v.Items) == 0 {
 			delete(h.index, e.Key())
 		} else {
-			x := heldIndex{route: v.Items[0].Route, first: v.Items[0].At}
+			x := heldIndex{route: v.Items[0].Route, first: v.Items[0].At, held: len(v.Next)}
 			if v.Sealed != "" {
 				x.sealedAt = time.UnixMilli(v.SealedAt)
+			} else {
+				x.held += len(v.Items)
 			}
 			h.index[e.Key()] = x
 		}
 		h.mu.Unlock()
 	}
+}
+
+// HeldByRoute implements engine.HeldCounter from the bucket's watch: the
+// fleet's held messages, the same on every controller.
+func (h *Hold) HeldByRoute() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]int{}
+	for _, x := range h.index {
+		if x.held > 0 {
+			out[x.route] += x.held
+		}
+	}
+	return out
 }
 
 // Durable implements engine.HoldStore: held messages survive restarts.

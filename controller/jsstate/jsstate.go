@@ -27,6 +27,7 @@ const (
 	DedupBucket  = "posteed_dedup"       // unique-message-props key → when it expires
 	HoldBucket   = "posteed_held"        // aggregation batch → its held messages
 	MarkBucket   = "posteed_marks"       // step → started or done
+	CtlBucket    = "posteed_controllers" // controller id → its liveness
 )
 
 // Options size the state. Zero values take the defaults.
@@ -60,13 +61,16 @@ func (o Options) withDefaults() Options {
 
 // State is the fleet's buckets.
 type State struct {
-	Slices, Runners, Hosts, Config, Dedup, Hold, Marks jetstream.KeyValue
+	Slices, Runners, Hosts, Config, Dedup, Hold, Marks, Controllers jetstream.KeyValue
 }
 
 // Open creates or updates every bucket.
 func Open(ctx context.Context, js jetstream.JetStream, o Options) (*State, error) {
 	o = o.withDefaults()
 	kv := func(name, about string, bytes int64, ttl time.Duration, discardOld bool) (jetstream.KeyValue, error) {
+		if b, ok := current(ctx, js, name, bytes, ttl, o.Replicas, discardOld); ok {
+			return b, nil // as configured: no change through the meta leader
+		}
 		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: name, Description: about, History: 1, MaxBytes: bytes, TTL: ttl,
 			Storage: jetstream.FileStorage, Replicas: o.Replicas,
@@ -95,10 +99,25 @@ func Open(ctx context.Context, js jetstream.JetStream, o Options) (*State, error
 	open(&s.Dedup, DedupBucket, "unique-message-props: when each combination may be sent again", o.DedupBytes, 30*24*time.Hour, true)
 	open(&s.Hold, HoldBucket, "messages held for aggregation, by route and source", o.HoldBytes, 0, false)
 	open(&s.Marks, MarkBucket, "the actions run for each event (started, done)", o.MarkBytes, 7*24*time.Hour, true)
+	open(&s.Controllers, CtlBucket, "the controllers sharing the fleet, rewritten while they live", -1, 24*time.Hour, false)
 	if err != nil {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// current is bucket name when it exists with these settings.
+func current(ctx context.Context, js jetstream.JetStream, name string, bytes int64, ttl time.Duration, replicas int, discardOld bool) (jetstream.KeyValue, bool) {
+	st, err := js.Stream(ctx, "KV_"+name)
+	if err != nil {
+		return nil, false
+	}
+	c := st.CachedInfo().Config
+	if c.MaxBytes != bytes || c.MaxAge != ttl || c.Replicas != replicas || (c.Discard == jetstream.DiscardOld) != discardOld {
+		return nil, false
+	}
+	b, err := js.KeyValue(ctx, name)
+	return b, err == nil
 }
 
 // discardOldest makes a full bucket drop its oldest entries rather than

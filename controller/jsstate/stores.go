@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,8 +77,16 @@ func (d *Dedup) First(ctx context.Context, key string, ttl time.Duration, eventI
 
 // Marks is engine.Marks in MarkBucket: the record of which actions ran for
 // which event, shared by every controller, so an event handled again by
-// another controller after a crash runs only what was not done.
-type Marks struct{ KV jetstream.KeyValue }
+// another controller after a crash runs only what was not done. A start
+// names the controller that made it: while that controller is live (Alive)
+// the step is left to it, since only it can tell from its own run record
+// whether the interrupted action finished; a controller restarted with
+// its state directory is the same controller.
+type Marks struct {
+	KV    jetstream.KeyValue
+	Self  string            // this controller
+	Alive func(string) bool // whether a controller is live; nil: none else is
+}
 
 var _ engine.Marks = Marks{}
 
@@ -95,9 +104,18 @@ func (m Marks) Mark(ctx context.Context, step string) (engine.Mark, error) {
 		return engine.MarkNone, nil
 	case err != nil:
 		return engine.MarkNone, fmt.Errorf("run record: %w", err)
-	case string(e.Value()) == "D":
+	}
+	v := string(e.Value())
+	switch {
+	case v == "D":
 		return engine.MarkDone, nil
-	case string(e.Value()) == "S":
+	case v == "S":
+		return engine.MarkStarted, nil
+	}
+	if owner, ok := strings.CutPrefix(v, "S "); ok {
+		if owner != m.Self && m.Alive != nil && m.Alive(owner) {
+			return engine.MarkElsewhere, nil
+		}
 		return engine.MarkStarted, nil
 	}
 	return engine.MarkNone, nil
@@ -107,7 +125,7 @@ func (m Marks) Mark(ctx context.Context, step string) (engine.Mark, error) {
 func (m Marks) SetMark(ctx context.Context, step string, mk engine.Mark) error {
 	v := "D"
 	if mk == engine.MarkStarted {
-		v = "S"
+		v = "S " + m.Self
 	}
 	if _, err := m.KV.Put(ctx, markKey(step), []byte(v)); err != nil {
 		return fmt.Errorf("run record: %w", err)

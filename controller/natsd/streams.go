@@ -3,6 +3,9 @@ package natsd
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,6 +54,28 @@ const (
 	EventsStream  = "POSTEED_EVENTS"
 	EventsSubject = "posteed.ev.in"
 )
+
+// SizedFor fills the zero byte limits for a store in dir: the default,
+// or an eighth of dir's filesystem when that is less (never under 64 MiB,
+// so one large event still fits), so that the three streams together take
+// at most about 3/8 of a small state disk.
+func (l Limits) SizedFor(dir string) Limits {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		// Not made yet: its parent's filesystem, most likely the same.
+		if err := syscall.Statfs(filepath.Dir(dir), &st); err != nil {
+			return l
+		}
+	}
+	size := int64(st.Blocks) * int64(st.Bsize)
+	fit := max(min(int64(DefaultWorkMaxBytes), size/8), 64<<20)
+	for _, f := range []*int64{&l.WorkMaxBytes, &l.UpMaxBytes, &l.EventsMaxBytes} {
+		if *f <= 0 {
+			*f = fit
+		}
+	}
+	return l
+}
 
 // WithDefaults fills zero fields.
 func (l Limits) WithDefaults() Limits {
@@ -135,11 +160,31 @@ func EventsStreamConfig(l Limits) jetstream.StreamConfig {
 // POSTEED_EVENTS.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, l Limits) error {
 	for _, cfg := range []jetstream.StreamConfig{WorkStreamConfig(l), UpStreamConfig(l), EventsStreamConfig(l)} {
+		if st, err := js.Stream(ctx, cfg.Name); err == nil && same(st.CachedInfo().Config, cfg) {
+			continue // as configured: no change through the meta leader
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
+}
+
+// same reports whether a stream has the settings of want that posteed sets.
+func same(have, want jetstream.StreamConfig) bool {
+	return limit(have.MaxBytes) == limit(want.MaxBytes) && limit(have.MaxMsgsPerSubject) == limit(want.MaxMsgsPerSubject) &&
+		have.DiscardNewPerSubject == want.DiscardNewPerSubject && have.Replicas == want.Replicas &&
+		have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates && have.Discard == want.Discard &&
+		have.Retention == want.Retention && slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description
+}
+
+// limit is a stream limit with "none" as -1: servers report an unset limit
+// as -1 (2.10) or 0.
+func limit(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // EnsureRunnerConsumer creates or updates runner's durable pull consumer on

@@ -30,7 +30,7 @@ finding() {
 install_fleet() {
 	local h
 	"$root/dist/stage/bin/posteed-controller" certs --dir "$work/certs" \
-		--controller-host controller runner-1 runner-2 >/dev/null
+		--controller-host controller runner-1=runner-1 runner-2=runner-2 >/dev/null
 
 	on controller apt-get install -y -q "$(deb v1 posteed-controller)" >"$work/apt-controller.log"
 	installed_idle controller posteed-controller

@@ -1,14 +1,24 @@
 # shellcheck shell=bash
-# Containers, network and waiting for scripts/e2e; the tests are in
-# e2e-tests.sh. Uses the caller's globals: hosts, run, work, tree, pid1,
-# nspawn, addr.
-
-# shellcheck source=e2e-tests.sh
-. "$(dirname "${BASH_SOURCE[0]}")/e2e-tests.sh"
+# Containers, network and waiting for scripts/e2e and scripts/e2e-cluster;
+# their tests are in e2e-tests.sh and e2e-cluster-tests.sh. Uses the
+# caller's globals: hosts, run, work, tree, pid1, nspawn, addr, start, and
+# journal_units (the units whose journal a failure shows; default the two
+# daemons).
 
 die() {
 	echo "e2e: FAIL: $*" >&2
 	exit 1
+}
+
+# prerequisites: what the containers need on this machine.
+prerequisites() {
+	local missing=()
+	command -v debootstrap >/dev/null || missing+=(debootstrap)
+	command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+	command -v ip >/dev/null || missing+=(iproute2)
+	if ((${#missing[@]})); then
+		apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+	fi
 }
 
 step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - start))"; }
@@ -101,13 +111,14 @@ booted() {
 # teardown: on failure the journals first, then every container, mount and
 # namespace of this run.
 teardown() {
-	local rc=$? h
+	local rc=$? h u units=()
 	set +e
+	for u in ${journal_units:-posteed-controller postee-runner}; do units+=(-u "$u"); done
 	if ((rc != 0)); then
 		for h in "${hosts[@]}"; do
 			[[ -n ${pid1[$h]:-} ]] || continue
 			echo "--- journal of $h (last 40 lines)"
-			on "$h" journalctl --no-pager -n 40 -u posteed-controller -u postee-runner 2>/dev/null
+			on "$h" journalctl --no-pager -n 40 "${units[@]}" 2>/dev/null
 		done
 	fi
 	for h in "${hosts[@]}"; do

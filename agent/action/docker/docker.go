@@ -142,7 +142,7 @@ func (d *Docker) spec(m action.Message) containerSpec {
 		HostConfig: hostConfig{NetworkMode: d.network, Mounts: d.mounts},
 	}
 	for _, t := range d.cmd {
-		s.Cmd = append(s.Cmd, string(t.Render(m.Input)))
+		s.Cmd = append(s.Cmd, string(t.Render(m.Doc())))
 	}
 	return s
 }

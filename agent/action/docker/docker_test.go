@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/action/actiontest"
+	"github.com/postee-fleet/posteed/agent/config"
+	eng "github.com/postee-fleet/posteed/agent/engine"
 )
 
 // fakeDocker is a stand-in for the Docker Engine API on a unix socket:
@@ -35,6 +38,8 @@ type fakeDocker struct {
 	createCode int    // non-zero: create answers this
 	blockWait  bool   // wait never answers (until the client gives up)
 	output     string // the container's stdout
+	echoEnv    string // a NAME: the container also prints that variable of its environment
+	refuseEnv  bool   // create answers 400 quoting the container's environment
 }
 
 type fakeContainer struct {
@@ -118,6 +123,10 @@ func (f *fakeDocker) create(w http.ResponseWriter, r *http.Request) {
 		apiErr(w, http.StatusNotFound, "No such image: "+spec.Image)
 		return
 	}
+	if f.refuseEnv {
+		apiErr(w, http.StatusBadRequest, "invalid environment "+strings.Join(spec.Env, " "))
+		return
+	}
 	f.nextID++
 	id := fmt.Sprintf("c%064d", f.nextID)
 	f.containers[id] = &fakeContainer{name: r.URL.Query().Get("name"), spec: spec}
@@ -146,10 +155,16 @@ func (f *fakeDocker) container(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, `{"StatusCode":%d}`, f.exitCode)
 	case r.Method == http.MethodGet && verb == "logs":
-		frame := make([]byte, 8, 8+len(f.output))
+		out := f.output
+		for _, kv := range c.spec.Env {
+			if v, ok := strings.CutPrefix(kv, f.echoEnv+"="); ok && f.echoEnv != "" {
+				out += f.echoEnv + " is " + v + "\n"
+			}
+		}
+		frame := make([]byte, 8, 8+len(out))
 		frame[0] = 1
-		binary.BigEndian.PutUint32(frame[4:], uint32(len(f.output)))
-		w.Write(append(frame, f.output...))
+		binary.BigEndian.PutUint32(frame[4:], uint32(len(out)))
+		w.Write(append(frame, out...))
 	case r.Method == http.MethodDelete && verb == "" && r.URL.Query().Get("force") == "1":
 		c.removed = true
 		w.WriteHeader(http.StatusNoContent)
@@ -277,6 +292,74 @@ func TestTimeoutRemovesContainer(t *testing.T) {
 	}
 	if pulls, cs := f.snapshot(); len(pulls) != 0 || len(cs) != 1 || !cs[0].removed {
 		t.Fatalf("pulls %v containers %+v", pulls, cs)
+	}
+}
+
+// TestSecretsRedacted: a docker-env secret that the container prints, or
+// that the daemon quotes in an error, reaches neither the log nor the error
+// Send returns (which a runner ships to the controller) once the action
+// runs in the engine, whose logger and errors are redacted.
+func TestSecretsRedacted(t *testing.T) {
+	const secret = "docker-env-sekret-5f1e8a2c"
+	tests := []struct {
+		name   string
+		fake   *fakeDocker
+		echoed func(err error, logs string) bool // the echo happened, redacted
+	}{
+		{"printed by the container", &fakeDocker{exitCode: 1, output: "denied\n", echoEnv: "T"},
+			func(_ error, logs string) bool { return strings.Contains(logs, "T is [REDACTED]") }},
+		{"quoted by the daemon", &fakeDocker{refuseEnv: true},
+			func(err error, _ string) bool {
+				return strings.Contains(err.Error(), "invalid environment T=[REDACTED]")
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fake.images = map[string]bool{"alpine:3": true}
+			f := startDocker(t, tt.fake)
+			dir := t.TempDir()
+			file := filepath.Join(dir, "cfg.yaml")
+			cfgText := `routes:
+- name: r
+  actions: [contain]
+  template: t
+templates:
+- name: t
+  rego-package: postee.rawmessage.json
+actions:
+- name: contain
+  type: docker
+  enable: true
+  docker-image-name: alpine:3
+  docker-socket: ` + f.socket + `
+  docker-env: ["T=$DOCKER_TOKEN"]
+`
+			if err := os.WriteFile(file, []byte(cfgText), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log, logs := actiontest.Logger()
+			e, err := eng.New(context.Background(), cfg, eng.Options{
+				Registry: action.Default, Logger: log,
+				LookupEnv: func(n string) (string, bool) { return secret, n == "DOCKER_TOKEN" },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			err = e.Send(context.Background(), event, "contain")
+			if err == nil {
+				t.Fatal("the failed run was not an error")
+			}
+			if !tt.echoed(err, logs.String()) {
+				t.Fatalf("the echo did not happen, or not redacted:\nerror: %v\nlog: %s", err, logs)
+			}
+			actiontest.NoSecret(t, err, secret)
+			actiontest.NoSecret(t, logs, secret)
+		})
 	}
 }
 

@@ -103,7 +103,7 @@ func recipients(configured []string, m action.Message) []string {
 			add(r)
 			continue
 		}
-		for _, o := range owners(m.Input) {
+		for _, o := range owners(m.Doc()) {
 			add(o)
 		}
 	}

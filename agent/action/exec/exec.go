@@ -76,7 +76,7 @@ func (e *Exec) Send(ctx context.Context, m action.Message) (bool, error) {
 	if e.stateDir == "" || m.RunID == "" {
 		defer rec.remove() // nothing to recover it: a temporary record
 	}
-	cmd, cleanup, err := e.command(m, rec)
+	cmd, gate, cleanup, err := e.command(m, rec)
 	if err != nil {
 		return false, fmt.Errorf("action %q: %w", e.name, err)
 	}
@@ -85,7 +85,14 @@ func (e *Exec) Send(ctx context.Context, m action.Message) (bool, error) {
 	runCtx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	start := time.Now()
-	runErr := runGroup(runCtx, cmd, e.grace, rec.started)
+	runErr := runGroup(runCtx, cmd, e.grace, func(pid int) {
+		// The record names the process before the script may start: a
+		// crash in between leaves a wrapper that exits at once (no go),
+		// never a script running that a restart cannot see.
+		rec.started(pid)
+		_, _ = gate.Write([]byte("go\n"))
+		gate.Close()
+	})
 	err = e.outcome(ctx, runCtx, runErr)
 	e.logRun(m, cmd, time.Since(start), rec, err)
 	if err != nil {
@@ -126,7 +133,7 @@ func (e *Exec) logRun(m action.Message, cmd *osexec.Cmd, d time.Duration, rec re
 	}
 	out, dropped := rec.output(maxOutput)
 	attrs := []any{
-		slog.String("action", e.name), slog.String("route", m.Route), slog.String("event_id", m.EventID),
+		slog.String("route", m.Route), slog.String("event_id", m.EventID), // the logger names the action
 		slog.Int("exit_code", code), slog.Duration("duration", d), slog.String("output", out),
 	}
 	if dropped > 0 {
@@ -140,33 +147,41 @@ func (e *Exec) logRun(m action.Message, cmd *osexec.Cmd, d time.Duration, rec re
 }
 
 // command builds the process for m, run through the wrapper that records
-// its exit in rec; cleanup closes the files it was given.
-func (e *Exec) command(m action.Message, rec record) (*osexec.Cmd, func(), error) {
+// its exit in rec and waits for "go" on gate before it runs the script;
+// cleanup closes the files it was given.
+func (e *Exec) command(m action.Message, rec record) (cmd *osexec.Cmd, gate *os.File, cleanup func(), err error) {
 	argv, err := e.argv(rec)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	env, err := e.environ(m, rec)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := os.WriteFile(rec.path("stdin"), []byte(m.Body), 0o600); err != nil {
-		return nil, nil, fmt.Errorf("writing the body for stdin: %w", err)
+		return nil, nil, nil, fmt.Errorf("writing the body for stdin: %w", err)
 	}
 	in, err := os.Open(rec.path("stdin"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out, err := os.OpenFile(rec.path("out"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		in.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	cmd := osexec.Command("/bin/sh", append([]string{"-c", wrapper, "posteed-exec"}, argv...)...)
+	wait, gate, err := os.Pipe()
+	if err != nil {
+		in.Close()
+		out.Close()
+		return nil, nil, nil, err
+	}
+	cmd = osexec.Command("/bin/sh", append([]string{"-c", wrapper, "posteed-exec"}, argv...)...)
 	cmd.Env = append(env, "POSTEE_RUN_DIR="+rec.dir)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, out
+	cmd.ExtraFiles = []*os.File{wait} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd, func() { in.Close(); out.Close() }, nil
+	return cmd, gate, func() { in.Close(); out.Close(); wait.Close(); gate.Close() }, nil
 }
 
 func (e *Exec) argv(rec record) ([]string, error) {

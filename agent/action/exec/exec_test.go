@@ -24,7 +24,7 @@ func build(t *testing.T, yamlText string, env map[string]string) (*Exec, *action
 	t.Helper()
 	spec := actiontest.SpecEnv(t, yamlText, env)
 	log, logs := actiontest.Logger()
-	spec.Logger = log
+	spec.Logger = log.With("action", spec.Name) // as the engine gives it
 	a, err := New(spec)
 	if err != nil {
 		t.Fatal(err)

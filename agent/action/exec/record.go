@@ -30,8 +30,11 @@ import (
 // included, before the restart: then the record has no status and the
 // action's on-crash policy decides.)
 
-// wrapper runs "$@" and records its exit status in $POSTEE_RUN_DIR/status.
-const wrapper = `"$@"; s=$?; printf '%s' "$s" > "$POSTEE_RUN_DIR/status.tmp" && mv -f "$POSTEE_RUN_DIR/status.tmp" "$POSTEE_RUN_DIR/status"; exit "$s"`
+// wrapper waits for the daemon's "go" on fd 3 (sent once the record names
+// the process; a daemon that died before sends none, and the script never
+// runs), then runs "$@" and records its exit status in
+// $POSTEE_RUN_DIR/status.
+const wrapper = `IFS= read -r go <&3 && [ "$go" = go ] || exit 125; exec 3<&-; "$@"; s=$?; printf '%s' "$s" > "$POSTEE_RUN_DIR/status.tmp" && mv -f "$POSTEE_RUN_DIR/status.tmp" "$POSTEE_RUN_DIR/status"; exit "$s"`
 
 // record is the directory of one run.
 type record struct{ dir string }
@@ -153,7 +156,7 @@ func (e *Exec) Recover(ctx context.Context, runID string) (bool, error) {
 		return false, nil
 	}
 	out, _ := r.output(maxOutput)
-	e.log.Info("exec script finished while the daemon was down", "action", e.name, "run_id", runID, "exit_code", code, "output", out)
+	e.log.Info("exec script finished while the daemon was down", "run_id", runID, "exit_code", code, "output", out)
 	return true, nil
 }
 

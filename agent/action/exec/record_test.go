@@ -21,7 +21,7 @@ func orphan(t *testing.T, e *Exec, runID string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, cleanup, err := e.command(m, rec)
+	cmd, gate, cleanup, err := e.command(m, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +30,43 @@ func orphan(t *testing.T, e *Exec, runID string) int {
 		t.Fatal(err)
 	}
 	rec.started(cmd.Process.Pid)
+	if _, err := gate.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = cmd.Wait() }() // reaped, as init would reap an orphan
 	return cmd.Process.Pid
+}
+
+// TestDaemonDeadBeforeTheRecordNamedTheScript: the daemon started the
+// wrapper but died before recording its process: the wrapper gets no "go"
+// and never runs the script, so the rerun a restart does (nothing alive,
+// no status) is the only run.
+func TestDaemonDeadBeforeTheRecordNamedTheScript(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "runs")
+	e, _, _ := build(t, fmt.Sprintf("name: ex\ntype: exec\nexec-script: 'echo ran >> %s'\n", out), nil)
+	e.stateDir = t.TempDir()
+	m := msg
+	m.RunID = "ev-9/r-1/ex"
+	rec, err := openRecord(e.stateDir, m.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, gate, cleanup, err := e.command(m, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cleanup() // the daemon's end: its end of the gate closes, no "go" sent
+	_ = gate
+	_ = cmd.Wait()
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the script ran without the daemon's go")
+	}
+	if done, err := e.Recover(context.Background(), m.RunID); err != nil || done {
+		t.Fatalf("Recover = %v, %v; want not done, so the step runs (once)", done, err)
+	}
 }
 
 // TestRecoverAScriptThatOutlivedTheDaemon: a script interrupted only in

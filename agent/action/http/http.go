@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	nethttp "net/http"
 
@@ -42,7 +41,7 @@ var _ action.Previewer = (*HTTP)(nil)
 func (h *HTTP) Preview(m action.Message) string {
 	switch {
 	case h.body != nil:
-		return string(h.body.Render(m.Input))
+		return string(h.body.Render(m.Doc()))
 	case h.remoteBody != "":
 		return fmt.Sprintf("(body-file %s, read and filled in on the runner)", h.remoteBody)
 	}
@@ -67,7 +66,7 @@ func New(spec action.Spec) (action.Action, error) {
 func (h *HTTP) Send(ctx context.Context, m action.Message) (bool, error) {
 	body := []byte(m.Body)
 	if h.body != nil {
-		body = h.body.Render(m.Input)
+		body = h.body.Render(m.Doc())
 	}
 	req, err := nethttp.NewRequestWithContext(ctx, h.method, h.url, bytes.NewReader(body))
 	if err != nil {
@@ -97,8 +96,12 @@ func (h *HTTP) setHeaders(req *nethttp.Request, m action.Message, body []byte) {
 	}
 }
 
+// contentType is JSON for a body shaped like a JSON object or array (the
+// first and last non-space bytes): a hint for the receiver, decided without
+// parsing the whole body on every send.
 func contentType(body []byte) string {
-	if json.Valid(body) {
+	b := bytes.TrimSpace(body)
+	if len(b) >= 2 && (b[0] == '{' && b[len(b)-1] == '}' || b[0] == '[' && b[len(b)-1] == ']') {
 		return "application/json"
 	}
 	return "text/plain; charset=utf-8"

@@ -31,10 +31,8 @@ type Config struct {
 	FixVersions     []string          `yaml:"fix-versions"`
 	AffectsVersions []string          `yaml:"affects-versions"`
 	Unknowns        map[string]string `yaml:"unknowns"`
-	// Board and Sprint are accepted so Postee configs load, but issues are
-	// not put into a sprint (see New).
-	Board  string `yaml:"board"`
-	Sprint string `yaml:"sprint"`
+	// Postee's board and sprint are not decoded: the loader accepts them
+	// with a warning (config.posteeTypeKeys).
 }
 
 const defaultIssueType = "Task"

@@ -51,9 +51,6 @@ func New(spec action.Spec) (action.Action, error) {
 	if insecure {
 		log.Warn("jira: TLS certificate verification is off (tls-verify: false)")
 	}
-	if c.Board != "" || c.Sprint != "" {
-		log.Warn("jira: board and sprint are accepted but not applied; issues go to the project backlog")
-	}
 	return &Jira{
 		name: spec.Name, cfg: c, cloud: isCloud(c.URL.Value()),
 		base: strings.TrimSuffix(c.URL.Value(), "/"), auth: c.authorization(),

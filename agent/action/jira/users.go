@@ -19,7 +19,7 @@ func (j *Jira) assignee(ctx context.Context, m action.Message) any {
 	who := j.cfg.User
 	for _, a := range j.cfg.Assignee {
 		if a == ownerPlaceholder {
-			a = firstOwner(m.Input)
+			a = firstOwner(m.Doc())
 		}
 		if a != "" {
 			who = a

@@ -60,7 +60,13 @@ func New(spec action.Spec) (action.Action, error) {
 	}
 	if spec.Remote {
 		// The kubeconfig is read on the runner, which gets no copy of it.
-		if c.ConfigFile != "" && !filepath.IsAbs(c.ConfigFile) {
+		// Without one the runner uses its pod's service account, which
+		// only a runner in a Kubernetes pod has; whether it runs in one is
+		// not known here, so that is a warning, not an error.
+		switch {
+		case c.ConfigFile == "":
+			spec.Warn(noKubeconfigOnRunner)
+		case !filepath.IsAbs(c.ConfigFile):
 			return nil, errors.New("kube-config-file must be an absolute path on the runner's host")
 		}
 		return k, nil
@@ -75,6 +81,10 @@ func New(spec action.Spec) (action.Action, error) {
 	k.client = &http.Client{Timeout: c.Timeout.D(), Transport: tr}
 	return k, nil
 }
+
+// noKubeconfigOnRunner is check's warning for an action placed on a
+// runner without kube-config-file.
+const noKubeconfigOnRunner = "kube-config-file is required unless the runner runs in a Kubernetes pod (whose service account is used then); a runner outside one refuses its whole config"
 
 func endpointFor(file, baseDir string) (*endpoint, error) {
 	if file == "" {
@@ -100,7 +110,7 @@ func (k *Kubernetes) Send(ctx context.Context, m action.Message) (bool, error) {
 	if len(k.labels) == 0 && len(k.notes) == 0 {
 		return false, nil
 	}
-	selector := string(k.selector.Render(m.Input))
+	selector := string(k.selector.Render(m.Doc()))
 	pods, retry, err := k.pods(ctx, selector)
 	if err != nil {
 		return retry, fmt.Errorf("action %q: list pods: %w", k.name, err)
@@ -110,7 +120,7 @@ func (k *Kubernetes) Send(ctx context.Context, m action.Message) (bool, error) {
 		return false, nil
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"labels": render(k.labels, m.Input), "annotations": render(k.notes, m.Input),
+		"labels": render(k.labels, m.Doc()), "annotations": render(k.notes, m.Doc()),
 	}})
 	if err != nil {
 		return false, fmt.Errorf("action %q: %w", k.name, err)

@@ -280,10 +280,18 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 	// On a runner's behalf, the kubeconfig is not read here.
+	var warned []string
 	spec := actiontest.Spec(t, "name: k\ntype: kubernetes\nkube-namespace: d\nkube-config-file: /etc/posteed/kubeconfig\n")
-	spec.Remote = true
-	if _, err := New(spec); err != nil {
-		t.Fatal(err)
+	spec.Remote, spec.OnWarning = true, func(msg string) { warned = append(warned, msg) }
+	if _, err := New(spec); err != nil || len(warned) != 0 {
+		t.Fatalf("a kubeconfig for a runner: %v, warnings %q", err, warned)
+	}
+	// Without one, a runner must be in a pod: only it can tell, so check
+	// warns (a runner elsewhere refuses its config).
+	spec = actiontest.Spec(t, "name: k\ntype: kubernetes\nkube-namespace: d\n")
+	spec.Remote, spec.OnWarning = true, func(msg string) { warned = append(warned, msg) }
+	if _, err := New(spec); err != nil || len(warned) != 1 || !strings.HasPrefix(warned[0], "kube-config-file is required unless the runner runs in a Kubernetes pod") {
+		t.Fatalf("no kubeconfig for a runner: %v, warnings %q", err, warned)
 	}
 	spec = actiontest.Spec(t, "name: k\ntype: kubernetes\nkube-namespace: d\nkube-config-file: kube/config\n")
 	spec.Remote = true

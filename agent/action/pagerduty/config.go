@@ -14,9 +14,9 @@ const DefaultURL = "https://events.pagerduty.com/v2/enqueue"
 type Config struct {
 	// RoutingKey is the Events API v2 integration key of the service.
 	RoutingKey config.Secret `yaml:"pagerduty-routing-key"`
-	// AuthToken is accepted because Postee requires it, but the Events API
-	// does not use it, so it is neither resolved nor sent.
-	AuthToken string `yaml:"pagerduty-auth-token"`
+	// Postee's pagerduty-auth-token is not decoded: the Events API does
+	// not use it, and the loader accepts it with a warning
+	// (config.posteeTypeKeys).
 	// URL overrides the Events API endpoint (ours; for proxies and tests).
 	URL config.URL `yaml:"url"`
 

@@ -54,7 +54,7 @@ func fakePD(t *testing.T, status int, got *[]event) *httptest.Server {
 func newPD(t *testing.T, url string) *PagerDuty {
 	t.Helper()
 	t.Setenv("TEST_PD_KEY", "sekret-routing-key")
-	a, err := New(testSpec(t, "pagerduty-auth-token: unused\npagerduty-routing-key: $TEST_PD_KEY\nurl: "+url+"/v2/enqueue"))
+	a, err := New(testSpec(t, "pagerduty-routing-key: $TEST_PD_KEY\nurl: "+url+"/v2/enqueue"))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -122,7 +122,7 @@ func TestSendStatus(t *testing.T) {
 
 func TestNewConfig(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
-		{"no routing key", "pagerduty-auth-token: x", "pagerduty-routing-key is required"},
+		{"no routing key", "url: https://events.example.com/v2/enqueue", "pagerduty-routing-key is required"},
 		{"bad url", "pagerduty-routing-key: sekret\nurl: events.example.com", `cfg.yaml:4: actions[0] "test-action".url: must be an absolute http:// or https:// URL`},
 		{"unknown key", "pagerduty-routing-key: sekret\nseverity: low", "unknown key"},
 	}

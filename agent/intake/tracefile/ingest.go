@@ -40,7 +40,7 @@ func (f *Follower) deliver(ctx context.Context, t *tracker, l rawLine) error {
 	case !json.Valid(l.data):
 		f.skip(t, l, "line is not valid JSON")
 	default:
-		line := Line{Path: t.path, FileKey: t.key, Offset: l.offset, Number: t.number, Data: l.data}
+		line := Line{Path: t.path, Pattern: t.pattern, FileKey: t.key, Offset: l.offset, Number: t.number, Data: l.data}
 		if err := f.handle(ctx, line); err != nil {
 			t.number--
 			return err
@@ -70,6 +70,9 @@ const (
 func (f *Follower) skip(t *tracker, l rawLine, reason string) {
 	n := t.bad.Add(1)
 	f.totals.bad.Add(1)
+	if f.opts.BadLine != nil {
+		f.opts.BadLine(t.pattern)
+	}
 	if n > maxBadLineWarnings {
 		t.badUnlogged++
 		return

@@ -18,6 +18,9 @@ type Line struct {
 	// Path is where the file was found; for a rotated file being drained, the
 	// path it had before the rotation.
 	Path string
+	// Pattern is the entry of Options.Paths (made absolute) that matched
+	// Path: a bounded name for the file, for metrics.
+	Pattern string
 	// FileKey is "dev:inode", plus ":N" after the Nth in-place truncation.
 	FileKey string
 	// Offset is the byte offset of the line's first byte.
@@ -44,6 +47,10 @@ type Options struct {
 	MaxLine int
 	// Handle receives each valid line; an error makes the line be retried.
 	Handle func(ctx context.Context, l Line) error
+	// BadLine, if set, hears each line skipped as bad (not JSON, longer
+	// than MaxLine), with the pattern that matched its file (see
+	// Line.Pattern).
+	BadLine func(pattern string)
 	// BeforeCommit, if set, runs before offsets are saved; an error keeps
 	// the old offsets (the lines are read again after a restart). The
 	// runner makes the lines it took durable there.

@@ -22,6 +22,9 @@ func (f *Follower) applyPaths(ctx context.Context, initial bool) {
 	f.patterns = next
 	f.watchDirs()
 	f.closeUnmatched()
+	for _, t := range f.byID {
+		t.pattern = f.patternOf(t.path)
+	}
 	var opened []string
 	for _, p := range next {
 		if slices.Contains(old, p) {
@@ -75,16 +78,19 @@ func (f *Follower) openPattern(p string, mode startMode) []string {
 	return opened
 }
 
-func (f *Follower) matches(name string) bool {
+func (f *Follower) matches(name string) bool { return f.patternOf(name) != "" }
+
+// patternOf is the first pattern that matches name ("" when none does).
+func (f *Follower) patternOf(name string) string {
 	for _, p := range f.patterns {
 		if p == name {
-			return true
+			return p
 		}
 		if ok, _ := filepath.Match(p, name); ok && hasMeta(p) {
-			return true
+			return p
 		}
 	}
-	return false
+	return ""
 }
 
 // watchDirs watches the directory of every pattern, since files come and go

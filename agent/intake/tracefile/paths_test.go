@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -66,4 +67,45 @@ func TestDirectoryCreatedLater(t *testing.T) {
 	appendFile(t, filepath.Join(dir, "out.json"), jsonLines("a", 0, 3))
 	waitFor(t, "lines", func() bool { return s.count() >= 3 })
 	assertSequence(t, s.all(), "a", 0, 3)
+}
+
+// Lines and bad lines are named by the pattern that matched their file,
+// not by the file: a glob over dated files is one name (TestRotateByRename:
+// a rotated file drained under another name keeps its pattern).
+func TestLinesNamedByPattern(t *testing.T) {
+	s := &sink{}
+	dir := t.TempDir()
+	glob, exact := filepath.Join(dir, "tracee-*.json"), filepath.Join(dir, "events.json")
+	var mu sync.Mutex
+	bad := map[string]int{}
+	opts := testOptions(t, s, glob, exact)
+	opts.BadLine = func(pattern string) {
+		mu.Lock()
+		defer mu.Unlock()
+		bad[pattern]++
+	}
+	start(t, opts)
+	appendFile(t, filepath.Join(dir, "tracee-1.json"), []byte("{\"id\":\"g-0\"}\nnot json\n"))
+	appendFile(t, filepath.Join(dir, "tracee-2.json"), []byte("{\"id\":\"g-1\"}\n{\"cut\": \n"))
+	appendFile(t, exact, []byte("{\"id\":\"e-0\"}\ngarbage\n"))
+	waitFor(t, "the good lines", func() bool { return s.count() == 3 })
+	waitFor(t, "the bad lines", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return bad[glob] == 2 && bad[exact] == 1
+	})
+	mu.Lock()
+	if len(bad) != 2 {
+		t.Errorf("bad lines named %v, want only the two patterns", bad)
+	}
+	mu.Unlock()
+	for _, l := range s.all() {
+		want := glob
+		if l.Path == exact {
+			want = exact
+		}
+		if l.Pattern != want {
+			t.Errorf("line %s of %s: pattern %q, want %q", l.Data, l.Path, l.Pattern, want)
+		}
+	}
 }

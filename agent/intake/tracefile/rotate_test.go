@@ -55,6 +55,11 @@ func TestRotateByRename(t *testing.T) {
 		if lines[0].Offset != 0 || lines[0].Number != 1 {
 			t.Errorf("file %s starts at offset %d line %d", prefix, lines[0].Offset, lines[0].Number)
 		}
+		for _, l := range lines {
+			if l.Pattern != path { // the rotated file too: its lines are still path's
+				t.Fatalf("line %s: pattern %q, want %q", l.Data, l.Pattern, path)
+			}
+		}
 	}
 	waitFor(t, "rotated file closed", func() bool { return len(r.f.Stats().Files) == 1 })
 }

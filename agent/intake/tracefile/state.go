@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/fsutil"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // offsets is what the offsets file holds.
@@ -44,46 +44,14 @@ func loadOffsets(path string) (o offsets, found bool, err error) {
 }
 
 // saveOffsets replaces the file so that a crash leaves the old or the new
-// version, never a mix: temp file, fsync, rename, fsync of the directory.
+// version, never a mix.
 func saveOffsets(path string, o offsets) error {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("tracefile: encode offsets: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := fsutil.WriteFileAtomic(path, b, 0o600); err != nil {
 		return fmt.Errorf("tracefile: write offsets: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if err := writeSync(tmp, b); err != nil {
-		return fmt.Errorf("tracefile: write offsets: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("tracefile: write offsets: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func writeSync(f *os.File, b []byte) error {
-	_, err := f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	return errors.Join(err, f.Close())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("tracefile: sync state dir: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("tracefile: sync state dir: %w", err)
 	}
 	return nil
 }

@@ -98,6 +98,7 @@ func (f *Follower) activate(t *tracker, path string) {
 		delete(f.active, t.path) // renamed from one watched name to another
 	}
 	t.path, t.draining = path, false
+	t.pattern = f.patternOf(path)
 	f.active[path] = t
 	f.byID[t.id] = t
 	f.mu.Unlock()
@@ -171,6 +172,7 @@ func (f *Follower) openRotated() []*tracker {
 		t.path, t.draining = e.Path, true
 		f.byID[id] = t
 		f.mu.Unlock()
+		t.pattern = f.patternOf(e.Path)
 		t.idleSince = time.Now()
 		found = append(found, t)
 	}

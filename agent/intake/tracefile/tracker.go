@@ -53,6 +53,7 @@ type tracker struct {
 	fpLen     int
 
 	path     string // written under Follower.mu
+	pattern  string // the pattern matching path (Line.Pattern); Run's goroutine only
 	key      string // written under Follower.mu
 	draining bool   // written under Follower.mu
 
