@@ -326,7 +326,11 @@ func (c *Controller) startPipeline(ctx context.Context) error {
 		Gate: &c.gate, Stats: c.stats, Handle: c.handleEvent,
 		Version: c.opts.Version,
 		Stages: func(st *jsstate.State, alive func(string) bool) error {
-			hold, err := jsstate.NewHold(context.WithoutCancel(ctx), st.Hold, c.id, c.log)
+			var hold *jsstate.Hold
+			err := retryJS(ctx, c.log, func() (err error) {
+				hold, err = jsstate.NewHold(context.WithoutCancel(ctx), st.Hold, c.id, c.log)
+				return err
+			})
 			if err != nil {
 				return err
 			}

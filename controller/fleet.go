@@ -158,7 +158,7 @@ func (f *fleet) start(ctx context.Context) error {
 	if err := f.follow(ctx); err != nil {
 		return err
 	}
-	if err := f.loadConsumers(ctx); err != nil {
+	if err := retryJS(ctx, f.log, func() error { return f.loadConsumers(ctx) }); err != nil {
 		return err
 	}
 	// Requests and heartbeats go to one controller of the queue group each.
@@ -196,7 +196,7 @@ func (f *fleet) start(ctx context.Context) error {
 // actions it left started follow their on-crash policy elsewhere.
 const (
 	ctlRefresh    = 10 * time.Second
-	ctlLiveWindow = 30 * time.Second
+	ctlLiveWindow = 90 * time.Second // covers a restart on a cluster still electing leaders
 )
 
 type ctlEntry struct {
@@ -270,7 +270,11 @@ func (f *fleet) follow(ctx context.Context) error {
 		kv jetstream.KeyValue
 		fn func(jetstream.KeyValueEntry)
 	}{{st.Runners, f.onRegistry}, {st.Hosts, f.onHosts}, {st.Controllers, f.onController}, {st.Config, f.d.Config.onPublished(f)}} {
-		watcher, err := w.kv.WatchAll(context.WithoutCancel(ctx))
+		var watcher jetstream.KeyWatcher
+		err := retryJS(ctx, f.log, func() (err error) {
+			watcher, err = w.kv.WatchAll(context.WithoutCancel(ctx))
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("watch %s: %w", w.kv.Bucket(), err)
 		}

@@ -221,14 +221,46 @@ func (x *clusterRig) startController(t *testing.T, name string) *clusterControll
 
 func (c *clusterController) restart(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(bin, "--config="+c.toml)
-	cmd.Env = daemontest.Env()
-	p := daemontest.Start(t, cmd)
-	p.AwaitLog(t, "controller ready", 60*time.Second)
+	// As systemd would (Restart=on-failure, RestartSec=2s): a controller
+	// that exits while starting (its cluster busy electing leaders after
+	// the kill) is started again.
+	var p *daemontest.Proc
+	for attempt := 1; ; attempt++ {
+		cmd := exec.Command(bin, "--config="+c.toml)
+		cmd.Env = daemontest.Env()
+		p = daemontest.Start(t, cmd)
+		if attempt == 5 {
+			p.AwaitLog(t, "controller ready", 60*time.Second)
+			break
+		}
+		if waitReady(p, 60*time.Second) {
+			break
+		}
+		t.Logf("controller exited while starting (attempt %d), started again in 2 s:\n%s", attempt, p.Stderr())
+		time.Sleep(2 * time.Second)
+	}
 	c.mu.Lock()
 	c.proc = p
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
+}
+
+// waitReady: true once p logged "controller ready", false if it exited
+// first (or never got there).
+func waitReady(p *daemontest.Proc, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, ok := p.Line("controller ready"); ok {
+			return true
+		}
+		select {
+		case <-p.Exited():
+			_, ok := p.Line("controller ready")
+			return ok
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 // logs is the stderr of every process this controller ran.
