@@ -97,6 +97,11 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
+// MaxRunners bounds POSTEED_WORK's consumers, one per runner. Set on the
+// stream because nats-server 2.11 and later default a stream without its
+// own limit to 1,000 consumers: a fleet's runner 1,001 would get no work.
+const MaxRunners = 100_000
+
 // WorkStreamConfig is POSTEED_WORK. Work-queue retention: a message is
 // deleted once acked, and the server refuses a second consumer on the same
 // runner's subject, which is exactly "one durable queue per runner". A full
@@ -107,6 +112,7 @@ func WorkStreamConfig(l Limits) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		MaxBytes:             l.WorkMaxBytes,
 		MaxMsgsPerSubject:    l.RunnerMaxMessages,
+		MaxConsumers:         MaxRunners,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
 		Name:                 transport.WorkStream,
@@ -173,6 +179,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, l Limits) error 
 // same reports whether a stream has the settings of want that posteed sets.
 func same(have, want jetstream.StreamConfig) bool {
 	return limit(have.MaxBytes) == limit(want.MaxBytes) && limit(have.MaxMsgsPerSubject) == limit(want.MaxMsgsPerSubject) &&
+		limit(int64(have.MaxConsumers)) == limit(int64(want.MaxConsumers)) &&
 		have.DiscardNewPerSubject == want.DiscardNewPerSubject && have.Replicas == want.Replicas &&
 		have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates && have.Discard == want.Discard &&
 		have.Retention == want.Retention && slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description

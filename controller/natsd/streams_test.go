@@ -3,6 +3,7 @@ package natsd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -202,6 +203,23 @@ func TestReflectionOntoConfigSubject(t *testing.T) {
 		}
 		if m.Subject == transport.CfgPush("runner-1") && len(m.Header) > 0 {
 			t.Fatalf("reflected message indistinguishable from a config push: %v %q", m.Header, m.Data)
+		}
+	}
+}
+
+// TestWorkStreamTakesMoreThanAThousandRunners: nats-server 2.11 and later
+// give a stream without its own consumer limit 1,000 consumers; the work
+// stream sets its own, so runner 1,001 gets its queue too.
+func TestWorkStreamTakesMoreThanAThousandRunners(t *testing.T) {
+	f := natsdtest.New(t)
+	_, js := f.Controller(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := range 1005 {
+		if _, err := js.CreateOrUpdateConsumer(ctx, transport.WorkStream, jetstream.ConsumerConfig{
+			Durable: fmt.Sprintf("r%04d", i), FilterSubject: transport.Work(fmt.Sprintf("r%04d", i)), AckPolicy: jetstream.AckExplicitPolicy,
+		}); err != nil {
+			t.Fatalf("runner %d's consumer: %v", i+1, err)
 		}
 	}
 }
