@@ -98,7 +98,7 @@ func (l Limits) WithDefaults() Limits {
 }
 
 // MaxRunners bounds POSTEED_WORK's consumers, one per runner. Set on the
-// stream because nats-server 2.11 and later default a stream without its
+// stream because nats-server 2.15 and later default a stream without its
 // own limit to 1,000 consumers: a fleet's runner 1,001 would get no work.
 const MaxRunners = 100_000
 

@@ -207,7 +207,7 @@ func TestReflectionOntoConfigSubject(t *testing.T) {
 	}
 }
 
-// TestWorkStreamTakesMoreThanAThousandRunners: nats-server 2.11 and later
+// TestWorkStreamTakesMoreThanAThousandRunners: nats-server 2.15 and later
 // give a stream without its own consumer limit 1,000 consumers; the work
 // stream sets its own, so runner 1,001 gets its queue too.
 func TestWorkStreamTakesMoreThanAThousandRunners(t *testing.T) {
