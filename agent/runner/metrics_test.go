@@ -2,6 +2,8 @@ package runner
 
 import (
 	"fmt"
+	"github.com/postee-fleet/posteed/agent/metrics/metricstest"
+	dto "github.com/prometheus/client_model/go"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -20,33 +22,11 @@ func gathered(t *testing.T, reg prometheus.Gatherer, name string, want ...string
 	if err != nil {
 		t.Fatal(err)
 	}
+	byName := map[string]*dto.MetricFamily{}
 	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for _, kv := range want {
-				k, v, _ := strings.Cut(kv, "=")
-				if labels[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
+		byName[f.GetName()] = f
 	}
-	return -1
+	return metricstest.Value(byName, name, want...)
 }
 
 // pluginsCfg places two routes on r1 with Postee's plugins: "once" sends a
