@@ -309,31 +309,36 @@ func (f *fleet) onCfgGet(m *nats.Msg) {
 }
 
 // contentDigest names a config by everything it is made of: cfg.yaml, the
-// routes' input files, the Rego templates and the files its actions read
+// routes' input files and the Rego templates as the engine compiled them
+// (a url template's text as fetched), and the files its actions read
 // relative to it. Two controllers with the same content publish the same
 // revision; a reload that changed only a template is a new revision.
 func contentDigest(eng *engine.Engine) string {
 	cfg := eng.Config()
 	h := sha256.New()
-	add := func(path string) {
-		b, _ := os.ReadFile(path)
-		fmt.Fprintf(h, "%s %d\n", path, len(b))
-		h.Write(b)
+	add := func(name, text string) {
+		fmt.Fprintf(h, "%s %d\n", name, len(text))
+		h.Write([]byte(text))
 	}
-	add(cfg.File)
-	for _, r := range cfg.Routes {
-		for _, p := range r.InputFiles {
-			add(cfg.InputFile(p))
+	addFile := func(path string) {
+		b, _ := os.ReadFile(path)
+		add(path, string(b))
+	}
+	addFile(cfg.File)
+	for i := range cfg.Routes {
+		for _, s := range eng.InputSources(i) {
+			add(s.Module, s.Text)
 		}
 	}
 	for _, t := range cfg.Templates {
-		for _, p := range eng.TemplateFiles(t.Name) {
-			add(p)
+		own, reached, _ := eng.TemplateSources(t.Name)
+		for _, s := range append([]engine.Source{own}, reached...) {
+			add(s.Module, s.Text)
 		}
 	}
 	for _, a := range cfg.Actions {
 		for _, p := range relativeFiles(a) {
-			add(filepath.Join(cfg.Dir, p))
+			addFile(filepath.Join(cfg.Dir, p))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))

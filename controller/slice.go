@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,12 +18,14 @@ import (
 
 // buildSlice computes what runner needs from cfg: the routes with an action
 // placed on it (or on the event's origin), reduced to those actions; their
-// templates; and the Rego files those use. Nothing else, so a runner holds
-// only its own secrets.
+// templates; and the Rego those use, as the engine compiled it (never read
+// again from disk nor fetched again from a url, so the runner compiles what
+// the controller runs). Nothing else, so a runner holds only its own
+// secrets.
 func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*transport.Slice, error) {
 	cfg := eng.Config()
 	s := &transport.Slice{Runner: runner, Revision: rev, Epoch: epoch, Files: map[string]string{}}
-	var routes, templates, actions []*yaml.Node
+	var routes, actions []*yaml.Node
 	usedTemplates, usedActions := map[string]bool{}, map[string]bool{}
 	for i, r := range eng.Routes() {
 		var mine []string
@@ -34,7 +37,7 @@ func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*tr
 		if len(mine) == 0 {
 			continue
 		}
-		node, err := sliceRoute(cfg, i, mine, s.Files)
+		node, err := sliceRoute(eng, i, mine, s.Files)
 		if err != nil {
 			return nil, err
 		}
@@ -44,13 +47,9 @@ func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*tr
 			usedActions[a] = true
 		}
 	}
-	for _, t := range cfg.Templates {
-		if usedTemplates[t.Name] {
-			templates = append(templates, t.Node)
-			if err := templateFiles(eng, t, s.Files); err != nil {
-				return nil, err
-			}
-		}
+	templates, err := sliceTemplates(eng, usedTemplates, s.Files)
+	if err != nil {
+		return nil, err
 	}
 	for _, a := range cfg.Actions {
 		if usedActions[a.Name] {
@@ -75,9 +74,9 @@ func buildSlice(eng *engine.Engine, runner string, rev int64, epoch string) (*tr
 }
 
 // sliceRoute copies route i with only the given actions, its input-files
-// renamed into the slice.
-func sliceRoute(cfg *config.Config, i int, actions []string, files map[string]string) (*yaml.Node, error) {
-	r := cfg.Routes[i]
+// renamed into the slice, with the text the engine compiled.
+func sliceRoute(eng *engine.Engine, i int, actions []string, files map[string]string) (*yaml.Node, error) {
+	r := eng.Config().Routes[i]
 	out := &yaml.Node{Kind: yaml.MappingNode}
 	n := r.Node
 	for j := 0; j+1 < len(n.Content); j += 2 {
@@ -89,15 +88,14 @@ func sliceRoute(cfg *config.Config, i int, actions []string, files map[string]st
 		case "serialize-outputs":
 			k = scalar("serialize-actions")
 		case "input-files":
+			srcs := eng.InputSources(i)
+			if len(srcs) != len(r.InputFiles) {
+				return nil, fmt.Errorf("route %q: %d input-files, %d compiled", r.Name, len(r.InputFiles), len(srcs))
+			}
 			var names []string
 			for f, p := range r.InputFiles {
-				path := cfg.InputFile(p)
-				src, err := os.ReadFile(path)
-				if err != nil {
-					return nil, fmt.Errorf("route %q: %w", r.Name, err)
-				}
 				name := fmt.Sprintf("inputs/r%d-%d-%s", i, f, filepath.Base(p))
-				files[name] = string(src)
+				files[name] = srcs[f].Text
 				names = append(names, name)
 			}
 			v = seqOf(names)
@@ -127,7 +125,8 @@ func isRelativeFile(k, v *yaml.Node) bool {
 // sliceAction copies an action; a script (exec input-file) or body
 // (http body-file) given relative to cfg.yaml travels in the slice, since it
 // exists on the controller's host only. Absolute paths name files on the
-// runner's host and stay as they are.
+// runner's host and stay as they are. These are read from disk here: the
+// engine keeps no copy (the controller runs a script from its file).
 func sliceAction(cfg *config.Config, a config.Action, files map[string]string) (*yaml.Node, error) {
 	out := &yaml.Node{Kind: yaml.MappingNode, Tag: a.Node.Tag}
 	for j := 0; j+1 < len(a.Node.Content); j += 2 {
@@ -146,23 +145,41 @@ func sliceAction(cfg *config.Config, a config.Action, files map[string]string) (
 	return out, nil
 }
 
-// templateFiles adds the user's Rego files that t reaches, as the engine
-// computed them from the compiled modules: the files defining its package
-// and every package they refer to, import or name as aggregation package.
-func templateFiles(eng *engine.Engine, t config.Template, files map[string]string) error {
-	dir := filepath.Join(eng.Config().Dir, "rego-templates")
-	for _, path := range eng.TemplateFiles(t.Name) {
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			return fmt.Errorf("template %q: %s is outside %s", t.Name, path, dir)
+// sliceTemplates copies the templates named in used, in cfg order, with
+// the Rego the engine compiled for each: a body or url template becomes a
+// body holding the text compiled (with its package line, so the runner
+// neither fetches the url nor numbers the package differently), and every
+// other module of the user's a template reaches travels as a file of
+// rego-templates.
+func sliceTemplates(eng *engine.Engine, used map[string]bool, files map[string]string) ([]*yaml.Node, error) {
+	var nodes []*yaml.Node
+	var reached []engine.Source
+	owns := map[string]bool{} // the kept templates' body and url modules
+	for _, t := range eng.Config().Templates {
+		if !used[t.Name] {
+			continue
 		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("template %q: %w", t.Name, err)
+		own, r, ok := eng.TemplateSources(t.Name)
+		if !ok {
+			return nil, fmt.Errorf("template %q was not compiled", t.Name)
 		}
-		files["rego-templates/"+filepath.ToSlash(rel)] = string(src)
+		node := t.Node
+		if own.Module != "" {
+			node = mapping("name", scalar(t.Name), "body", literal(own.Text))
+			owns[own.Module] = true
+		}
+		nodes = append(nodes, node)
+		reached = append(reached, r...)
 	}
-	return nil
+	for _, src := range reached {
+		switch {
+		case src.Rel != "":
+			files["rego-templates/"+src.Rel] = src.Text
+		case !owns[src.Module]: // the body or url of a template not kept
+			files[fmt.Sprintf("rego-templates/posteed-slice/%x.rego", sha256.Sum256([]byte(src.Module)))] = src.Text
+		}
+	}
+	return nodes, nil
 }
 
 // Runners lists every runner name cfg places an action on.
@@ -180,6 +197,19 @@ func runnersOf(eng *engine.Engine) []string {
 }
 
 func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+
+// literal is a block scalar, so Rego stays readable in the slice's
+// cfg.yaml; the encoder quotes what a block cannot hold exactly. Text
+// starting with a space or a line break would need an indentation
+// indicator, which the encoder gets wrong inside a sequence: it is quoted.
+func literal(s string) *yaml.Node {
+	n := scalar(s)
+	n.Style = yaml.LiteralStyle
+	if strings.HasPrefix(s, " ") || strings.HasPrefix(s, "\n") {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
+}
 
 func seq(items []*yaml.Node) *yaml.Node {
 	return &yaml.Node{Kind: yaml.SequenceNode, Content: items}

@@ -61,6 +61,8 @@ func (e *Event) Doc() any {
 	return e.doc
 }
 
+var hostNameKey, contextKey = ast.StringTerm("hostName"), ast.StringTerm("Context")
+
 // hostOf finds the host an event names: Tracee's current `hostName`, or
 // the legacy `Context.hostName`.
 func hostOf(v ast.Value) string {
@@ -68,14 +70,14 @@ func hostOf(v ast.Value) string {
 	if !ok {
 		return ""
 	}
-	if t := obj.Get(ast.StringTerm("hostName")); t != nil {
+	if t := obj.Get(hostNameKey); t != nil {
 		if s, ok := t.Value.(ast.String); ok && s != "" {
 			return string(s)
 		}
 	}
-	if c := obj.Get(ast.StringTerm("Context")); c != nil {
+	if c := obj.Get(contextKey); c != nil {
 		if co, ok := c.Value.(ast.Object); ok {
-			if t := co.Get(ast.StringTerm("hostName")); t != nil {
+			if t := co.Get(hostNameKey); t != nil {
 				if s, ok := t.Value.(ast.String); ok {
 					return string(s)
 				}

@@ -17,11 +17,16 @@ import (
 // filters evaluates every route's input in one Rego query: each route with
 // an input becomes a package posteed.routes.rN with an `allow` rule, and one
 // generated rule collects the indexes of the routes that allow the event.
-// One evaluation per event, however many routes there are.
+// One evaluation per event, however many routes there are. Inputs Go
+// evaluates as Rego would (nativefilter.go) are left out of the query.
 type filters struct {
 	query    rego.PreparedEvalQuery
-	matchAll []int // routes without input, matching every event
-	any      bool  // at least one route has an input
+	matchAll []int         // routes without input, matching every event
+	native   []nativeRoute // routes whose input Go evaluates
+	any      bool          // at least one route's filter is in the query
+
+	// inputs are the routes' input-files as compiled, by route index.
+	inputs map[int][]Source
 }
 
 const matchQuery = "data.posteed.match.matched"
@@ -31,7 +36,7 @@ func compileFilters(ctx context.Context, cfg *config.Config) (*filters, config.E
 	modules := map[string]*ast.Module{}
 	var collect strings.Builder
 	collect.WriteString("package posteed.match\n\n")
-	f := &filters{}
+	f := &filters{inputs: map[int][]Source{}}
 	for i, r := range cfg.Routes {
 		var conds []string
 		if strings.TrimSpace(r.Input) != "" {
@@ -40,15 +45,20 @@ func compileFilters(ctx context.Context, cfg *config.Config) (*filters, config.E
 				errs = append(errs, err...)
 				continue
 			}
-			modules[fmt.Sprintf("route-%d-input", i)] = m
+			modules[fmt.Sprintf("route-%d-input", i)] = m // compiled even when native: the same errors
+			if nf, ok := newNativeFilter(m); ok && len(r.InputFiles) == 0 {
+				f.native = append(f.native, nativeRoute{index: i, filter: nf})
+				continue
+			}
 			conds = append(conds, fmt.Sprintf("data.posteed.routes.r%d.allow", i))
 		}
 		if len(r.InputFiles) > 0 {
-			ms, err := inputFileModules(cfg, i, r)
+			ms, srcs, err := inputFileModules(cfg, i, r)
 			if err != nil {
 				errs = append(errs, err...)
 				continue
 			}
+			f.inputs[i] = srcs
 			for name, m := range ms {
 				modules[name] = m
 			}
@@ -59,12 +69,12 @@ func compileFilters(ctx context.Context, cfg *config.Config) (*filters, config.E
 			continue
 		}
 		fmt.Fprintf(&collect, "matched contains %d if {\n\t%s\n}\n\n", i, strings.Join(conds, "\n\t"))
+		f.any = true
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	f.any = len(modules) > 0
-	if !f.any {
+	if len(modules) == 0 {
 		return f, nil
 	}
 	m, err := ast.ParseModuleWithOpts("posteed-match.rego", collect.String(), ast.ParserOptions{RegoVersion: ast.RegoV1})
@@ -114,9 +124,11 @@ func indent(s string) string {
 
 // inputFileModules loads a route's input-files (Postee: `package postee`
 // with an `allow` rule; several files are ORed) into the route's own package
-// so that files of different routes cannot see each other's rules.
-func inputFileModules(cfg *config.Config, i int, r config.Route) (map[string]*ast.Module, config.Errors) {
+// so that files of different routes cannot see each other's rules. It
+// returns the files' text too, in the route's order, for runners' slices.
+func inputFileModules(cfg *config.Config, i int, r config.Route) (map[string]*ast.Module, []Source, config.Errors) {
 	out := map[string]*ast.Module{}
+	var srcs []Source
 	var errs config.Errors
 	target, _ := ast.ParseRef(fmt.Sprintf("data.posteed.inputs.r%d", i))
 	for _, p := range r.InputFiles {
@@ -133,8 +145,9 @@ func inputFileModules(cfg *config.Config, i int, r config.Route) (map[string]*as
 		}
 		m.Package.Path = target.Copy()
 		out[fmt.Sprintf("route-%d-file-%s", i, path)] = m
+		srcs = append(srcs, Source{Module: path, Text: string(src)})
 	}
-	return out, errs
+	return out, srcs, errs
 }
 
 func compileErrors(cfg *config.Config, errs ast.Errors) config.Errors {
@@ -151,7 +164,13 @@ func compileErrors(cfg *config.Config, errs ast.Errors) config.Errors {
 // config order.
 func (f *filters) match(ctx context.Context, in ast.Value) ([]int, error) {
 	out := append([]int(nil), f.matchAll...)
+	for _, r := range f.native {
+		if r.filter.allows(in) {
+			out = append(out, r.index)
+		}
+	}
 	if !f.any {
+		slices.Sort(out)
 		return out, nil
 	}
 	rs, err := f.query.Eval(ctx, rego.EvalParsedInput(in))

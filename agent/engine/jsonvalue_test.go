@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -80,4 +81,66 @@ func FuzzParseValue(f *testing.F) {
 			t.Fatalf("%q: got %v want %v", data, got, want)
 		}
 	})
+}
+
+// traceeSamples are the sample Tracee lines, both shapes, compacted as a
+// runner reads them.
+func traceeSamples(tb testing.TB) [][]byte {
+	var out [][]byte
+	for _, ev := range sampleEvents(tb)[2:] {
+		var c bytes.Buffer
+		if err := json.Compact(&c, ev); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, c.Bytes())
+	}
+	return out
+}
+
+// BenchmarkParseTracee: ParseEvent alone, on Tracee lines (a runner's and
+// the controller's per-event cost before any route runs).
+func BenchmarkParseTracee(b *testing.B) {
+	lines := traceeSamples(b)
+	b.ReportAllocs()
+	cpu0, i := cpuTime(), 0
+	for b.Loop() {
+		if _, err := ParseEvent(lines[i%len(lines)], "x"); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// runnerRoutes are BenchmarkTraceeIngest's routes (agent/runner): two
+// filters that run on every Tracee line and match none.
+const runnerRoutes = `
+routes:
+- {name: high-severity, input: 'input.metadata.Properties.Severity >= 4', template: raw-json}
+- {name: legacy-trc9, input: 'contains(input.SigMetadata.ID, "TRC-9")', template: raw-json}
+templates:
+- {name: raw-json, rego-package: postee.rawmessage.json}
+`
+
+// BenchmarkMatchTracee: the route filters alone, on parsed Tracee lines.
+func BenchmarkMatchTracee(b *testing.B) {
+	e := benchEngineWith(b, runnerRoutes)
+	var evs []*Event
+	for _, l := range traceeSamples(b) {
+		ev, err := ParseEvent(l, "x")
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu0, i := cpuTime(), 0
+	for b.Loop() {
+		if _, err := e.Match(ctx, evs[i%len(evs)], ""); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

@@ -7,18 +7,15 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// reachableFiles lists the user's Rego files (module keys that are paths
-// under the rego-templates directory) that the package pkg reaches: the
-// files defining it or a package nested in it, and, transitively, every
-// package they refer to, import or name as their aggregation_pkg. This is
-// what a runner's config slice must carry for the template to render
-// there exactly as it does here.
-func reachableFiles(modules map[string]*ast.Module, pkg, dir string) []string {
-	if dir == "" {
-		return nil
-	}
+// reachableModules lists the user's modules (all but the bundled: files
+// of rego-templates, inline bodies, fetched urls) that the package pkg
+// reaches: the modules defining it or a package nested in it, and,
+// transitively, every package they refer to, import or name as their
+// aggregation_pkg. This is what a runner's config slice must carry for the
+// template to render there exactly as it does here.
+func reachableModules(modules map[string]*ast.Module, pkg string) []string {
 	seen := map[string]bool{}
-	var files []string
+	var out []string
 	pending := []string{"data." + pkg}
 	for len(pending) > 0 {
 		ref := pending[0]
@@ -30,13 +27,13 @@ func reachableFiles(modules map[string]*ast.Module, pkg, dir string) []string {
 			seen[name] = true
 			pending = append(pending, refsOf(m)...)
 			pending = append(pending, aggregationPkgs(m)...)
-			if strings.HasPrefix(name, dir+"/") {
-				files = append(files, name)
+			if !strings.HasPrefix(name, "bundled/") {
+				out = append(out, name)
 			}
 		}
 	}
-	sort.Strings(files)
-	return files
+	sort.Strings(out)
+	return out
 }
 
 // relates reports whether a reference to ref may read package pkg: the
@@ -62,15 +59,4 @@ func aggregationPkgs(m *ast.Module) []string {
 		})
 	}
 	return out
-}
-
-// TemplateFiles lists the user's Rego files the template named name
-// reaches (see reachableFiles); nil for a template not in use here.
-func (e *Engine) TemplateFiles(name string) []string {
-	for _, r := range e.routes {
-		if r.Template == name && r.tmpl != nil {
-			return r.tmpl.files
-		}
-	}
-	return nil
 }

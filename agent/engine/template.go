@@ -28,11 +28,16 @@ type template struct {
 	pkg    string
 	query  rego.PreparedEvalQuery
 	c      *ast.Compiler // holds every template module, for aggregation packages
-	files  []string      // the user's Rego files it reaches (reachableFiles)
 	native bundled.Renderer
 	// postee is set on the user's templates when cfg.yaml has aqua-server:
 	// Postee gave its templates input.postee = {"AquaServer": ...}.
 	postee *ast.Term
+
+	// own is its body or url module as compiled (Module "" when its
+	// package is in rego-templates or bundled); reached, every other module
+	// of the user's it reaches (see reachableModules).
+	own     Source
+	reached []Source
 }
 
 // rendered is a template's output for one event.
@@ -65,7 +70,8 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 		modules["bundled/"+name] = m
 	}
 	user := map[string]*ast.Module{}
-	errs = append(errs, loadTemplateDir(dir, user)...)
+	texts := map[string]string{} // the user's modules: the text compiled
+	errs = append(errs, loadTemplateDir(dir, user, texts)...)
 	// overridden: bundled packages the user's replace. Whatever stands for
 	// a bundled package's Rego (a native renderer) must not be used for a
 	// template whose package, or a package it reaches, is in here.
@@ -75,15 +81,19 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 	}
 	maps.Copy(modules, user)
 	pkgs := map[string]string{} // template name → package
+	owns := map[string]string{} // template name → its body or url module
 	locs := locations{}
 	for i, t := range cfg.Templates {
-		pkg, ms, problems := templateSource(ctx, cfg, i, t, fetch, used[t.Name], locs)
+		pkg, ms, problems := templateSource(ctx, cfg, i, t, fetch, used[t.Name], locs, texts)
 		if !used[t.Name] {
 			warns = append(warns, config.AsUnused(problems, "template")...)
 			continue
 		}
 		errs = append(errs, problems...)
 		maps.Copy(modules, ms)
+		for name := range ms {
+			owns[t.Name] = name
+		}
 		if pkg != "" {
 			pkgs[t.Name] = pkg
 		}
@@ -128,7 +138,8 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
 		}
-		tm := &template{name: t.Name, pkg: pkg, query: pq, c: c, files: reachableFiles(modules, pkg, dir), native: nativeRenderer(pkg, modules)}
+		tm := &template{name: t.Name, pkg: pkg, query: pq, c: c, native: nativeRenderer(pkg, modules)}
+		tm.own, tm.reached = templateSources(reachableModules(modules, pkg), owns[t.Name], texts, dir)
 		if cfg.AquaServer != "" && userPackage(modules, pkg) {
 			tm.postee = posteeOptions(cfg.AquaServer)
 		}
@@ -169,9 +180,9 @@ func overrideBundled(bundledModules, user map[string]*ast.Module) map[string]str
 }
 
 // templateSource resolves template i to its package and the modules it
-// adds (inline body, fetched url). An unused template is only parsed:
-// its url is not fetched.
-func templateSource(ctx context.Context, cfg *config.Config, i int, t config.Template, fetch *http.Client, used bool, locs locations) (string, map[string]*ast.Module, config.Errors) {
+// adds (inline body, fetched url), whose text it records in texts. An
+// unused template is only parsed: its url is not fetched.
+func templateSource(ctx context.Context, cfg *config.Config, i int, t config.Template, fetch *http.Client, used bool, locs locations, texts map[string]string) (string, map[string]*ast.Module, config.Errors) {
 	key := fmt.Sprintf("templates[%d] %q", i, t.Name)
 	switch {
 	case t.RegoPackage != "":
@@ -185,10 +196,11 @@ func templateSource(ctx context.Context, cfg *config.Config, i int, t config.Tem
 	case t.Body != "":
 		name := fmt.Sprintf("%s#templates[%d].body", cfg.File, i)
 		locs[name] = location{file: cfg.File, key: key, shift: func(row int) int { return t.BodyLine + row - 1 }}
-		m, err := inlineTemplate(name, i, t, t.Body, locs)
+		m, text, err := inlineTemplate(name, i, t.Body, locs)
 		if err != nil {
 			return "", nil, err
 		}
+		texts[name] = text
 		return strings.TrimPrefix(m.Package.Path.String(), "data."), map[string]*ast.Module{name: m}, nil
 	case t.URL != "" && used:
 		src, err := fetchTemplate(ctx, fetch, t.URL)
@@ -196,10 +208,11 @@ func templateSource(ctx context.Context, cfg *config.Config, i int, t config.Tem
 			return "", nil, config.Errors{{File: cfg.File, Line: t.Line, Key: key + ".url", Msg: err.Error()}}
 		}
 		locs[t.URL] = location{file: t.URL, key: key}
-		m, errs := inlineTemplate(t.URL, i, t, src, locs)
+		m, text, errs := inlineTemplate(t.URL, i, src, locs)
 		if errs != nil {
 			return "", nil, errs
 		}
+		texts[t.URL] = text
 		return strings.TrimPrefix(m.Package.Path.String(), "data."), map[string]*ast.Module{t.URL: m}, nil
 	}
 	return "", nil, nil
@@ -349,8 +362,9 @@ func hasPackage(modules map[string]*ast.Module, pkg string) bool {
 }
 
 // loadTemplateDir parses every .rego file under dir (recursively), as
-// Postee's rego-templates directory; a missing directory is fine.
-func loadTemplateDir(dir string, modules map[string]*ast.Module) config.Errors {
+// Postee's rego-templates directory, and records each file's text in
+// texts; a missing directory is fine.
+func loadTemplateDir(dir string, modules map[string]*ast.Module, texts map[string]string) config.Errors {
 	var errs config.Errors
 	if dir == "" {
 		return nil
@@ -374,7 +388,7 @@ func loadTemplateDir(dir string, modules map[string]*ast.Module) config.Errors {
 			errs = append(errs, regoErrors(err, path, "", nil)...)
 			return nil
 		}
-		modules[path] = m
+		modules[path], texts[path] = m, string(src)
 		return nil
 	})
 	if err != nil {
@@ -384,9 +398,9 @@ func loadTemplateDir(dir string, modules map[string]*ast.Module) config.Errors {
 }
 
 // inlineTemplate parses a template's body or fetched source, known to the
-// parser as name (locs says where its rows are). Without a package line it
-// gets its own package, posteed.inline.tN.
-func inlineTemplate(name string, i int, t config.Template, src string, locs locations) (*ast.Module, config.Errors) {
+// parser as name (locs says where its rows are), and returns the text it
+// parsed. Without a package line it gets its own package, posteed.inline.tN.
+func inlineTemplate(name string, i int, src string, locs locations) (*ast.Module, string, config.Errors) {
 	if !strings.HasPrefix(strings.TrimSpace(stripComments(src)), "package ") {
 		src = fmt.Sprintf("package posteed.inline.t%d\n", i) + src
 		loc := locs[name]
@@ -399,9 +413,9 @@ func inlineTemplate(name string, i int, t config.Template, src string, locs loca
 	}
 	m, err := parseModule(name, src)
 	if err != nil {
-		return nil, locs.errors(nil, err)
+		return nil, "", locs.errors(nil, err)
 	}
-	return m, nil
+	return m, src, nil
 }
 
 func stripComments(src string) string {

@@ -3,7 +3,6 @@ package tracefile
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -37,7 +36,7 @@ func (f *Follower) deliver(ctx context.Context, t *tracker, l rawLine) error {
 	case l.tooLong:
 		f.skip(t, l, "line longer than MaxLine")
 	case len(bytes.TrimSpace(l.data)) == 0:
-	case !json.Valid(l.data):
+	case !validJSON(l.data):
 		f.skip(t, l, "line is not valid JSON")
 	default:
 		line := Line{Path: t.path, Pattern: t.pattern, FileKey: t.key, Offset: l.offset, Number: t.number, Data: l.data}
