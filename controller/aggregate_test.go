@@ -9,6 +9,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestAggregatedRoute: Postee's aggregate-message-number with the bundled
@@ -16,7 +17,7 @@ import (
 func TestAggregatedRoute(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	cfg := writeCfg(t, dir, fmt.Sprintf(`
+	cfg := fleettest.WriteCfg(t, dir, fmt.Sprintf(`
 routes:
 - name: tracee-digest
   input: startswith(input.SigMetadata.ID, "TRC-")
@@ -33,7 +34,7 @@ actions:
   exec-script: echo "$POSTEE_TITLE" >> %s
 `, out))
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := controller.New(ctx, controller.Options{Settings: controller.Settings{CfgFile: cfg, URL: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20}, Notifier: nopNotifier{}, Logger: testLogger(t)})
+	c, err := controller.New(ctx, controller.Options{Settings: controller.Settings{CfgFile: cfg, URL: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20}, Notifier: fleettest.NopNotifier{}, Logger: fleettest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,20 +42,20 @@ actions:
 	go func() { done <- c.Run(ctx, nil) }()
 	defer func() { cancel(); <-done }()
 	<-c.Ready()
-	lines := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")
+	lines := strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")
 	for _, l := range lines[:3] {
-		postJSON(t, "http://"+c.HTTPAddr()+"/", l)
+		fleettest.PostJSON(t, "http://"+c.HTTPAddr()+"/", l)
 	}
-	eventually(t, "one aggregated exec", func() bool { return len(readLines(out)) == 1 })
-	assertStable(t, func() bool { return len(readLines(out)) == 1 })
-	if got := readLines(out)[0]; !strings.Contains(got, "(2)") {
+	fleettest.Eventually(t, "one aggregated exec", func() bool { return len(fleettest.ReadLines(out)) == 1 })
+	assertStable(t, func() bool { return len(fleettest.ReadLines(out)) == 1 })
+	if got := fleettest.ReadLines(out)[0]; !strings.Contains(got, "(2)") {
 		t.Fatalf("aggregated title %q", got)
 	}
 	cancel()
 	<-done
 	done <- nil
 	// the third finding was held; stopping sends it rather than losing it
-	if n := len(readLines(out)); n != 2 {
+	if n := len(fleettest.ReadLines(out)); n != 2 {
 		t.Fatalf("after stop: %d exec runs, want 2", n)
 	}
 }
@@ -65,7 +66,7 @@ actions:
 func TestCompileNeverActs(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	cfg := writeCfg(t, dir, fmt.Sprintf(`
+	cfg := fleettest.WriteCfg(t, dir, fmt.Sprintf(`
 routes:
 - name: held
   actions: [record]
@@ -87,7 +88,7 @@ actions:
 		}
 	}
 	eng.Close()
-	if lines := readLines(out); len(lines) != 0 {
+	if lines := fleettest.ReadLines(out); len(lines) != 0 {
 		t.Fatalf("a dry run ran an action: %v", lines)
 	}
 }

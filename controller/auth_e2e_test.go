@@ -14,26 +14,27 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/runner"
 	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // A runner whose certificate another CA signed is refused at the TLS
 // handshake: no config, and the controller never counts it as connected.
 func TestRunnerFromForeignCAGetsNothing(t *testing.T) {
 	dir := t.TempDir()
-	c := newCerts(t)
-	foreign := newCerts(t, "postee-runner-1")
-	h := startController(t, c, writeCfg(t, dir, workCfg(`true`)), t.TempDir())
+	c := fleettest.NewCerts(t)
+	foreign := fleettest.NewCerts(t, "postee-runner-1")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(`true`)))
 	rh := newRunner(t, h, "postee-runner-1", "node-1", func(s *runner.Settings) {
-		s.TLSCert, s.TLSKey = foreign.path("postee-runner-1.crt"), foreign.path("postee-runner-1.key")
+		s.TLSCert, s.TLSKey = foreign.Path("postee-runner-1.crt"), foreign.Path("postee-runner-1.key")
 	})
-	rh.startAsync()
+	rh.StartAsync()
 
-	h.logs.wait(t, "nats server error", "error", "TLS handshake error")
-	rh.logs.wait(t, "controller unreachable")
+	h.Logs.Wait(t, "nats server error", "error", "TLS handshake error")
+	rh.Logs.Wait(t, "controller unreachable")
 	// A config push to every runner the config names reaches nobody.
-	writeCfg(t, dir, workCfg(`true; true`))
-	h.reload <- struct{}{}
-	h.logs.wait(t, "config reloaded", "config_revision", "2")
+	fleettest.WriteCfg(t, dir, workCfg(`true; true`))
+	h.Reload <- struct{}{}
+	h.Logs.Wait(t, "config reloaded", "config_revision", "2")
 	assertStable(t, func() bool { return rh.r.Revision() == 0 })
 	for _, ri := range fleetView(t, h) {
 		if ri.Connected || !ri.LastHeartbeat.IsZero() || ri.ConfigRevision != 0 {
@@ -49,27 +50,27 @@ func TestRunnerFromForeignCAGetsNothing(t *testing.T) {
 func TestRunnerNameNotMatchingCertificate(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startController(t, c, writeCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)))
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
 	impostor := newRunner(t, h, "postee-runner-1", "node-x", func(s *runner.Settings) {
-		s.TLSCert, s.TLSKey = c.path("postee-runner-2.crt"), c.path("postee-runner-2.key")
+		s.TLSCert, s.TLSKey = c.Path("postee-runner-2.crt"), c.Path("postee-runner-2.key")
 	})
-	impostor.startAsync()
+	impostor.StartAsync()
 
-	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Subscription to "$KV.posteed_slices.postee-runner-1"`)
-	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "`+transport.SliceGet("postee-runner-1")+`"`)
-	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.cfg.get.postee-runner-1"`)
-	impostor.logs.wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.hb.postee-runner-1"`)
+	impostor.Logs.Wait(t, "nats error", "error", `Permissions Violation for Subscription to "$KV.posteed_slices.postee-runner-1"`)
+	impostor.Logs.Wait(t, "nats error", "error", `Permissions Violation for Publish to "`+transport.SliceGet("postee-runner-1")+`"`)
+	impostor.Logs.Wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.cfg.get.postee-runner-1"`)
+	impostor.Logs.Wait(t, "nats error", "error", `Permissions Violation for Publish to "posteed.hb.postee-runner-1"`)
 
 	var ids []string
 	for i := range 5 {
-		ids = append(ids, h.post("/", trc1(t, i))["event_id"].(string))
+		ids = append(ids, h.Post("/", trc1(t, i))["event_id"].(string))
 	}
-	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == len(ids) })
+	fleettest.Eventually(t, "runner-1's work", func() bool { return len(fleettest.ReadLines(out)) == len(ids) })
 	assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil })
-	if impostor.r.Revision() != 0 || impostor.logs.has("exec script finished") {
+	if impostor.r.Revision() != 0 || impostor.Logs.Has("exec script finished") {
 		t.Fatalf("impostor has config revision %d or ran work", impostor.r.Revision())
 	}
 	for _, ri := range fleetView(t, h) {
@@ -114,17 +115,17 @@ func expectViolation(t *testing.T, errs <-chan error, kind, subject string) {
 func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startController(t, c, writeCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)))
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
-	first := h.post("/", trc1(t, 0))["event_id"].(string) // the work queue exists from here
-	eventually(t, "first job", func() bool { return len(readLines(out)) == 1 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	first := h.Post("/", trc1(t, 0))["event_id"].(string) // the work queue exists from here
+	fleettest.Eventually(t, "first job", func() bool { return len(fleettest.ReadLines(out)) == 1 })
 
 	errs := make(chan error, 64)
 	nc, err := transport.Connect(context.Background(), transport.ConnOptions{
-		URL: h.ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.path("postee-runner-2.crt"),
-		KeyFile: c.path("postee-runner-2.key"), CAFile: c.path("ca.crt"),
+		URL: h.Ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.Path("postee-runner-2.crt"),
+		KeyFile: c.Path("postee-runner-2.key"), CAFile: c.Path("ca.crt"),
 	}, violations(errs))
 	if err != nil {
 		t.Fatal(err)
@@ -163,9 +164,9 @@ func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 
 	ids := []string{first}
 	for i := 1; i <= 5; i++ {
-		ids = append(ids, h.post("/", trc1(t, i))["event_id"].(string))
+		ids = append(ids, h.Post("/", trc1(t, i))["event_id"].(string))
 	}
-	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == len(ids) })
+	fleettest.Eventually(t, "runner-1's work", func() bool { return len(fleettest.ReadLines(out)) == len(ids) })
 	assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil })
 	if m, err := sub.NextMsg(10 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
 		t.Fatalf("runner-2 received %v (%v) on its pull inbox", m, err)
@@ -182,14 +183,14 @@ func TestSecondRunnerCannotTakeFirstRunnersWork(t *testing.T) {
 func TestReflectedAPIResponsesDoNotSpeakForAnotherRunner(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startController(t, c, writeCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(`echo "$POSTEE_EVENT_ID" >> `+out)))
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
 
 	nc, err := transport.Connect(context.Background(), transport.ConnOptions{
-		URL: h.ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.path("postee-runner-2.crt"),
-		KeyFile: c.path("postee-runner-2.key"), CAFile: c.path("ca.crt"),
+		URL: h.Ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.Path("postee-runner-2.crt"),
+		KeyFile: c.Path("postee-runner-2.key"), CAFile: c.Path("ca.crt"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func TestReflectedAPIResponsesDoNotSpeakForAnotherRunner(t *testing.T) {
 	if err := nc.Publish(transport.Heartbeat("postee-runner-2"), hb); err != nil {
 		t.Fatal(err)
 	}
-	h.logs.wait(t, "runner connected", "runner", "postee-runner-2")
+	h.Logs.Wait(t, "runner connected", "runner", "postee-runner-2")
 
 	info := transport.JSAPIPrefix + ".CONSUMER.INFO." + transport.WorkStream + ".postee-runner-2"
 	next := transport.JSAPIPrefix + ".CONSUMER.MSG.NEXT." + transport.WorkStream + ".postee-runner-2"
@@ -217,14 +218,14 @@ func TestReflectedAPIResponsesDoNotSpeakForAnotherRunner(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	assertStable(t, func() bool { return pendingOf(t, h, "postee-runner-1") == 0 && !h.logs.has("runner message refused") })
+	assertStable(t, func() bool { return pendingOf(t, h, "postee-runner-1") == 0 && !h.Logs.Has("runner message refused") })
 
-	id := h.post("/", trc1(t, 0))["event_id"].(string)
-	eventually(t, "runner-1's work", func() bool { return len(readLines(out)) == 1 })
+	id := h.Post("/", trc1(t, 0))["event_id"].(string)
+	fleettest.Eventually(t, "runner-1's work", func() bool { return len(fleettest.ReadLines(out)) == 1 })
 	if err := exactlyOnce(countIDs(out), []string{id}); err != nil {
 		t.Fatal(err)
 	}
-	if r1.logs.has("work addressed to another runner") {
+	if r1.Logs.Has("work addressed to another runner") {
 		t.Fatal("a reflected response reached runner-1's work queue")
 	}
 	for _, ri := range fleetView(t, h) {
@@ -240,11 +241,11 @@ func TestReflectedAPIResponsesDoNotSpeakForAnotherRunner(t *testing.T) {
 // and runner-1's fleet entry is untouched.
 func TestRunnerMessagesNameTheirSender(t *testing.T) {
 	dir := t.TempDir()
-	c := newCerts(t, "postee-runner-1")
-	h := startController(t, c, writeCfg(t, dir, workCfg(`true`)), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(`true`)))
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
-	nc := h.fleetConn(t) // in the fleet's account, where such a message would arrive
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	nc := h.FleetConn(t) // in the fleet's account, where such a message would arrive
 	forged, _ := json.Marshal(transport.Status{Runner: "postee-runner-2", Host: "evil"})
 	for _, tt := range []struct{ subject, kind string }{
 		{transport.Heartbeat("postee-runner-1"), "heartbeat"},
@@ -256,7 +257,7 @@ func TestRunnerMessagesNameTheirSender(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		h.logs.wait(t, "runner message refused: not a well-formed "+tt.kind, "runner", "postee-runner-1")
+		h.Logs.Wait(t, "runner message refused: not a well-formed "+tt.kind, "runner", "postee-runner-1")
 	}
 	for _, ri := range fleetView(t, h) {
 		if ri.Name == "postee-runner-1" && ri.Host != "node-1" {

@@ -3,13 +3,13 @@ package controller_test
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/postee-fleet/posteed/agent/runner"
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // escapeCfg: events of kind "lt" go to the receiver from the controller
@@ -70,24 +70,20 @@ func postStatus(t *testing.T, url, body string) (int, string) {
 // arrivedWhole reports whether path received one body, the rendered
 // event, whose text is the n '<' sent. (postee.rawmessage.json renders with
 // Rego's json.marshal, which writes them as \u003c.)
-func arrivedWhole(r *receiver, path string, n int) bool {
-	got := r.got(path)
+func arrivedWhole(r *fleettest.Receiver, path string, n int) bool {
+	got := r.Got(path)
 	var ev struct{ Text string }
 	return len(got) == 1 && json.Unmarshal([]byte(got[0]), &ev) == nil && len(ev.Text) == n && strings.Count(ev.Text, "<") == n
 }
 
-func escapeFleet(t *testing.T, controllerBodyLimit int64) (*harness, *runnerHarness, *receiver) {
+func escapeFleet(t *testing.T, controllerBodyLimit int64) (*fleettest.Controller, *runnerHarness, *fleettest.Receiver) {
 	t.Helper()
 	dir := t.TempDir()
-	recv := newReceiver(t)
-	h := &harness{t: t, certs: newCerts(t, "postee-runner-1"), cfgFile: writeCfg(t, dir, escapeCfg(recv.URL)), stateDir: t.TempDir(),
-		reload: make(chan struct{}, 1), logs: newLogRecorder(), natsListen: "127.0.0.1:-1",
-		tune: func(s *controller.Settings) { s.BodyLimit = controllerBodyLimit }}
-	h.log = slog.New(h.logs.tee(testLogger(t).Handler()))
-	h.start()
-	t.Cleanup(h.shutdown)
+	recv := fleettest.NewReceiver(t)
+	h := fleettest.StartController(t, fleettest.NewCerts(t, "postee-runner-1"), fleettest.WriteCfg(t, dir, escapeCfg(recv.URL)),
+		func(s *controller.Settings) { s.BodyLimit = controllerBodyLimit })
 	rh := startRunner(t, h, "postee-runner-1", "node-1", func(s *runner.Settings) { s.BodyLimit = 10 << 20 })
-	eventually(t, "the runner's config", func() bool { return rh.r.Revision() > 0 })
+	fleettest.Eventually(t, "the runner's config", func() bool { return rh.r.Revision() > 0 })
 	return h, rh, recv
 }
 
@@ -103,8 +99,8 @@ func TestEscapableEventPostedToRunnerArrives(t *testing.T) {
 	if code, body := postStatus(t, url, ltEvent("lt", n)); code != http.StatusOK {
 		t.Fatalf("6 MiB event: %d %s", code, body)
 	}
-	eventually(t, "the event at the controller's action", func() bool { return arrivedWhole(recv, "/controller", n) })
-	eventually(t, "the event at the runner's action", func() bool { return arrivedWhole(recv, "/runner", n) })
+	fleettest.Eventually(t, "the event at the controller's action", func() bool { return arrivedWhole(recv, "/controller", n) })
+	fleettest.Eventually(t, "the event at the runner's action", func() bool { return arrivedWhole(recv, "/runner", n) })
 
 	code, body := postStatus(t, url, ltEvent("lt", 9<<20))
 	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "can never be delivered") {
@@ -113,7 +109,7 @@ func TestEscapableEventPostedToRunnerArrives(t *testing.T) {
 	if n := rh.r.Healthy(); n != nil {
 		t.Fatalf("runner unhealthy: %v", n)
 	}
-	if rh.logs.has("spooled event dropped") {
+	if rh.Logs.Has("spooled event dropped") {
 		t.Fatal("an event was spooled and then dropped")
 	}
 }
@@ -126,19 +122,19 @@ func TestEscapableEventPostedToRunnerArrives(t *testing.T) {
 // 413, not a 503 that a producer would retry for ever.
 func TestEscapableEventRoutedToRunnerArrives(t *testing.T) {
 	h, _, recv := escapeFleet(t, 10<<20)
-	url := "http://" + h.ctrl.HTTPAddr() + "/"
+	url := "http://" + h.Ctrl.HTTPAddr() + "/"
 	const n = 3 << 20
 	if code, body := postStatus(t, url, ltEvent("lt", n)); code != http.StatusOK {
 		t.Fatalf("3 MiB event: %d %s", code, body)
 	}
-	eventually(t, "the event at the runner's action", func() bool { return arrivedWhole(recv, "/runner", n) })
-	eventually(t, "the event at the controller's action", func() bool { return arrivedWhole(recv, "/controller", n) })
+	fleettest.Eventually(t, "the event at the runner's action", func() bool { return arrivedWhole(recv, "/runner", n) })
+	fleettest.Eventually(t, "the event at the controller's action", func() bool { return arrivedWhole(recv, "/controller", n) })
 
 	code, body := postStatus(t, url, ltEvent("quad", 8<<20))
 	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "can never be delivered") || strings.Contains(body, "send the event again") {
 		t.Fatalf("a job of some 40 MiB: %d %s, want 413", code, body)
 	}
-	if got := recv.got("/runner"); len(got) != 1 {
+	if got := recv.Got("/runner"); len(got) != 1 {
 		t.Fatalf("the runner's action ran %d times, want once (the refused event must not run)", len(got))
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/postee-fleet/posteed/controller"
 	"github.com/postee-fleet/posteed/controller/cli"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // seedOrchestration is testdata/configs/seed-orchestration-model.yaml with
@@ -84,16 +85,16 @@ outputs:
 func TestSeedOrchestrationModel(t *testing.T) { forEachTopology(t, testSeedOrchestrationModel) }
 
 func testSeedOrchestrationModel(t *testing.T, top topology) {
-	recv := newReceiver(t)
+	recv := fleettest.NewReceiver(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	hs := top.start(t, c, writeCfg(t, dir, seedOrchestration(recv.URL, out)))
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	hs := top.start(t, c, fleettest.WriteCfg(t, dir, seedOrchestration(recv.URL, out)))
 	h, h2 := hs[0], hs[len(hs)-1]
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
 	r2 := startRunner(t, h, "postee-runner-2", "node-2")
-	rev := h.ctrl.Revision()
-	eventually(t, "runner configs", func() bool { return r1.r.Revision() == rev && r2.r.Revision() == rev })
+	rev := h.Ctrl.Revision()
+	fleettest.Eventually(t, "runner configs", func() bool { return r1.r.Revision() == rev && r2.r.Revision() == rev })
 
 	// Route-level runs-on: each runner holds exactly its route, and no
 	// controller action.
@@ -120,15 +121,15 @@ func testSeedOrchestrationModel(t *testing.T, top topology) {
 	}
 
 	// local-route on the controller.
-	h.post("/", sample(t, "image-scan.json"))
-	eventually(t, "local-route", func() bool { return len(recv.got("/controller")) == 1 })
+	h.Post("/", fleettest.Sample(t, "image-scan.json"))
+	fleettest.Eventually(t, "local-route", func() bool { return len(recv.Got("/controller")) == 1 })
 
 	// remote-route: TRC-2 to the controller runs on runner-1, exec then http.
 	before := time.Now()
-	trc2 := h2.post("/", sample(t, "tracee-finding-legacy.json"))["event_id"].(string)
-	eventually(t, "remote-route", func() bool { return len(recv.got("/runner")) == 1 })
+	trc2 := h2.Post("/", fleettest.Sample(t, "tracee-finding-legacy.json"))["event_id"].(string)
+	fleettest.Eventually(t, "remote-route", func() bool { return len(recv.Got("/runner")) == 1 })
 	execAt := execTime(t, out, trc2, "remote-route")
-	httpAt := recv.arrivals("/runner")[0]
+	httpAt := recv.Arrivals("/runner")[0]
 	if execAt.Before(before.Add(100*time.Millisecond)) || !httpAt.After(execAt) {
 		t.Fatalf("serialize-outputs: exec finished %v, http arrived %v after the post; want exec (≥100 ms) first",
 			execAt.Sub(before), httpAt.Sub(before))
@@ -136,29 +137,29 @@ func testSeedOrchestrationModel(t *testing.T, top topology) {
 	t.Logf("remote-route: exec done %v, http arrived %v after the post", execAt.Sub(before).Round(time.Millisecond), httpAt.Sub(before).Round(time.Millisecond))
 
 	// remote-route-2: TRC-3 runs on runner-2, even when runner-1 took it in.
-	trc3 := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")[2]
-	viaCtrl := h2.post("/", trc3)["event_id"].(string)
-	viaR1 := r1.post("/", trc3)["event_id"].(string)
-	eventually(t, "remote-route-2", func() bool { return len(readLines(out)) == 3 })
+	trc3 := strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")[2]
+	viaCtrl := h2.Post("/", trc3)["event_id"].(string)
+	viaR1 := r1.Post("/", trc3)["event_id"].(string)
+	fleettest.Eventually(t, "remote-route-2", func() bool { return len(fleettest.ReadLines(out)) == 3 })
 	for _, id := range []string{viaCtrl, viaR1} {
 		execTime(t, out, id, "remote-route-2")
-		r2.logs.wait(t, "exec script finished", "event_id", id, "action", "my-exec-from-runner")
-		if r1.logs.has("exec script finished", "event_id", id) {
+		r2.Logs.Wait(t, "exec script finished", "event_id", id, "action", "my-exec-from-runner")
+		if r1.Logs.Has("exec script finished", "event_id", id) {
 			t.Fatalf("runner-1 ran remote-route-2 for %s", id)
 		}
 	}
-	if r2.logs.has("exec script finished", "event_id", trc2) {
+	if r2.Logs.Has("exec script finished", "event_id", trc2) {
 		t.Fatal("runner-2 ran remote-route")
 	}
 	assertStable(t, func() bool {
-		return len(readLines(out)) == 3 && len(recv.got("/runner")) == 1 && len(recv.got("/controller")) == 1
+		return len(fleettest.ReadLines(out)) == 3 && len(recv.Got("/runner")) == 1 && len(recv.Got("/controller")) == 1
 	})
 }
 
 // execTime is the time the exec action of route wrote for event id.
 func execTime(t *testing.T, out, id, route string) time.Time {
 	t.Helper()
-	for _, l := range readLines(out) {
+	for _, l := range fleettest.ReadLines(out) {
 		f := strings.Fields(l)
 		if len(f) == 3 && f[0] == id && f[1] == route {
 			ns, err := strconv.ParseInt(f[2], 10, 64)
@@ -168,7 +169,7 @@ func execTime(t *testing.T, out, id, route string) time.Time {
 			return time.Unix(0, ns)
 		}
 	}
-	t.Fatalf("no exec line for %s %s in %q", id, route, readLines(out))
+	t.Fatalf("no exec line for %s %s in %q", id, route, fleettest.ReadLines(out))
 	return time.Time{}
 }
 
@@ -197,11 +198,11 @@ actions:
 func TestOriginRouting(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1=node-1", "postee-runner-2=node-2")
-	h := startController(t, c, writeCfg(t, dir, originCfg(out)), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1=node-1", "postee-runner-2=node-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, originCfg(out)))
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
 	r2 := startRunner(t, h, "postee-runner-2", "node-2")
-	eventually(t, "both runners known with the hosts of their certificates", func() bool {
+	fleettest.Eventually(t, "both runners known with the hosts of their certificates", func() bool {
 		hosts := map[string]string{}
 		for _, ri := range fleetView(t, h) {
 			hosts[ri.Name] = strings.Join(ri.Hosts, ",")
@@ -209,21 +210,21 @@ func TestOriginRouting(t *testing.T) {
 		return hosts["postee-runner-1"] == "node-1" && hosts["postee-runner-2"] == "node-2"
 	})
 
-	ev := strings.Replace(sample(t, "tracee-finding.json"), `"hostName":"node-1"`, `"hostName":"node-2"`, 1)
+	ev := strings.Replace(fleettest.Sample(t, "tracee-finding.json"), `"hostName":"node-1"`, `"hostName":"node-2"`, 1)
 	if !strings.Contains(ev, `"hostName":"node-2"`) {
 		t.Fatal("sample has no hostName node-1 to rewrite")
 	}
-	id := h.post("/", ev)["event_id"].(string)
-	r2.logs.wait(t, "exec script finished", "event_id", id, "action", "origin-exec")
-	assertStable(t, func() bool { return len(readLines(out)) == 1 })
-	if r1.logs.has("exec script finished", "event_id", id) {
+	id := h.Post("/", ev)["event_id"].(string)
+	r2.Logs.Wait(t, "exec script finished", "event_id", id, "action", "origin-exec")
+	assertStable(t, func() bool { return len(fleettest.ReadLines(out)) == 1 })
+	if r1.Logs.Has("exec script finished", "event_id", id) {
 		t.Fatal("runner-1 ran the action of an event from node-2")
 	}
 }
 
-func fleetView(t *testing.T, h *harness) []controller.RunnerInfo {
+func fleetView(t *testing.T, h *fleettest.Controller) []controller.RunnerInfo {
 	t.Helper()
-	resp, err := http.Get("http://" + h.ctrl.AdminAddr() + "/runners")
+	resp, err := http.Get("http://" + h.Ctrl.AdminAddr() + "/runners")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,14 +237,14 @@ func fleetView(t *testing.T, h *harness) []controller.RunnerInfo {
 }
 
 func TestFleetView(t *testing.T) {
-	recv := newReceiver(t)
+	recv := fleettest.NewReceiver(t)
 	dir := t.TempDir()
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startController(t, c, writeCfg(t, dir, seedOrchestration(recv.URL, filepath.Join(dir, "out"))), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, seedOrchestration(recv.URL, filepath.Join(dir, "out"))))
 	startRunner(t, h, "postee-runner-1", "node-1")
 	r2 := startRunner(t, h, "postee-runner-2", "node-2")
 	var list []controller.RunnerInfo
-	eventually(t, "both runners current in the fleet view", func() bool {
+	fleettest.Eventually(t, "both runners current in the fleet view", func() bool {
 		list = fleetView(t, h)
 		n := 0
 		for _, ri := range list {
@@ -264,7 +265,7 @@ func TestFleetView(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if code := cli.Main([]string{"runners", "--url", h.ctrl.AdminAddr()}, "test", &stdout, &stderr); code != 0 {
+	if code := cli.Main([]string{"runners", "--url", h.Ctrl.AdminAddr()}, "test", &stdout, &stderr); code != 0 {
 		t.Fatalf("runners exited %d: %s", code, stderr.String())
 	}
 	table := stdout.String()
@@ -284,8 +285,8 @@ func TestFleetView(t *testing.T) {
 	// A runner that stops cleanly says goodbye: it shows disconnected at
 	// once, not after the heartbeat window (30 s, longer than eventually
 	// waits).
-	r2.shutdown()
-	eventually(t, "runner-2 disconnected after its clean stop", func() bool {
+	r2.Shutdown()
+	fleettest.Eventually(t, "runner-2 disconnected after its clean stop", func() bool {
 		for _, ri := range fleetView(t, h) {
 			if ri.Name == "postee-runner-2" {
 				return !ri.Connected
@@ -294,8 +295,8 @@ func TestFleetView(t *testing.T) {
 		return false
 	})
 	// Work queued for a stopped runner is its backlog.
-	h.post("/", strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")[2])
-	eventually(t, "runner-2's backlog", func() bool {
+	h.Post("/", strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")[2])
+	fleettest.Eventually(t, "runner-2's backlog", func() bool {
 		for _, ri := range fleetView(t, h) {
 			if ri.Name == "postee-runner-2" {
 				return ri.PendingWork == 1

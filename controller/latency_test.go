@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // latencyCfg sends TRC-1 to an exec on postee-runner-1 and TRC-2 to the same
@@ -101,21 +103,21 @@ func TestLatencyEventToRunnerExec(t *testing.T) {
 	}
 	dir := t.TempDir()
 	fifo := readFifo(t, filepath.Join(dir, "done.fifo"))
-	c := newCerts(t, "postee-runner-1")
-	h := startController(t, c, writeCfg(t, dir, latencyCfg(filepath.Join(dir, "done.fifo"))), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, latencyCfg(filepath.Join(dir, "done.fifo"))))
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
 
 	const n = 500
 	events := map[string]string{
-		"controller": sample(t, "tracee-finding-legacy.json"),
-		"runner":     strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")[0],
+		"controller": fleettest.Sample(t, "tracee-finding-legacy.json"),
+		"runner":     strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")[0],
 	}
 	for _, where := range []string{"controller", "runner"} {
 		var lat []time.Duration
 		for i := range n + 10 {
 			start := time.Now()
-			id := h.post("/", events[where])["event_id"].(string)
+			id := h.Post("/", events[where])["event_id"].(string)
 			d := fifo.wait(t, id).Sub(start)
 			if i >= 10 { // warm-up
 				lat = append(lat, d)
@@ -131,7 +133,7 @@ func TestLatencyEventToRunnerExec(t *testing.T) {
 	start := time.Now()
 	var ids []string
 	for range n {
-		ids = append(ids, h.post("/", events["runner"])["event_id"].(string))
+		ids = append(ids, h.Post("/", events["runner"])["event_id"].(string))
 	}
 	for _, id := range ids {
 		fifo.wait(t, id)

@@ -3,7 +3,6 @@ package controller_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // queueLimitCfg routes TRC-1 to postee-runner-1 and TRC-2 to postee-runner-2.
@@ -54,17 +54,17 @@ actions:
 func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startTuned(t, c, writeCfg(t, dir, queueLimitCfg(out)), func(s *controller.Settings) { s.RunnerQueueMaxMessages = 3 })
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, queueLimitCfg(out)), func(s *controller.Settings) { s.RunnerQueueMaxMessages = 3 })
 	startRunner(t, h, "postee-runner-2", "node-2")
 
-	base := "http://" + h.ctrl.HTTPAddr()
+	base := "http://" + h.Ctrl.HTTPAddr()
 	var taken []string
 	for i := range 4 {
-		taken = append(taken, h.post("/", trc1(t, i))["event_id"].(string))
+		taken = append(taken, h.Post("/", trc1(t, i))["event_id"].(string))
 	}
 	var hb []byte
-	eventually(t, "/healthz naming the full queue", func() bool {
+	fleettest.Eventually(t, "/healthz naming the full queue", func() bool {
 		hz, err := http.Get(base + "/healthz")
 		if err != nil {
 			t.Fatal(err)
@@ -85,8 +85,8 @@ func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
 
 	var ids []string
 	for i := range 5 { // one at a time: runner-2's queue holds 3 too
-		ids = append(ids, h.post("/", trc2(t, i))["event_id"].(string))
-		eventually(t, "runner-2's work done and acked", func() bool {
+		ids = append(ids, h.Post("/", trc2(t, i))["event_id"].(string))
+		fleettest.Eventually(t, "runner-2's work done and acked", func() bool {
 			return len(countIDs(out)) == len(ids) && pendingWork(t, h, "postee-runner-2") == 0
 		})
 	}
@@ -95,7 +95,7 @@ func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
 	}
 	startRunner(t, h, "postee-runner-1", "node-1")
 	all := append(ids, taken...)
-	eventually(t, "every event taken for runner-1 run", func() bool { return len(readLines(out)) == len(all) })
+	fleettest.Eventually(t, "every event taken for runner-1 run", func() bool { return len(fleettest.ReadLines(out)) == len(all) })
 	assertStable(t, func() bool { return exactlyOnce(countIDs(out), all) == nil })
 }
 
@@ -109,18 +109,14 @@ func trc2(t *testing.T, n int) string {
 // queue keeps only runner-1's real job.
 func TestReflectedFloodCannotReachAnotherRunnersQueue(t *testing.T) {
 	dir := t.TempDir()
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := &harness{t: t, certs: c, cfgFile: writeCfg(t, dir, workCfg(`true`)), stateDir: t.TempDir(),
-		reload: make(chan struct{}, 1), logs: newLogRecorder(), natsListen: "127.0.0.1:-1",
-		tune: func(s *controller.Settings) { s.RunnerQueueMaxMessages = 5 }}
-	h.log = slog.New(h.logs.tee(testLogger(t).Handler()))
-	h.start()
-	t.Cleanup(h.shutdown)
-	h.post("/", trc1(t, 0)) // runner-1's queue exists from here
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(`true`)),
+		func(s *controller.Settings) { s.RunnerQueueMaxMessages = 5 })
+	h.Post("/", trc1(t, 0)) // runner-1's queue exists from here
 
 	nc, err := transport.Connect(context.Background(), transport.ConnOptions{
-		URL: h.ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.path("postee-runner-2.crt"),
-		KeyFile: c.path("postee-runner-2.key"), CAFile: c.path("ca.crt"),
+		URL: h.Ctrl.NATSURL(), Name: "postee-runner-2", CertFile: c.Path("postee-runner-2.crt"),
+		KeyFile: c.Path("postee-runner-2.key"), CAFile: c.Path("ca.crt"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,11 +131,11 @@ func TestReflectedFloodCannotReachAnotherRunnersQueue(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "runner-1's real job queued", func() bool { return pendingOf(t, h, "postee-runner-1") == 1 })
+	fleettest.Eventually(t, "runner-1's real job queued", func() bool { return pendingOf(t, h, "postee-runner-1") == 1 })
 	assertStable(t, func() bool { return pendingOf(t, h, "postee-runner-1") == 1 })
 }
 
-func pendingOf(t *testing.T, h *harness, runner string) uint64 {
+func pendingOf(t *testing.T, h *fleettest.Controller, runner string) uint64 {
 	for _, ri := range fleetView(t, h) {
 		if ri.Name == runner {
 			return ri.PendingWork
@@ -149,7 +145,7 @@ func pendingOf(t *testing.T, h *harness, runner string) uint64 {
 }
 
 // pendingWork is the work the fleet view counts as queued for runner.
-func pendingWork(t *testing.T, h *harness, runner string) uint64 {
+func pendingWork(t *testing.T, h *fleettest.Controller, runner string) uint64 {
 	for _, ri := range fleetView(t, h) {
 		if ri.Name == runner {
 			return ri.PendingWork

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 const metricsCfg = `
@@ -49,7 +50,7 @@ actions:
 func startStandalone(t *testing.T, cfg string) *controller.Controller {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := controller.New(ctx, controller.Options{Settings: controller.Settings{CfgFile: cfg, URL: "127.0.0.1:0", Admin: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20}, Notifier: nopNotifier{}, Logger: testLogger(t), Version: "1.2.3-test"})
+	c, err := controller.New(ctx, controller.Options{Settings: controller.Settings{CfgFile: cfg, URL: "127.0.0.1:0", Admin: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20}, Notifier: fleettest.NopNotifier{}, Logger: fleettest.Logger(t), Version: "1.2.3-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +96,16 @@ func httpGet(t *testing.T, url string) (int, string) {
 func TestMetricsMove(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	cfg := writeCfg(t, dir, fmt.Sprintf(metricsCfg, out))
+	cfg := fleettest.WriteCfg(t, dir, fmt.Sprintf(metricsCfg, out))
 	c := startStandalone(t, cfg)
 	before := scrape(t, c.AdminAddr())
 	if v := value(before, "posteed_events_received_total", "source=webhook"); v > 0 {
 		t.Fatalf("events counted before any was sent: %v", v)
 	}
 	base := "http://" + c.HTTPAddr()
-	postJSON(t, base+"/", sample(t, "trivy-image-report.json"))
-	postJSON(t, base+"/", sample(t, "trivy-image-report.json"))
-	postJSON(t, base+"/", sample(t, "tracee-finding.json"))
+	fleettest.PostJSON(t, base+"/", fleettest.Sample(t, "trivy-image-report.json"))
+	fleettest.PostJSON(t, base+"/", fleettest.Sample(t, "trivy-image-report.json"))
+	fleettest.PostJSON(t, base+"/", fleettest.Sample(t, "tracee-finding.json"))
 	for _, bad := range []struct{ path, body string }{{"/", "not json"}, {"/tenant/nope", "{}"}} {
 		resp, err := http.Post(base+bad.path, "application/json", strings.NewReader(bad.body))
 		if err != nil {
@@ -113,7 +114,7 @@ func TestMetricsMove(t *testing.T) {
 		resp.Body.Close()
 	}
 	var fams map[string]*dto.MetricFamily
-	eventually(t, "action outcomes counted", func() bool {
+	fleettest.Eventually(t, "action outcomes counted", func() bool {
 		fams = scrape(t, c.AdminAddr())
 		return value(fams, "posteed_action_runs_total", "action=record-exec", "outcome=ok") == 2 &&
 			value(fams, "posteed_action_runs_total", "action=broken-exec", "outcome=failed") == 1
@@ -163,7 +164,7 @@ func TestMetricsMove(t *testing.T) {
 // where the fleet view went.
 func TestAdminListener(t *testing.T) {
 	dir := t.TempDir()
-	c := startStandalone(t, writeCfg(t, dir, fmt.Sprintf(metricsCfg, filepath.Join(dir, "out"))))
+	c := startStandalone(t, fleettest.WriteCfg(t, dir, fmt.Sprintf(metricsCfg, filepath.Join(dir, "out"))))
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if code, body := httpGet(t, "http://"+c.AdminAddr()+p); code != 200 {
 			t.Errorf("%s: %d %s", p, code, body)

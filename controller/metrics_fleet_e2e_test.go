@@ -12,6 +12,7 @@ import (
 	"github.com/postee-fleet/posteed/agent/runner"
 	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestWorkMetrics: the controller counts the job it dispatches and shows
@@ -21,11 +22,11 @@ import (
 func TestWorkMetrics(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1")
-	h := startController(t, c, writeCfg(t, dir, workCfg(fmt.Sprintf(`echo "$POSTEE_EVENT_ID" >> %s`, out))), t.TempDir())
-	admin := h.ctrl.AdminAddr()
-	id := h.post("/", trc1(t, 0))["event_id"].(string)
-	eventually(t, "the job dispatched and queued", func() bool {
+	c := fleettest.NewCerts(t, "postee-runner-1")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(fmt.Sprintf(`echo "$POSTEE_EVENT_ID" >> %s`, out))))
+	admin := h.Ctrl.AdminAddr()
+	id := h.Post("/", trc1(t, 0))["event_id"].(string)
+	fleettest.Eventually(t, "the job dispatched and queued", func() bool {
 		fams := scrape(t, admin)
 		return value(fams, "posteed_work_dispatched_total", "runner=postee-runner-1") == 1 &&
 			value(fams, "posteed_jetstream_stream_messages", "stream="+transport.WorkStream) == 1
@@ -43,14 +44,14 @@ func TestWorkMetrics(t *testing.T) {
 
 	handBack(t, h, "postee-runner-1")
 	rh := startRunner(t, h, "postee-runner-1", "node-1", func(s *runner.Settings) { s.Admin = "127.0.0.1:0" })
-	eventually(t, "the job run once", func() bool { return countIDs(out)[id] == 1 })
-	eventually(t, "the run counted by the runner", func() bool { // after the script's output
+	fleettest.Eventually(t, "the job run once", func() bool { return countIDs(out)[id] == 1 })
+	fleettest.Eventually(t, "the run counted by the runner", func() bool { // after the script's output
 		return value(scrape(t, rh.r.AdminAddr()), "posteed_action_runs_total", "action=runner-exec", "type=exec", "outcome=ok") == 1
 	})
 	if v := value(scrape(t, rh.r.AdminAddr()), "posteed_work_redelivered_total", "runner=postee-runner-1"); v != 1 {
 		t.Errorf("posteed_work_redelivered_total on the runner = %v, want 1", v)
 	}
-	eventually(t, "the work stream empty once the job is acked", func() bool {
+	fleettest.Eventually(t, "the work stream empty once the job is acked", func() bool {
 		return value(scrape(t, admin), "posteed_jetstream_stream_messages", "stream="+transport.WorkStream) == 0
 	})
 	if v := value(scrape(t, admin), "posteed_work_dispatched_total", "runner=postee-runner-1"); v != 1 {
@@ -60,9 +61,9 @@ func TestWorkMetrics(t *testing.T) {
 
 // handBack takes runner's next job from its queue and hands it back
 // unacked: JetStream delivers it again.
-func handBack(t *testing.T, h *harness, runner string) {
+func handBack(t *testing.T, h *fleettest.Controller, runner string) {
 	t.Helper()
-	js, err := jetstream.New(h.fleetConn(t))
+	js, err := jetstream.New(h.FleetConn(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,18 +122,18 @@ func TestPluginMetrics(t *testing.T) {
 			return []*controller.Controller{startStandalone(t, cfg)}
 		}},
 		{"embedded", func(t *testing.T, cfg string) []*controller.Controller {
-			return []*controller.Controller{startController(t, newCerts(t), cfg, t.TempDir()).ctrl}
+			return []*controller.Controller{fleettest.StartController(t, fleettest.NewCerts(t), cfg).Ctrl}
 		}},
 		{"cluster", func(t *testing.T, cfg string) []*controller.Controller {
-			nc := newNATSCluster(t, newCerts(t))
-			return []*controller.Controller{nc.controller(t, cfg).ctrl, nc.controller(t, cfg).ctrl}
+			nc := newNATSCluster(t, fleettest.NewCerts(t))
+			return []*controller.Controller{nc.controller(t, cfg).Ctrl, nc.controller(t, cfg).Ctrl}
 		}},
 	}
 	for _, s := range setups {
 		t.Run(s.name, func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "exec.out")
-			ctls := s.start(t, writeCfg(t, dir, fmt.Sprintf(pluginsCfg, out)))
+			ctls := s.start(t, fleettest.WriteCfg(t, dir, fmt.Sprintf(pluginsCfg, out)))
 			// sum is the fleet's total (a series a controller lacks is 0)
 			// and each controller's value.
 			sum := func(name string, labels ...string) (total float64, each []float64) {
@@ -147,14 +148,14 @@ func TestPluginMetrics(t *testing.T) {
 				t.Fatalf("posteed_aggregation_held{route=digest} before any event: %v, want 0 on every controller", each)
 			}
 			for n := range 2 { // the same SigMetadata.ID: the second is a duplicate
-				postJSON(t, "http://"+ctls[n%len(ctls)].HTTPAddr()+"/", trc1(t, n))
+				fleettest.PostJSON(t, "http://"+ctls[n%len(ctls)].HTTPAddr()+"/", trc1(t, n))
 			}
-			eventually(t, "the duplicate dropped once, both messages held", func() bool {
+			fleettest.Eventually(t, "the duplicate dropped once, both messages held", func() bool {
 				dropped, _ := sum("posteed_dedup_dropped_total", "route=once")
 				_, held := sum("posteed_aggregation_held", "route=digest")
 				return dropped == 1 && allEqual(held, 2)
 			})
-			eventually(t, "the first message of once sent", func() bool { return len(readLines(out)) == 1 })
+			fleettest.Eventually(t, "the first message of once sent", func() bool { return len(fleettest.ReadLines(out)) == 1 })
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/runner"
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 func nkeySeed(t *testing.T) (file, public string) {
@@ -27,24 +27,14 @@ func nkeySeed(t *testing.T) (file, public string) {
 	return file, public
 }
 
-func startTuned(t *testing.T, c *certs, cfg string, tune func(*controller.Settings)) *harness {
-	t.Helper()
-	h := &harness{t: t, certs: c, cfgFile: cfg, stateDir: t.TempDir(), reload: make(chan struct{}, 1),
-		logs: newLogRecorder(), natsListen: "127.0.0.1:-1", tune: tune}
-	h.log = slog.New(h.logs.tee(testLogger(t).Handler()))
-	h.start()
-	t.Cleanup(h.shutdown)
-	return h
-}
-
 // TestRunnerNKeysSetting: runner-nkeys in the controller's settings lets
 // a runner holding that seed (runner-seed-file) in without a certificate;
 // another seed gets nothing.
 func TestRunnerNKeysSetting(t *testing.T) {
 	seed, pub := nkeySeed(t)
 	other, _ := nkeySeed(t)
-	c := newCerts(t)
-	h := startTuned(t, c, writeCfg(t, t.TempDir(), workCfg(`true`)), func(s *controller.Settings) {
+	c := fleettest.NewCerts(t)
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, t.TempDir(), workCfg(`true`)), func(s *controller.Settings) {
 		s.ControllerCARoot = "" // no client certificates: nkeys name the runners
 		s.RunnerNKeys = map[string]string{"postee-runner-1": pub}
 	})
@@ -52,11 +42,11 @@ func TestRunnerNKeysSetting(t *testing.T) {
 		return func(s *runner.Settings) { s.TLSCert, s.TLSKey, s.NKeySeed = "", "", seed }
 	}
 	r1 := startRunner(t, h, "postee-runner-1", "node-1", noCert(seed))
-	eventually(t, "postee-runner-1 applies its config", func() bool { return r1.r.Revision() == 1 })
+	fleettest.Eventually(t, "postee-runner-1 applies its config", func() bool { return r1.r.Revision() == 1 })
 
 	impostor := newRunner(t, h, "postee-runner-1", "node-x", noCert(other))
-	impostor.startAsync()
-	h.logs.wait(t, "nats connection refused", "error", "unknown nkey")
+	impostor.StartAsync()
+	h.Logs.Wait(t, "nats connection refused", "error", "unknown nkey")
 	assertStable(t, func() bool { return impostor.r.Revision() == 0 })
 }
 
@@ -64,13 +54,13 @@ func TestRunnerNKeysSetting(t *testing.T) {
 // sign with that one nkey, on top of its certificate, which still names it.
 func TestControllerSeedFile(t *testing.T) {
 	seed, _ := nkeySeed(t)
-	c := newCerts(t, "postee-runner-1")
-	h := startTuned(t, c, writeCfg(t, t.TempDir(), workCfg(`true`)), func(s *controller.Settings) { s.ControllerSeedFile = seed })
+	c := fleettest.NewCerts(t, "postee-runner-1")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, t.TempDir(), workCfg(`true`)), func(s *controller.Settings) { s.ControllerSeedFile = seed })
 	r1 := startRunner(t, h, "postee-runner-1", "node-1", func(s *runner.Settings) { s.NKeySeed = seed })
-	eventually(t, "postee-runner-1 applies its config", func() bool { return r1.r.Revision() == 1 })
+	fleettest.Eventually(t, "postee-runner-1 applies its config", func() bool { return r1.r.Revision() == 1 })
 
 	unsigned := newRunner(t, h, "postee-runner-1", "node-x")
-	unsigned.startAsync()
-	h.logs.wait(t, "nats connection refused", "error", "controller-seed-file is set")
+	unsigned.StartAsync()
+	h.Logs.Wait(t, "nats connection refused", "error", "controller-seed-file is set")
 	assertStable(t, func() bool { return unsigned.r.Revision() == 0 })
 }

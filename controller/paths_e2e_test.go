@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestNoFileLeavesTheConfigDirectory: a cfg.yaml edited to ship a
@@ -54,12 +55,12 @@ actions:
 `
 	}
 	os.WriteFile(filepath.Join(dir, "body.json"), []byte(`{"ok":true}`), 0o644)
-	file := writeCfg(t, dir, cfg("scripts/contain.sh", "body.json"))
-	h := startController(t, newCerts(t, "postee-runner-1"), file, t.TempDir())
+	file := fleettest.WriteCfg(t, dir, cfg("scripts/contain.sh", "body.json"))
+	h := fleettest.StartController(t, fleettest.NewCerts(t, "postee-runner-1"), file)
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
 
-	writeCfg(t, dir, cfg("scripts/key.sh", "../etc/shadow"))
+	fleettest.WriteCfg(t, dir, cfg("scripts/key.sh", "../etc/shadow"))
 	_, err := controller.Compile(context.Background(), file, nil)
 	for _, want := range []string{
 		file + `:12: actions[0] "contain".input-file: "scripts/key.sh" leads through a symlink to ` + filepath.Join(etc, "tls", "ca.key"),
@@ -70,8 +71,8 @@ actions:
 		}
 	}
 
-	h.reload <- struct{}{}
-	h.logs.wait(t, "reload failed, keeping the running config")
+	h.Reload <- struct{}{}
+	h.Logs.Wait(t, "reload failed, keeping the running config")
 	if r1.r.Revision() != 1 {
 		t.Fatalf("runner at revision %d after a refused reload", r1.r.Revision())
 	}

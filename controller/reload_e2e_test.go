@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // twoRunnerCfg places TRC-1 on runner-1 and TRC-3 on runner-2, each exec
@@ -41,35 +43,35 @@ actions:
 func TestReloadReachesRunners(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	cfg := writeCfg(t, dir, twoRunnerCfg(out, "v1", ""))
-	h := startController(t, c, cfg, t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	cfg := fleettest.WriteCfg(t, dir, twoRunnerCfg(out, "v1", ""))
+	h := fleettest.StartController(t, c, cfg)
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
 	r2 := startRunner(t, h, "postee-runner-2", "node-2")
-	eventually(t, "runner configs", func() bool { return r1.r.Revision() == 1 && r2.r.Revision() == 1 })
-	lines := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")
-	trc1, trc2, trc3 := lines[0], sample(t, "tracee-finding-legacy.json"), lines[2]
+	fleettest.Eventually(t, "runner configs", func() bool { return r1.r.Revision() == 1 && r2.r.Revision() == 1 })
+	lines := strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")
+	trc1, trc2, trc3 := lines[0], fleettest.Sample(t, "tracee-finding-legacy.json"), lines[2]
 
 	// A changed script and a new route for runner-1.
-	writeCfg(t, dir, twoRunnerCfg(out, "v2", `- name: on-1-new
+	fleettest.WriteCfg(t, dir, twoRunnerCfg(out, "v2", `- name: on-1-new
   input: contains(input.SigMetadata.ID, "TRC-2")
   runs-on: postee-runner-1
   actions: [note]
   template: raw-json`))
 	start := time.Now()
-	h.reload <- struct{}{}
+	h.Reload <- struct{}{}
 	applied := awaitFast(t, func() bool { return r1.r.Revision() == 2 && r2.r.Revision() == 2 })
 	t.Logf("reload → both runners on revision 2 in %v", applied.Sub(start).Round(100*time.Microsecond))
 	if d := applied.Sub(start); d > time.Second {
 		t.Errorf("runners took %v to apply a reload; target is 1 s", d)
 	}
 	ids := map[string]string{
-		h.post("/", trc1)["event_id"].(string): "on-1",
-		h.post("/", trc3)["event_id"].(string): "on-2",
-		h.post("/", trc2)["event_id"].(string): "on-1-new",
+		h.Post("/", trc1)["event_id"].(string): "on-1",
+		h.Post("/", trc3)["event_id"].(string): "on-2",
+		h.Post("/", trc2)["event_id"].(string): "on-1-new",
 	}
-	eventually(t, "new behaviour on both runners", func() bool { return len(readLines(out)) == 3 })
-	for _, l := range readLines(out) {
+	fleettest.Eventually(t, "new behaviour on both runners", func() bool { return len(fleettest.ReadLines(out)) == 3 })
+	for _, l := range fleettest.ReadLines(out) {
 		f := strings.Fields(l)
 		if f[0] != "v2" || ids[f[1]] != f[2] {
 			t.Fatalf("after the reload: %q", l)
@@ -78,18 +80,18 @@ func TestReloadReachesRunners(t *testing.T) {
 
 	// An invalid config is refused: the controller keeps revision 2 and its
 	// engine, the runners keep working with it.
-	eng := h.ctrl.Engine()
+	eng := h.Ctrl.Engine()
 	if err := os.WriteFile(cfg, []byte("routes:\n- name: broken\n  actions: [undefined-action]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.reload <- struct{}{}
-	h.logs.wait(t, "reload failed, keeping the running config", "config_revision", "2")
-	if h.ctrl.Engine() != eng {
+	h.Reload <- struct{}{}
+	h.Logs.Wait(t, "reload failed, keeping the running config", "config_revision", "2")
+	if h.Ctrl.Engine() != eng {
 		t.Fatal("controller swapped in the invalid config")
 	}
-	h.post("/", trc1)
-	r2.post("/", trc3)
-	eventually(t, "work after the failed reload", func() bool { return len(readLines(out)) == 5 })
+	h.Post("/", trc1)
+	r2.Post("/", trc3)
+	fleettest.Eventually(t, "work after the failed reload", func() bool { return len(fleettest.ReadLines(out)) == 5 })
 	if r1.r.Revision() != 2 || r2.r.Revision() != 2 {
 		t.Fatalf("runner revisions %d, %d after a failed reload", r1.r.Revision(), r2.r.Revision())
 	}

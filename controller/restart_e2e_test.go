@@ -2,10 +2,11 @@ package controller_test
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // workCfg places route "work" (TRC-1 findings) on postee-runner-1 with an
@@ -38,14 +39,14 @@ func indent(s, by string) string {
 // trc1 is the TRC-1 finding with a distinct process id, so n events are n
 // different bodies.
 func trc1(t *testing.T, n int) string {
-	line := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")[0]
+	line := strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")[0]
 	return strings.Replace(line, `"processId":5000`, fmt.Sprintf(`"processId":%d`, 10000+n), 1)
 }
 
 // countIDs counts the lines of an exec output file per event id.
 func countIDs(path string) map[string]int {
 	n := map[string]int{}
-	for _, l := range readLines(path) {
+	for _, l := range fleettest.ReadLines(path) {
 		n[strings.Fields(l)[0]]++
 	}
 	return n
@@ -84,44 +85,32 @@ func TestRunnerRestartMidStreamExactlyOnce(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "exec.out")
 			script := fmt.Sprintf("OUT=%q\n%s", out, tt.script)
-			c := newCerts(t, "postee-runner-1")
-			h := startController(t, c, writeCfg(t, dir, workCfg(script)), t.TempDir())
+			c := fleettest.NewCerts(t, "postee-runner-1")
+			h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(script)))
 			r1 := startRunner(t, h, "postee-runner-1", "node-1")
-			eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+			fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
 
 			n := tt.n
 			var ids []string
 			for i := range n {
-				ans := h.post("/", trc1(t, i))
+				ans := h.Post("/", trc1(t, i))
 				ids = append(ids, ans["event_id"].(string))
 			}
-			eventually(t, "work under way", func() bool { return len(readLines(out)) >= tt.stopAt })
-			r1.shutdown()
-			ran := len(readLines(out))
+			fleettest.Eventually(t, "work under way", func() bool { return len(fleettest.ReadLines(out)) >= tt.stopAt })
+			r1.Shutdown()
+			ran := len(fleettest.ReadLines(out))
 			if ran == n {
 				t.Fatalf("all %d jobs ran before the runner stopped; the test stopped nothing", n)
 			}
 			t.Logf("runner stopped after %d of %d jobs", ran, n)
-			r1.start()
-			eventually(t, "every job", func() bool { return len(countIDs(out)) == n })
+			r1.Start()
+			fleettest.Eventually(t, "every job", func() bool { return len(countIDs(out)) == n })
 			assertStable(t, func() bool { return exactlyOnce(countIDs(out), ids) == nil })
 			if err := exactlyOnce(countIDs(out), ids); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
-}
-
-// freeNATSAddr is a loopback address nothing listens on right now: a
-// restarted controller must come back where its runners look for it.
-func freeNATSAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // mixedCfg is a route whose exec runs on postee-runner-1 and whose http
@@ -157,32 +146,32 @@ actions:
 // While the controller is down, a runner takes events (spooled); once the
 // controller is back, it runs its side of every one of them, once.
 func TestControllerRestartRunnerSpools(t *testing.T) {
-	recv := newReceiver(t)
+	recv := fleettest.NewReceiver(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1")
-	h := startControllerOn(t, c, writeCfg(t, dir, mixedCfg(recv.URL, out)), t.TempDir(), freeNATSAddr(t))
+	c := fleettest.NewCerts(t, "postee-runner-1")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, mixedCfg(recv.URL, out)), fleettest.ListenNATS(fleettest.FreeAddr(t)))
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
 
-	r1.post("/", trc1(t, 0))
-	eventually(t, "first event on both sides", func() bool { return len(recv.got("/controller")) == 1 && len(readLines(out)) == 1 })
+	r1.Post("/", trc1(t, 0))
+	fleettest.Eventually(t, "first event on both sides", func() bool { return len(recv.Got("/controller")) == 1 && len(fleettest.ReadLines(out)) == 1 })
 
-	h.shutdown()
+	h.Shutdown()
 	const m = 30
 	for i := 1; i <= m; i++ {
-		r1.post("/", trc1(t, i))
+		r1.Post("/", trc1(t, i))
 	}
-	eventually(t, "runner-side actions while the controller is down", func() bool { return len(readLines(out)) == m+1 })
-	if got := len(recv.got("/controller")); got != 1 {
+	fleettest.Eventually(t, "runner-side actions while the controller is down", func() bool { return len(fleettest.ReadLines(out)) == m+1 })
+	if got := len(recv.Got("/controller")); got != 1 {
 		t.Fatalf("controller ran %d actions while stopped", got)
 	}
 
-	h.start()
-	eventually(t, "controller-side actions after the restart", func() bool { return len(recv.got("/controller")) == m+1 })
-	assertStable(t, func() bool { return len(recv.got("/controller")) == m+1 && len(readLines(out)) == m+1 })
+	h.Start()
+	fleettest.Eventually(t, "controller-side actions after the restart", func() bool { return len(recv.Got("/controller")) == m+1 })
+	assertStable(t, func() bool { return len(recv.Got("/controller")) == m+1 && len(fleettest.ReadLines(out)) == m+1 })
 	seen := map[string]bool{}
-	for _, b := range recv.got("/controller") {
+	for _, b := range recv.Got("/controller") {
 		if seen[b] {
 			t.Fatalf("controller action ran twice for %q", b)
 		}

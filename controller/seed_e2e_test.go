@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // seedControllerRunner is seed controller-runner-mode.md's config with the
@@ -78,14 +80,14 @@ actions:
 func TestSeedControllerRunnerMode(t *testing.T) { forEachTopology(t, testSeedControllerRunnerMode) }
 
 func testSeedControllerRunnerMode(t *testing.T, top topology) {
-	recv := newReceiver(t)
+	recv := fleettest.NewReceiver(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	c := newCerts(t, "postee-runner-1")
-	hs := top.start(t, c, writeCfg(t, dir, seedControllerRunner(recv.URL, out)))
+	c := fleettest.NewCerts(t, "postee-runner-1")
+	hs := top.start(t, c, fleettest.WriteCfg(t, dir, seedControllerRunner(recv.URL, out)))
 	h, h2 := hs[0], hs[len(hs)-1]
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() == h.ctrl.Revision() })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == h.Ctrl.Revision() })
 
 	// The runner's slice holds only its routes and actions: no controller secret.
 	eng := r1.r.Engine()
@@ -97,49 +99,44 @@ func testSeedControllerRunnerMode(t *testing.T, top topology) {
 	}
 
 	// controller-only-route: the image scan posted to the controller.
-	h.post("/", sample(t, "image-scan.json"))
-	eventually(t, "controller http action", func() bool { return len(recv.got("/controller")) == 1 })
-	if body := recv.got("/controller")[0]; !strings.Contains(body, "Input Image: alpine:3.10") {
+	h.Post("/", fleettest.Sample(t, "image-scan.json"))
+	fleettest.Eventually(t, "controller http action", func() bool { return len(recv.Got("/controller")) == 1 })
+	if body := recv.Got("/controller")[0]; !strings.Contains(body, "Input Image: alpine:3.10") {
 		t.Fatalf("controller body %q", body)
 	}
 
 	// runner-only-route: TRC-1 posted to the runner runs there, serialized.
-	lines := strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n")
-	ans := r1.post("/", lines[0])
+	lines := strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")
+	ans := r1.Post("/", lines[0])
 	if fmt.Sprint(ans["routes"]) != "[runner-only-route]" {
 		t.Fatalf("runner answered %v", ans)
 	}
-	eventually(t, "runner exec and http", func() bool { return len(readLines(out)) == 1 && len(recv.got("/runner")) == 1 })
-	if got := readLines(out)[0]; !strings.HasPrefix(got, "foo_bar_baz ") || !strings.HasSuffix(got, " runner-only-route") {
+	fleettest.Eventually(t, "runner exec and http", func() bool { return len(fleettest.ReadLines(out)) == 1 && len(recv.Got("/runner")) == 1 })
+	if got := fleettest.ReadLines(out)[0]; !strings.HasPrefix(got, "foo_bar_baz ") || !strings.HasSuffix(got, " runner-only-route") {
 		t.Fatalf("exec output %q", got)
 	}
-	if body := recv.got("/runner")[0]; !strings.Contains(body, "Event ID: TRC-1") {
+	if body := recv.Got("/runner")[0]; !strings.Contains(body, "Event ID: TRC-1") {
 		t.Fatalf("runner http body %q", body)
 	}
 
 	// controller-runner-route: TRC-2 at the runner; its two actions run
 	// there, the controller's runs on the controller, once.
-	r1.post("/", sample(t, "tracee-finding-legacy.json"))
-	eventually(t, "mixed route", func() bool {
-		return len(readLines(out)) == 2 && len(recv.got("/runner")) == 2 && len(recv.got("/controller")) == 2
+	r1.Post("/", fleettest.Sample(t, "tracee-finding-legacy.json"))
+	fleettest.Eventually(t, "mixed route", func() bool {
+		return len(fleettest.ReadLines(out)) == 2 && len(recv.Got("/runner")) == 2 && len(recv.Got("/controller")) == 2
 	})
 
 	// The same finding posted to the (other) controller: runner work dispatched.
-	h2.post("/", sample(t, "tracee-finding-legacy.json"))
-	eventually(t, "dispatched work", func() bool {
-		return len(readLines(out)) == 3 && len(recv.got("/runner")) == 3 && len(recv.got("/controller")) == 3
+	h2.Post("/", fleettest.Sample(t, "tracee-finding-legacy.json"))
+	fleettest.Eventually(t, "dispatched work", func() bool {
+		return len(fleettest.ReadLines(out)) == 3 && len(recv.Got("/runner")) == 3 && len(recv.Got("/controller")) == 3
 	})
-	assertStable(t, func() bool { return len(readLines(out)) == 3 && len(recv.got("/controller")) == 3 })
+	assertStable(t, func() bool { return len(fleettest.ReadLines(out)) == 3 && len(recv.Got("/controller")) == 3 })
 }
 
 // assertStable checks cond still holds after the system had time to do
 // something it should not (e.g. run an action twice).
 func assertStable(t *testing.T, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 30; i++ {
-		if !cond() {
-			t.Fatal("state changed: an action ran more often than expected")
-		}
-		sleep()
-	}
+	fleettest.Stays(t, "the state (no action run more often than expected)", cond)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestRunnerScriptTravelsInSlice: an exec action placed on a runner whose
@@ -21,7 +22,7 @@ func TestRunnerScriptTravelsInSlice(t *testing.T) {
 	out := filepath.Join(dir, "exec.out")
 	os.MkdirAll(filepath.Join(dir, "scripts"), 0o755)
 	os.WriteFile(filepath.Join(dir, "scripts", "contain.sh"), []byte("#!/bin/sh\necho \"contained $POSTEE_EVENT_ID\" >> "+out+"\n"), 0o755)
-	cfg := writeCfg(t, dir, `
+	cfg := fleettest.WriteCfg(t, dir, `
 routes:
 - name: r
   actions: [contain]
@@ -43,16 +44,16 @@ actions:
 	if _, err := controller.Compile(context.Background(), cfg, nil); err != nil {
 		t.Fatalf("check refuses a runner's absolute script path: %v", err)
 	}
-	h := startController(t, newCerts(t, "postee-runner-1"), cfg, t.TempDir())
+	h := fleettest.StartController(t, fleettest.NewCerts(t, "postee-runner-1"), cfg)
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() > 0 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() > 0 })
 	// The runner runs its slice's copy: the controller's file is not needed any more.
 	if err := os.Remove(filepath.Join(dir, "scripts", "contain.sh")); err != nil {
 		t.Fatal(err)
 	}
-	id := h.post("/", `{"x":1}`)["event_id"].(string)
-	eventually(t, "script ran on the runner", func() bool { return len(readLines(out)) == 1 })
-	if got := readLines(out)[0]; got != fmt.Sprintf("contained %s", id) {
+	id := h.Post("/", `{"x":1}`)["event_id"].(string)
+	fleettest.Eventually(t, "script ran on the runner", func() bool { return len(fleettest.ReadLines(out)) == 1 })
+	if got := fleettest.ReadLines(out)[0]; got != fmt.Sprintf("contained %s", id) {
 		t.Fatalf("script output %q", got)
 	}
 }
@@ -69,7 +70,7 @@ func TestLibraryTemplateReachesTheRunner(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "rego-templates", "lib", "mylib.rego"), []byte("package mylib\nhello := \"from the library\"\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "rego-templates", "agg.rego"), []byte("package custom.agg\ntitle := \"n\"\nresult := \"r\"\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "rego-templates", "unrelated.rego"), []byte("package other\nx := 1\n"), 0o644)
-	cfg := writeCfg(t, dir, fmt.Sprintf(`
+	cfg := fleettest.WriteCfg(t, dir, fmt.Sprintf(`
 routes:
 - name: r
   actions: [record]
@@ -83,9 +84,9 @@ actions:
   runs-on: postee-runner-1
   exec-script: 'echo "$POSTEE_TITLE" >> %s'
 `, out))
-	h := startController(t, newCerts(t, "postee-runner-1"), cfg, t.TempDir())
+	h := fleettest.StartController(t, fleettest.NewCerts(t, "postee-runner-1"), cfg)
 	r1 := startRunner(t, h, "postee-runner-1", "node-1")
-	eventually(t, "runner config", func() bool { return r1.r.Revision() > 0 })
+	fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() > 0 })
 	files := r1.sliceFiles()
 	for _, want := range []string{"rego-templates/custom.rego", "rego-templates/lib/mylib.rego", "rego-templates/agg.rego"} {
 		if _, ok := files[want]; !ok {
@@ -95,9 +96,9 @@ actions:
 	if _, ok := files["rego-templates/unrelated.rego"]; ok {
 		t.Error("slice carries a file the template does not reach")
 	}
-	r1.post("/", `{"x":1}`) // rendered on the runner, from its slice
-	eventually(t, "the runner's action", func() bool { return len(readLines(out)) == 1 })
-	if got := readLines(out)[0]; got != "from the library" {
+	r1.Post("/", `{"x":1}`) // rendered on the runner, from its slice
+	fleettest.Eventually(t, "the runner's action", func() bool { return len(fleettest.ReadLines(out)) == 1 })
+	if got := fleettest.ReadLines(out)[0]; got != "from the library" {
 		t.Fatalf("title rendered on the runner: %q", got)
 	}
 }

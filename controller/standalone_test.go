@@ -10,15 +10,16 @@ import (
 	"testing"
 
 	"github.com/postee-fleet/posteed/controller"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestStandaloneSampleEvents: the controller alone (no runners) takes each
 // sample event over HTTP and its routes run exec and http actions.
 func TestStandaloneSampleEvents(t *testing.T) {
-	recv := newReceiver(t)
+	recv := fleettest.NewReceiver(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
-	cfg := writeCfg(t, dir, fmt.Sprintf(`
+	cfg := fleettest.WriteCfg(t, dir, fmt.Sprintf(`
 routes:
 - name: trivy
   input: input.ArtifactType == "container_image"
@@ -54,7 +55,7 @@ actions:
   body-content: '{"route": "posteed", "image": "event.input.ArtifactName", "sig": "event.input.SigMetadata.ID", "host": "event.input.hostName"}'
 `, out, recv.URL))
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := controller.New(ctx, controller.Options{Settings: controller.Settings{CfgFile: cfg, URL: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20}, Notifier: nopNotifier{}, Logger: testLogger(t)})
+	c, err := controller.New(ctx, controller.Options{Settings: controller.Settings{CfgFile: cfg, URL: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20}, Notifier: fleettest.NopNotifier{}, Logger: fleettest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +65,13 @@ actions:
 	<-c.Ready()
 	base := "http://" + c.HTTPAddr()
 	for _, f := range []string{"trivy-image-report.json", "image-scan.json", "tracee-finding-legacy.json", "tracee-finding.json"} {
-		postJSON(t, base+"/", sample(t, f))
+		fleettest.PostJSON(t, base+"/", fleettest.Sample(t, f))
 	}
-	for _, l := range strings.Split(strings.TrimSpace(sample(t, "tracee-findings.jsonl")), "\n") {
-		postJSON(t, base+"/scan", l)
+	for _, l := range strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n") {
+		fleettest.PostJSON(t, base+"/scan", l)
 	}
-	eventually(t, "8 exec lines and 8 http bodies", func() bool { return len(readLines(out)) == 8 && len(recv.got("/hook")) == 8 })
-	got := strings.Join(readLines(out), "\n")
+	fleettest.Eventually(t, "8 exec lines and 8 http bodies", func() bool { return len(fleettest.ReadLines(out)) == 8 && len(recv.Got("/hook")) == 8 })
+	got := strings.Join(fleettest.ReadLines(out), "\n")
 	for _, want := range []string{
 		"trivy|alpine:3.10 vulnerability scan report",
 		"image-scan|alpine:3.10 vulnerability scan report",
@@ -82,14 +83,14 @@ actions:
 			t.Errorf("exec output lacks %q:\n%s", want, got)
 		}
 	}
-	bodies := strings.Join(recv.got("/hook"), "\n")
+	bodies := strings.Join(recv.Got("/hook"), "\n")
 	for _, want := range []string{`"image": "alpine:3.10"`, `"sig": "TRC-2"`, `"host": "node-1"`} {
 		if !strings.Contains(bodies, want) {
 			t.Errorf("http bodies lack %q:\n%s", want, bodies)
 		}
 	}
 	// tenant endpoint: one route only; unknown route 404.
-	postJSON(t, base+"/tenant/trivy", sample(t, "trivy-image-report.json"))
+	fleettest.PostJSON(t, base+"/tenant/trivy", fleettest.Sample(t, "trivy-image-report.json"))
 	resp, err := http.Post(base+"/tenant/nope", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +99,6 @@ actions:
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown tenant: %d", resp.StatusCode)
 	}
-	eventually(t, "tenant event", func() bool { return len(readLines(out)) == 9 })
+	fleettest.Eventually(t, "tenant event", func() bool { return len(fleettest.ReadLines(out)) == 9 })
 	_ = os.Remove(out)
 }

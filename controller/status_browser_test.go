@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -56,11 +58,11 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Skipf("%s is absent (install Debian's chromium: scripts/lib/chromium.sh); the status page is not tested in a browser", chromium)
 	}
 	dir := t.TempDir()
-	c := newCerts(t, "postee-runner-1", "postee-runner-2")
-	h := startController(t, c, writeCfg(t, dir, fmt.Sprintf(statusCfg, filepath.Join(dir, "out"))), t.TempDir())
+	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
+	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, fmt.Sprintf(statusCfg, filepath.Join(dir, "out"))))
 	startRunner(t, h, "postee-runner-1", "node-1")
 	startRunner(t, h, "postee-runner-2", "node-2")
-	eventually(t, "both runners connected", func() bool {
+	fleettest.Eventually(t, "both runners connected", func() bool {
 		n := 0
 		for _, ri := range fleetView(t, h) {
 			if ri.Connected && ri.ConfigCurrent {
@@ -69,8 +71,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 		return n == 2
 	})
-	h.post("/", sample(t, "trivy-image-report.json"))
-	h.logs.wait(t, "action failed", "action", "broken-ticket")
+	h.Post("/", fleettest.Sample(t, "trivy-image-report.json"))
+	h.Logs.Wait(t, "action failed", "action", "broken-ticket")
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -88,7 +90,7 @@ func TestStatusPageInChromium(t *testing.T) {
 			_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
 			return err
 		}),
-		chromedp.Navigate("http://"+h.ctrl.AdminAddr()+"/"))
+		chromedp.Navigate("http://"+h.Ctrl.AdminAddr()+"/"))
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestAdminListener: the runner's admin listener serves the probes and
@@ -44,7 +46,7 @@ func TestAdminListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	eventually(t, "the Tracee line counted", func() bool {
+	fleettest.Eventually(t, "the Tracee line counted", func() bool {
 		_, body := get("/metrics")
 		return strings.Contains(body, `posteed_events_received_total{source="tracefile"} 1`) && strings.Contains(body, fmt.Sprintf("\nposteed_tracee_lines_total{file=%q} 1\n", x.file))
 	})

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // benchSlice is a cached config with two routes of the runner's own whose
@@ -63,8 +64,8 @@ func startBenchRunner(b *testing.B, file string) (*Runner, func()) {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r, err := New(ctx, Options{Logger: slog.New(slog.DiscardHandler), Notifier: nopNotifier{}, Settings: Settings{
-		Name: "bench", ControllerURL: "nats://" + freeAddr(b), URL: "127.0.0.1:0", StateDir: state,
+	r, err := New(ctx, Options{Logger: slog.New(slog.DiscardHandler), Notifier: fleettest.NopNotifier{}, Settings: Settings{
+		Name: "bench", ControllerURL: "nats://" + fleettest.FreeAddr(b), URL: "127.0.0.1:0", StateDir: state,
 		RuntimeDir: filepath.Join(dir, "run"), ConfigFile: filepath.Join(dir, "runner.toml"), TraceeFiles: []string{file},
 	}})
 	if err != nil {
@@ -82,7 +83,7 @@ func startBenchRunner(b *testing.B, file string) (*Runner, func()) {
 func BenchmarkTraceeIngest(b *testing.B) {
 	samples := traceeLines(b)
 	file := filepath.Join(b.TempDir(), "tracee.json")
-	writeFile(b, file, "")
+	fleettest.WriteFile(b, file, "")
 	r, stop := startBenchRunner(b, file)
 	defer stop()
 	var before runtime.MemStats
@@ -92,7 +93,7 @@ func BenchmarkTraceeIngest(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for from := 0; from < b.N; from += 1000 {
-		appendFile(b, file, seqLines(samples, from, min(from+1000, b.N), false))
+		fleettest.AppendFile(b, file, seqLines(samples, from, min(from+1000, b.N), false))
 	}
 	for r.files.follower.Stats().Lines < int64(b.N) {
 		time.Sleep(time.Millisecond)

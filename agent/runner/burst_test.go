@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestBurstRunsAtMostTheLimitOfScripts: a burst of 5,000 Tracee findings
@@ -48,12 +49,12 @@ actions:
 		t.Fatal(err)
 	}
 	raw, _ := json.Marshal(sl)
-	writeFile(t, filepath.Join(state, "slice.json"), string(raw))
+	fleettest.WriteFile(t, filepath.Join(state, "slice.json"), string(raw))
 	file := filepath.Join(dir, "tracee.json")
-	writeFile(t, file, "")
+	fleettest.WriteFile(t, file, "")
 	ctx, cancel := context.WithCancel(context.Background())
-	r, err := New(ctx, Options{Logger: slog.New(slog.DiscardHandler), Notifier: nopNotifier{}, Settings: Settings{
-		Name: "burst", ControllerURL: "nats://" + freeAddr(t), StateDir: state, RuntimeDir: filepath.Join(dir, "run"),
+	r, err := New(ctx, Options{Logger: slog.New(slog.DiscardHandler), Notifier: fleettest.NopNotifier{}, Settings: Settings{
+		Name: "burst", ControllerURL: "nats://" + fleettest.FreeAddr(t), StateDir: state, RuntimeDir: filepath.Join(dir, "run"),
 		ConfigFile: filepath.Join(dir, "runner.toml"), TraceeFiles: []string{file}, MaxConcurrentActions: limit,
 	}})
 	if err != nil {
@@ -68,16 +69,16 @@ actions:
 	for i := range total {
 		fmt.Fprintf(&b, `{"seq":%d,"eventName":"anti_debugging","hostName":"node-1"}`+"\n", i)
 	}
-	appendFile(t, file, b.String())
+	fleettest.AppendFile(t, file, b.String())
 
 	deadline := time.Now().Add(3 * time.Minute) // 5,000 scripts, 4 at a time, on a busy machine
-	for len(readLines(out)) < total && time.Now().Before(deadline) {
+	for len(fleettest.ReadLines(out)) < total && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	stays(t, "no script runs twice", func() bool { return len(readLines(out)) <= total })
+	fleettest.Stays(t, "no script runs twice", func() bool { return len(fleettest.ReadLines(out)) <= total })
 	seen := map[string]bool{}
 	peak := 0
-	lines := readLines(out)
+	lines := fleettest.ReadLines(out)
 	for _, l := range lines {
 		id, n, _ := strings.Cut(l, " ")
 		seen[id] = true

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,11 +20,24 @@ import (
 // link and jobs use them; the fleet simulation (internal/fleetsim) drives
 // thousands of runners with them, without the rest of a runner.
 
-// FetchSlice reads runner name's current slice: from the fleet's bucket
+// FetchSlice reads runner name's current slice with the default timeouts
+// (see SliceFetch).
+func FetchSlice(ctx context.Context, nc *nats.Conn, name string, log *slog.Logger) ([]byte, error) {
+	return SliceFetch{}.Fetch(ctx, nc, name, log)
+}
+
+// SliceFetch reads a runner's current slice: from the fleet's bucket
 // (direct get: any NATS server answers, no controller needed), or, when it
 // has none for this runner yet, from a controller, which stores it there.
-func FetchSlice(ctx context.Context, nc *nats.Conn, name string, log *slog.Logger) ([]byte, error) {
-	get, cancelGet := context.WithTimeout(ctx, 2*time.Second)
+// Zero timeouts take the runner's defaults (Timings).
+type SliceFetch struct {
+	Get     time.Duration // the bucket's answer (Timings.SliceGet)
+	Request time.Duration // a controller's answer (Timings.Request)
+}
+
+// Fetch reads runner name's current slice.
+func (f SliceFetch) Fetch(ctx context.Context, nc *nats.Conn, name string, log *slog.Logger) ([]byte, error) {
+	get, cancelGet := context.WithTimeout(ctx, cmp.Or(f.Get, defaultTimings.SliceGet))
 	m, err := nc.RequestWithContext(get, transport.SliceGet(name), nil)
 	cancelGet()
 	if err == nil && m.Header.Get("Status") == "" && len(m.Data) > 0 {
@@ -36,7 +50,7 @@ func FetchSlice(ctx context.Context, nc *nats.Conn, name string, log *slog.Logge
 	default:
 		log.Debug("config slice not in the bucket; asking a controller", "status", m.Header.Get("Status"), "description", m.Header.Get("Description"))
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(f.Request, defaultTimings.Request))
 	defer cancel()
 	req, _ := json.Marshal(transport.CfgRequest{Runner: name})
 	m, err = nc.RequestWithContext(ctx, transport.CfgGet(name), req)
@@ -89,12 +103,19 @@ type WorkQueue struct {
 	Stop func(jetstream.ConsumeContext)
 	// Consuming, when set, hears each time consuming (re)starts.
 	Consuming func()
+	// The waits; zero takes the runner's default (see Timings, same
+	// names).
+	WorkLookup, WorkRetry     time.Duration
+	PullExpiry, PullHeartbeat time.Duration
 }
 
 // Run consumes until ctx is done. The controller creates the consumer with
 // the runner's first heartbeat or work: until then it is looked for every
-// half second.
+// WorkLookup.
 func (q WorkQueue) Run(ctx context.Context) {
+	d := defaultTimings
+	lookup, retry := cmp.Or(q.WorkLookup, d.WorkLookup), cmp.Or(q.WorkRetry, d.WorkRetry)
+	expiry, heartbeat := cmp.Or(q.PullExpiry, d.PullExpiry), cmp.Or(q.PullHeartbeat, d.PullHeartbeat)
 	for ctx.Err() == nil {
 		cons, err := q.JS.Consumer(ctx, transport.WorkStream, q.Name)
 		if err != nil {
@@ -102,16 +123,16 @@ func (q WorkQueue) Run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(lookup):
 				continue
 			}
 		}
-		// Missed heartbeats (the consumer's leader moved to another
-		// server) make it pull again within 10 s; no responders (a new
-		// consumer whose leader is not reachable yet) within a second.
+		// Two missed heartbeats (the consumer's leader moved to another
+		// server) make it pull again; no responders (a new consumer whose
+		// leader is not reachable yet) after a lookup's wait.
 		unanswered := make(chan struct{}, 1)
 		cc, err := cons.Consume(q.Take, jetstream.PullMaxMessages(q.MaxMessages),
-			jetstream.PullExpiry(30*time.Second), jetstream.PullHeartbeat(5*time.Second),
+			jetstream.PullExpiry(expiry), jetstream.PullHeartbeat(heartbeat),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				q.Log.Debug("work queue", logx.Err(err))
 				if errors.Is(err, nats.ErrNoResponders) {
@@ -125,7 +146,7 @@ func (q WorkQueue) Run(ctx context.Context) {
 			q.Log.Warn("cannot read work queue", logx.Err(err))
 			select {
 			case <-ctx.Done():
-			case <-time.After(2 * time.Second):
+			case <-time.After(retry):
 			}
 			continue
 		}
@@ -146,7 +167,7 @@ func (q WorkQueue) Run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(lookup):
 			}
 		}
 	}

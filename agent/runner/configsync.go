@@ -28,12 +28,14 @@ import (
 // disk, so the runner starts and keeps working while the controller is
 // down. A bad slice leaves the running one.
 type configSync struct {
-	deps    syncDeps
-	cur     atomic.Pointer[inUse] // nil before the first slice
-	mu      sync.Mutex            // serializes applications
-	applied chan struct{}         // closed once a slice is in use
-	once    sync.Once
-	retired engine.Retirer // replaced engines, closed a minute later or at stop
+	deps     syncDeps
+	cur      atomic.Pointer[inUse] // nil before the first slice
+	mu       sync.Mutex            // serializes applications and prunes
+	applied  chan struct{}         // closed once a slice is in use
+	once     sync.Once
+	retired  engine.Retirer     // replaced engines, closed after Retire or at stop
+	fetches  chan chan struct{} // fetch requests for Run; a request's channel (if any) is closed once done
+	retiring chan struct{}      // an engine was retired: prune its directory once it closed
 }
 
 type syncDeps struct {
@@ -46,6 +48,11 @@ type syncDeps struct {
 	Applied func()
 	// Observer hears every action attempt of the slices' engines.
 	Observer engine.Observer
+	// Fetch reads the current slice from the controller (nil, nil while
+	// it is unreachable).
+	Fetch func(ctx context.Context) ([]byte, error)
+	// Retire is how long a replaced engine stays open (Timings.Retire).
+	Retire time.Duration
 }
 
 // inUse is the slice in use with its engine, swapped as one so that an
@@ -59,7 +66,71 @@ func newConfigSync(d syncDeps) *configSync {
 	if d.Applied == nil {
 		d.Applied = func() {}
 	}
-	return &configSync{deps: d, applied: make(chan struct{})}
+	if d.Fetch == nil {
+		d.Fetch = func(context.Context) ([]byte, error) { return nil, nil }
+	}
+	return &configSync{deps: d, applied: make(chan struct{}), fetches: make(chan chan struct{}, 1), retiring: make(chan struct{}, 1)}
+}
+
+var _ part = (*configSync)(nil)
+
+// Run fetches the slice whenever asked (the connection came up, a reload)
+// and removes the directories of replaced slices once their engines
+// closed, until ctx is done. Pushed slices are applied as they come.
+func (s *configSync) Run(ctx context.Context) {
+	prune := time.NewTimer(s.deps.Retire)
+	prune.Stop()
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case done := <-s.fetches:
+			s.fetch(ctx)
+			if done != nil {
+				close(done)
+			}
+		case <-s.retiring:
+			prune.Reset(s.deps.Retire)
+		case <-prune.C:
+			if s.prune() {
+				prune.Reset(s.deps.Retire) // closed just after the timer fired
+			}
+		}
+	}
+}
+
+// refetch asks Run to fetch the slice, without waiting for it.
+func (s *configSync) refetch() {
+	select {
+	case s.fetches <- nil:
+	default: // a fetch is asked for already
+	}
+}
+
+// fetchNow has Run fetch the slice and waits until it is applied or
+// refused, or ctx is done.
+func (s *configSync) fetchNow(ctx context.Context) {
+	done := make(chan struct{})
+	select {
+	case s.fetches <- done:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (s *configSync) fetch(ctx context.Context) {
+	b, err := s.deps.Fetch(ctx)
+	switch {
+	case err != nil:
+		s.deps.Logger.Warn("cannot fetch config from the controller", logx.Err(err))
+	case b != nil:
+		s.receive(ctx, b)
+	}
 }
 
 // current returns the engine in use and its revision (nil, 0 before the
@@ -155,7 +226,11 @@ func (s *configSync) apply(ctx context.Context, sl *transport.Slice) error {
 	go debug.FreeOSMemory()
 	s.deps.Applied()
 	if old != nil {
-		s.retired.Retire(old.eng, time.Minute) // work in flight on it finishes first
+		s.retired.Retire(old.eng, s.deps.Retire) // work in flight on it finishes first
+		select {
+		case s.retiring <- struct{}{}:
+		default:
+		}
 	}
 	s.pruneSlices()
 	return nil
@@ -220,14 +295,25 @@ func (s *configSync) compile(ctx context.Context, sl *transport.Slice) (*engine.
 	return eng, nil
 }
 
+// prune removes the directories of retired engines that closed; true
+// when it kept one still open.
+func (s *configSync) prune() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pruneSlices()
+}
+
 // pruneSlices removes the directories of slices no engine uses any more:
 // a replaced engine still runs scripts from its own until it is closed.
-func (s *configSync) pruneSlices() {
+// The caller holds mu: a slice being compiled is in no engine yet. It
+// reports whether it kept the directory of a replaced engine.
+func (s *configSync) pruneSlices() (keptRetired bool) {
 	keep := map[string]bool{}
 	if e, _ := s.current(); e != nil {
 		keep[e.Config().Dir] = true
 	}
-	for _, e := range s.retired.Live() {
+	live := s.retired.Live()
+	for _, e := range live {
 		keep[e.Config().Dir] = true
 	}
 	root := filepath.Join(s.deps.StateDir, "slices")
@@ -237,6 +323,7 @@ func (s *configSync) pruneSlices() {
 			_ = os.RemoveAll(p)
 		}
 	}
+	return len(live) > 0
 }
 
 // close closes every engine: the one in use and the replaced ones.

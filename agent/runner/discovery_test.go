@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestTraceeFileAppend: lines of both Tracee shapes appended to a followed
@@ -14,14 +16,14 @@ func TestTraceeFileAppend(t *testing.T) {
 	x := newTracee1(t)
 	samples := traceeLines(t)
 	n := len(samples)
-	appendFile(t, x.file, seqLines(samples, 0, n, true))
-	appendFile(t, x.file, seqLines(samples, n, 2*n, false))
+	fleettest.AppendFile(t, x.file, seqLines(samples, 0, n, true))
+	fleettest.AppendFile(t, x.file, seqLines(samples, n, 2*n, false))
 
-	eventually(t, "every line at the controller", func() bool { return x.recv.exactlyOnce(0, 2*n) })
-	eventually(t, "the runner's exec for the local lines", func() bool { return len(readLines(x.out)) == n })
+	fleettest.Eventually(t, "every line at the controller", func() bool { return x.recv.exactlyOnce(0, 2*n) })
+	fleettest.Eventually(t, "the runner's exec for the local lines", func() bool { return len(fleettest.ReadLines(x.out)) == n })
 	ids := map[string]bool{}
 	idLine := regexp.MustCompile(`^[0-9a-f]{32} local$`)
-	for _, l := range readLines(x.out) {
+	for _, l := range fleettest.ReadLines(x.out) {
 		if !idLine.MatchString(l) {
 			t.Fatalf("exec output %q: want an event id and the route", l)
 		}
@@ -30,8 +32,8 @@ func TestTraceeFileAppend(t *testing.T) {
 	if len(ids) != n {
 		t.Fatalf("exec saw %d distinct events, want %d", len(ids), n)
 	}
-	stays(t, "each event once", func() bool { return x.recv.exactlyOnce(0, 2*n) && len(readLines(x.out)) == n })
-	eventually(t, "the runner's runs counted", func() bool {
+	fleettest.Stays(t, "each event once", func() bool { return x.recv.exactlyOnce(0, 2*n) && len(fleettest.ReadLines(x.out)) == n })
+	fleettest.Eventually(t, "the runner's runs counted", func() bool {
 		return gathered(t, x.runner.r.metrics.Registry, "posteed_action_runs_total", "action=runner-exec", "outcome=ok") == float64(n)
 	})
 }
@@ -43,14 +45,14 @@ func TestTraceeFileBurst(t *testing.T) {
 	x := newTracee1(t)
 	samples := traceeLines(t)
 	for from := 0; from < total; from += 500 {
-		appendFile(t, x.file, seqLines(samples, from, from+500, false))
+		fleettest.AppendFile(t, x.file, seqLines(samples, from, from+500, false))
 	}
-	eventually(t, fmt.Sprintf("%d lines at the controller", total), func() bool { return x.recv.distinct() == total })
+	fleettest.Eventually(t, fmt.Sprintf("%d lines at the controller", total), func() bool { return x.recv.distinct() == total })
 	if !x.recv.exactlyOnce(0, total) {
 		t.Fatal(x.recv.diagnose(0, total))
 	}
-	eventually(t, "spool drained", func() bool { return x.runner.r.up.Pending() == 0 })
-	stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
+	fleettest.Eventually(t, "spool drained", func() bool { return x.runner.r.up.Pending() == 0 })
+	fleettest.Stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
 }
 
 // TestTraceeFileRunnerRestart stops the runner in the middle of a burst
@@ -64,7 +66,7 @@ func TestTraceeFileRunnerRestart(t *testing.T) {
 	go func() { // a producer pacing its writes, as Tracee does
 		defer close(written)
 		for from := 0; from < total; from += chunk {
-			if err := appendTo(x.file, seqLines(samples, from, from+chunk, false)); err != nil {
+			if err := fleettest.Append(x.file, seqLines(samples, from, from+chunk, false)); err != nil {
 				t.Error(err)
 				return
 			}
@@ -72,7 +74,7 @@ func TestTraceeFileRunnerRestart(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	eventually(t, "part of the burst read", func() bool { return x.runner.r.files.follower.Stats().Lines >= total/4 })
+	fleettest.Eventually(t, "part of the burst read", func() bool { return x.runner.r.files.follower.Stats().Lines >= total/4 })
 	x.runner.shutdown()
 	read := x.runner.r.files.follower.Stats().Lines
 	x.runner.start()
@@ -85,12 +87,12 @@ func TestTraceeFileRunnerRestart(t *testing.T) {
 		t.Log("the burst ended before the runner stopped: only the spool's restart was tested")
 	}
 
-	eventually(t, "every line at the controller", func() bool { return x.recv.distinct() == total })
+	fleettest.Eventually(t, "every line at the controller", func() bool { return x.recv.distinct() == total })
 	if !x.recv.exactlyOnce(0, total) {
 		t.Fatal(x.recv.diagnose(0, total))
 	}
-	eventually(t, "spool drained", func() bool { return x.runner.r.up.Pending() == 0 })
-	stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
+	fleettest.Eventually(t, "spool drained", func() bool { return x.runner.r.up.Pending() == 0 })
+	fleettest.Stays(t, "each line once", func() bool { return x.recv.exactlyOnce(0, total) })
 }
 
 // TestTraceeFileBadLines: lines that are not JSON are counted, logged with
@@ -108,15 +110,15 @@ func TestTraceeFileBadLines(t *testing.T) {
 		"",
 		good[3],
 	}, "\n") + "\n"
-	appendFile(t, x.file, content)
+	fleettest.AppendFile(t, x.file, content)
 
-	eventually(t, "the good lines at the controller", func() bool { return x.recv.exactlyOnce(0, 4) })
+	fleettest.Eventually(t, "the good lines at the controller", func() bool { return x.recv.exactlyOnce(0, 4) })
 	st := x.runner.r.files.follower.Stats()
 	if st.BadLines != 2 || st.Lines != 4 {
 		t.Fatalf("follower counted %d lines and %d bad, want 4 and 2", st.Lines, st.BadLines)
 	}
 	for _, line := range []string{"line=2", "line=4"} {
-		if !x.logs.has("skipping bad line", "path="+x.file, line) {
+		if !x.logs.Contains("skipping bad line", "path="+x.file, line) {
 			t.Errorf("no log of the bad %s of %s", line, x.file)
 		}
 	}
@@ -124,7 +126,7 @@ func TestTraceeFileBadLines(t *testing.T) {
 		t.Errorf("status %q does not count the bad lines", x.runner.r.statusLine())
 	}
 	reg := x.runner.r.metrics.Registry
-	eventually(t, "the lines counted by file", func() bool {
+	fleettest.Eventually(t, "the lines counted by file", func() bool {
 		return gathered(t, reg, "posteed_tracee_lines_total", "file="+x.file) == 4
 	})
 	if v := gathered(t, reg, "posteed_tracee_bad_lines_total", "file="+x.file); v != 2 {

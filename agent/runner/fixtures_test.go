@@ -1,116 +1,44 @@
 package runner
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/postee-fleet/posteed/agent/logx/logxtest"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
-
-// logSink keeps every log record as one text line so tests can assert what
-// was logged; POSTEED_TEST_LOG=1 also prints them.
-type logSink struct {
-	mu    sync.Mutex
-	lines []string // guarded by mu
-	errs  logxtest.Checker
-}
-
-func (s *logSink) logger(daemon string) *slog.Logger {
-	return slog.New(s.errs.Wrap(&sinkHandler{sink: s})).With("daemon", daemon)
-}
-
-// has reports whether a record holds every one of parts.
-func (s *logSink) has(parts ...string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-next:
-	for _, l := range s.lines {
-		for _, p := range parts {
-			if !strings.Contains(l, p) {
-				continue next
-			}
-		}
-		return true
-	}
-	return false
-}
-
-type sinkHandler struct {
-	sink  *logSink
-	attrs []slog.Attr
-}
-
-func (h *sinkHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *sinkHandler) Handle(_ context.Context, r slog.Record) error {
-	var b bytes.Buffer
-	th := slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})
-	if err := th.WithAttrs(h.attrs).Handle(context.Background(), r); err != nil {
-		return err
-	}
-	if os.Getenv("POSTEED_TEST_LOG") != "" {
-		os.Stderr.Write(b.Bytes())
-	}
-	h.sink.mu.Lock()
-	h.sink.lines = append(h.sink.lines, b.String())
-	h.sink.mu.Unlock()
-	return nil
-}
-
-func (h *sinkHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &sinkHandler{sink: h.sink, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
-}
-
-func (h *sinkHandler) WithGroup(string) slog.Handler { return h }
 
 // seqReceiver stands for the controller's HTTP destination: the test config
 // posts "seq=N" for every event, and the receiver counts each N.
-type seqReceiver struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seqs map[int]int // guarded by mu
-	bad  []string    // guarded by mu
-}
+type seqReceiver struct{ *fleettest.Receiver }
 
-func newSeqReceiver(t *testing.T) *seqReceiver {
-	r := &seqReceiver{seqs: map[int]int{}}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(string(b)), "seq="))
-		r.mu.Lock()
-		defer r.mu.Unlock()
+func newSeqReceiver(t *testing.T) *seqReceiver { return &seqReceiver{fleettest.NewReceiver(t)} }
+
+// counts is how often each seq arrived, and the bodies without one.
+func (r *seqReceiver) counts() (seqs map[int]int, bad []string) {
+	seqs = map[int]int{}
+	for _, b := range r.Got("/") {
+		n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(b), "seq="))
 		if err != nil {
-			r.bad = append(r.bad, string(b))
-			return
+			bad = append(bad, b)
+			continue
 		}
-		r.seqs[n]++
-	}))
-	t.Cleanup(r.Close)
-	return r
+		seqs[n]++
+	}
+	return seqs, bad
 }
 
 // exactlyOnce reports whether every seq in [from, to) arrived once and
 // nothing else arrived.
 func (r *seqReceiver) exactlyOnce(from, to int) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.bad) > 0 || len(r.seqs) != to-from {
+	seqs, bad := r.counts()
+	if len(bad) > 0 || len(seqs) != to-from {
 		return false
 	}
 	for n := from; n < to; n++ {
-		if r.seqs[n] != 1 {
+		if seqs[n] != 1 {
 			return false
 		}
 	}
@@ -119,25 +47,23 @@ func (r *seqReceiver) exactlyOnce(from, to int) bool {
 
 // distinct is how many different seqs arrived.
 func (r *seqReceiver) distinct() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.seqs)
+	seqs, _ := r.counts()
+	return len(seqs)
 }
 
 // diagnose describes what is missing or repeated, for a failure message.
 func (r *seqReceiver) diagnose(from, to int) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	seqs, bad := r.counts()
 	var missing, repeated []int
 	for n := from; n < to; n++ {
-		switch c := r.seqs[n]; {
+		switch c := seqs[n]; {
 		case c == 0:
 			missing = append(missing, n)
 		case c > 1:
 			repeated = append(repeated, n)
 		}
 	}
-	return fmt.Sprintf("%d distinct, missing %v, repeated %v, unparsable %q", len(r.seqs), head(missing), head(repeated), r.bad)
+	return fmt.Sprintf("%d distinct, missing %v, repeated %v, unparsable %q", len(seqs), head(missing), head(repeated), bad)
 }
 
 func head(s []int) []int { return s[:min(len(s), 10)] }
@@ -147,8 +73,7 @@ func head(s []int) []int { return s[:min(len(s), 10)] }
 // their seq to recv from the controller.
 func testCfg(t *testing.T, recv, out string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "cfg.yaml")
-	writeFile(t, p, fmt.Sprintf(`routes:
+	return fleettest.WriteCfg(t, t.TempDir(), fmt.Sprintf(`routes:
 - name: local
   input: input.local == true
   actions: [runner-exec, controller-post]
@@ -177,28 +102,14 @@ actions:
   method: POST
   body-content: "seq=event.input.seq"
 `, recv, out))
-	return p
 }
 
 // traceeLines holds one line of each Tracee shape: the legacy SigMetadata
 // lines and the current metadata.Properties finding, compacted.
 func traceeLines(t testing.TB) []string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "testdata", "events")
-	b, err := os.ReadFile(filepath.Join(dir, "tracee-findings.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	cur, err := os.ReadFile(filepath.Join(dir, "tracee-finding.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c bytes.Buffer
-	if err := json.Compact(&c, cur); err != nil {
-		t.Fatal(err)
-	}
-	return append(lines, c.String())
+	lines := strings.Split(strings.TrimSpace(fleettest.Sample(t, "tracee-findings.jsonl")), "\n")
+	return append(lines, fleettest.Sample(t, "tracee-finding.json"))
 }
 
 // seqLines makes lines [from, to) from the samples in turn, each with its
@@ -217,24 +128,14 @@ func seqLines(samples []string, from, to int, local bool) string {
 	return b.String()
 }
 
-// readLines returns the non-empty lines of path.
-func readLines(path string) []string {
-	b, _ := os.ReadFile(path)
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // tracee1 prepares the usual cast: a controller with testCfg, and runner r1
 // following one Tracee file listed in its runner.toml.
 type tracee1 struct {
-	logs   *logSink
+	logs   *fleettest.Logs // the runner's
 	recv   *seqReceiver
 	out    string // the runner's exec output
 	file   string // the followed Tracee file
-	ctrl   *ctrlHarness
+	ctrl   *fleettest.Controller
 	runner *runnerHarness
 }
 
@@ -243,16 +144,16 @@ type tracee1 struct {
 func newTracee1(t *testing.T, tweak ...func(*Settings)) *tracee1 {
 	t.Helper()
 	dir := t.TempDir()
-	x := &tracee1{logs: &logSink{}, recv: newSeqReceiver(t), out: filepath.Join(dir, "exec.out"), file: filepath.Join(dir, "tracee", "events.json")}
-	certs := testCerts(t, "r1")
-	x.ctrl = startController(t, certs, testCfg(t, x.recv.URL, x.out), "", x.logs)
-	writeFile(t, x.file, "")
-	x.runner = newRunner(t, certs, "r1", x.ctrl.ctrl.NATSURL(), x.logs,
+	x := &tracee1{logs: fleettest.NewLogs(t), recv: newSeqReceiver(t), out: filepath.Join(dir, "exec.out"), file: filepath.Join(dir, "tracee", "events.json")}
+	certs := fleettest.NewCerts(t, "r1")
+	x.ctrl = fleettest.StartController(t, certs, testCfg(t, x.recv.URL, x.out))
+	fleettest.WriteFile(t, x.file, "")
+	x.runner = newRunner(t, certs, "r1", x.ctrl.Ctrl.NATSURL(), x.logs,
 		append([]func(*Settings){func(s *Settings) { s.TraceeFiles = []string{x.file} }}, tweak...)...)
 	if cfg := x.runner.opts.Settings.ConfigFile; len(tweak) == 0 {
-		writeFile(t, cfg, fmt.Sprintf("[discovery]\ntracee-files = [%q]\n", x.file))
+		fleettest.WriteFile(t, cfg, fmt.Sprintf("[discovery]\ntracee-files = [%q]\n", x.file))
 	}
 	x.runner.start()
-	eventually(t, "runner config", func() bool { return x.runner.r.Revision() > 0 })
+	fleettest.Eventually(t, "runner config", func() bool { return x.runner.r.Revision() > 0 })
 	return x
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // headCfg: routes whose actions run on r1. slow blocks until a gate file
@@ -73,19 +75,19 @@ func writeTestFile(t *testing.T, path, s string) {
 // order. Ordering only: the slow script waits for a file the test creates
 // after seeing the fast result, so no timing is assumed.
 func TestJobsNoHeadOfLineBlocking(t *testing.T) {
-	logs := &logSink{}
+	logs := fleettest.NewLogs(t)
 	dir := t.TempDir()
 	out, gate := filepath.Join(dir, "exec.out"), filepath.Join(dir, "gate")
-	certs := testCerts(t, "r1")
-	ctrl := startController(t, certs, headCfg(t, out, gate), "", logs)
-	rh := newRunner(t, certs, "r1", ctrl.ctrl.NATSURL(), logs)
+	certs := fleettest.NewCerts(t, "r1")
+	ctrl := fleettest.StartController(t, certs, headCfg(t, out, gate))
+	rh := newRunner(t, certs, "r1", ctrl.Ctrl.NATSURL(), logs)
 	rh.start()
 	t.Cleanup(func() { writeTestFile(t, gate, "") }) // let blocked scripts end
-	eventually(t, "runner config", func() bool { return rh.r.Revision() > 0 })
+	fleettest.Eventually(t, "runner config", func() bool { return rh.r.Revision() > 0 })
 
 	post := func(ev string) {
 		t.Helper()
-		resp, err := http.Post("http://"+ctrl.ctrl.HTTPAddr()+"/", "application/json", strings.NewReader(ev))
+		resp, err := http.Post("http://"+ctrl.Ctrl.HTTPAddr()+"/", "application/json", strings.NewReader(ev))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,20 +97,20 @@ func TestJobsNoHeadOfLineBlocking(t *testing.T) {
 		}
 	}
 	post(`{"kind":"slow"}`)
-	eventually(t, "the slow job started", func() bool { return rh.r.exec.Running() > 0 })
+	fleettest.Eventually(t, "the slow job started", func() bool { return rh.r.exec.Running() > 0 })
 	post(`{"kind":"ordered","n":1}`)
 	post(`{"kind":"ordered","n":2}`)
 	post(`{"kind":"fast"}`)
-	eventually(t, "the fast job's result while the slow one waits", func() bool {
-		return len(readLines(out)) > 0
+	fleettest.Eventually(t, "the fast job's result while the slow one waits", func() bool {
+		return len(fleettest.ReadLines(out)) > 0
 	})
-	if lines := readLines(out); !strings.HasPrefix(lines[0], "fast ") {
+	if lines := fleettest.ReadLines(out); !strings.HasPrefix(lines[0], "fast ") {
 		t.Fatalf("first result %q, want the fast job's", lines[0])
 	}
 	writeTestFile(t, gate, "")
-	eventually(t, "every job", func() bool { return len(readLines(out)) == 4 })
+	fleettest.Eventually(t, "every job", func() bool { return len(fleettest.ReadLines(out)) == 4 })
 	var ordered []string
-	for _, l := range readLines(out) {
+	for _, l := range fleettest.ReadLines(out) {
 		if strings.HasPrefix(l, "ordered ") {
 			ordered = append(ordered, l)
 		}

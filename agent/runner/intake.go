@@ -34,12 +34,46 @@ type intake struct {
 	// fits refuses (transport.ErrTooLarge) an envelope the controller's
 	// server could never take: the event is refused, not spooled to be
 	// dropped later.
-	fits func(size int) error
+	fits  func(size int) error
+	poll  time.Duration // the backlog's look while Tracee reading is held
+	files *traceeFiles  // the Tracee files followed
 
 	gate     daemon.Gate // closed at the stop: no new events
 	headOnce sync.Once
 	head     []byte
 }
+
+type intakeDeps struct {
+	Name, Host, MachineID string
+	Journal               *journal
+	Config                *configSync
+	Up                    *upstream
+	Local                 *local
+	Metrics               *metrics.Runner
+	Logger                *slog.Logger
+	// Fits refuses (transport.ErrTooLarge) an envelope the controller's
+	// server could never take.
+	Fits func(size int) error
+	// Tracee follows the Tracee files; its Handle and BeforeCommit are the
+	// intake's.
+	Tracee traceeDeps
+	Poll   time.Duration // Timings.Poll
+}
+
+var _ part = (*intake)(nil)
+
+func newIntake(d intakeDeps) (*intake, error) {
+	in := &intake{name: d.Name, host: d.Host, machineID: d.MachineID, j: d.Journal, cfg: d.Config, up: d.Up, local: d.Local,
+		metrics: d.Metrics, log: d.Logger, maxBacklog: 256 << 20, fits: d.Fits, poll: d.Poll}
+	d.Tracee.Handle, d.Tracee.BeforeCommit = in.onLine, in.beforeCommit
+	var err error
+	in.files, err = newTraceeFiles(d.Tracee)
+	return in, err
+}
+
+// Run follows the Tracee files until ctx is done; webhook events come in
+// through Accept.
+func (in *intake) Run(ctx context.Context) { in.files.Run(ctx) }
 
 // Accept implements webhook.Sink: the event is in the journal, durably,
 // before the producer is answered.
@@ -81,7 +115,7 @@ func (in *intake) onLine(ctx context.Context, l tracefile.Line) error {
 		select { // the runner's own actions fall behind: hold the reading
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(in.poll):
 		}
 	}
 	_, rev := in.cfg.current()
@@ -140,7 +174,9 @@ func envelopeHead(runner, host, machineID string) []byte {
 // first, the event last (splitEnvelope relies on that). A line has no
 // route.
 func appendEnvelope(head []byte, id, route string, rev int64, event []byte) []byte {
-	b := make([]byte, 0, len(head)+len(id)+len(route)+len(event)+96)
+	// Room for the fields and the journal's newline: no copy when it
+	// appends one.
+	b := make([]byte, 0, len(head)+len(id)+len(route)+len(event)+128)
 	b = append(b, head...)
 	b = append(b, `,"event_id":`...)
 	b = strconv.AppendQuote(b, id)

@@ -26,13 +26,7 @@ import (
 // after its steps ran and were marked done, so a job redelivered after a
 // crash runs only the steps not done yet.
 type jobs struct {
-	name   string
-	link   *link
-	cfg    *configSync
-	exec   *engine.Executor
-	marks  *fileMarks
-	log    *slog.Logger
-	stopBy func() time.Time // when a stop must be done
+	deps jobsDeps
 	// redelivered counts jobs delivered more than once: JetStream's
 	// count on the message, so it holds across restarts of the runner.
 	redelivered prometheus.Counter
@@ -43,47 +37,66 @@ type jobs struct {
 	wg     sync.WaitGroup
 }
 
-func newJobs(name string, l *link, cfg *configSync, x *engine.Executor, m *fileMarks, mx *metrics.Runner, log *slog.Logger, stopBy func() time.Time) *jobs {
-	return &jobs{name: name, link: l, cfg: cfg, exec: x, marks: m, log: log, stopBy: stopBy,
-		redelivered: mx.WorkRedelivered.WithLabelValues(name), // from 0: the first redelivery is an increase
-		slots:       make(chan struct{}, x.Limit()), serial: map[string]chan func(){}}
+type jobsDeps struct {
+	Name    string
+	Link    *link
+	Config  *configSync
+	Exec    *engine.Executor
+	Marks   *fileMarks
+	Metrics *metrics.Runner
+	Logger  *slog.Logger
+	StopBy  func() time.Time // when a stop must be done; zero: no stop under way
+	// The Timings of the same names.
+	WorkLookup, WorkRetry, UnfinishedRetry time.Duration
+	PullExpiry, PullHeartbeat              time.Duration
+	KeepAlive, Request, WorkDrain          time.Duration
+}
+
+var _ part = (*jobs)(nil)
+
+func newJobs(d jobsDeps) *jobs {
+	return &jobs{deps: d,
+		redelivered: d.Metrics.WorkRedelivered.WithLabelValues(d.Name), // from 0: the first redelivery is an increase
+		slots:       make(chan struct{}, d.Exec.Limit()), serial: map[string]chan func(){}}
 }
 
 // Run consumes until ctx is done, then hands back the jobs fetched but not
 // started and waits (until the stop's deadline) for those in progress.
 func (w *jobs) Run(ctx context.Context) {
 	select { // work needs a config to run: none is fetched before
-	case <-w.cfg.applied:
+	case <-w.deps.Config.applied:
 	case <-ctx.Done():
 		return
 	}
-	WorkQueue{JS: w.link.js, Name: w.name, MaxMessages: cap(w.slots), Log: w.log,
-		Take: func(m jetstream.Msg) { w.take(ctx, m) }, Stop: w.stop}.Run(ctx)
+	d := w.deps
+	WorkQueue{JS: d.Link.js, Name: d.Name, MaxMessages: cap(w.slots), Log: d.Logger,
+		Take: func(m jetstream.Msg) { w.take(ctx, m) }, Stop: w.stop,
+		WorkLookup: d.WorkLookup, WorkRetry: d.WorkRetry, PullExpiry: d.PullExpiry, PullHeartbeat: d.PullHeartbeat}.Run(ctx)
 }
 
 // stop drains rather than stops: jobs already fetched still reach take,
 // which hands them back so they are redelivered as soon as the runner is
 // back, and jobs in progress end before the connection closes.
 func (w *jobs) stop(cc jetstream.ConsumeContext) {
-	if w.link.connected() {
+	if w.deps.Link.connected() {
 		cc.Drain()
 	} else {
 		cc.Stop() // a drain needs the server; unacked jobs come back after their ack wait
 	}
 	done := make(chan struct{})
 	go func() { <-cc.Closed(); w.wg.Wait(); close(done) }()
-	t := time.NewTimer(min(workDrainMax, time.Until(w.stopBy())))
+	wait := w.deps.WorkDrain // without a stop under way: the runner failed
+	if by := w.deps.StopBy(); !by.IsZero() {
+		wait = min(wait, time.Until(by))
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-done:
 	case <-t.C:
-		w.log.Warn("work in progress did not finish in time; it may run again after the restart")
+		w.deps.Logger.Warn("work in progress did not finish in time; it may run again after the restart")
 	}
 }
-
-// workDrainMax bounds the wait for jobs in progress at shutdown: past the
-// exec action's default timeout (60 s), and inside the stop's budget.
-const workDrainMax = 70 * time.Second
 
 // take starts a job: at once, or after the jobs of its route before it
 // when the route serializes its actions. It blocks while as many jobs as
@@ -94,14 +107,14 @@ func (w *jobs) take(ctx context.Context, m jetstream.Msg) {
 	}
 	var job transport.Job
 	if err := json.Unmarshal(m.Data(), &job); err != nil {
-		w.log.Error("unreadable work dropped", logx.Err(err))
+		w.deps.Logger.Error("unreadable work dropped", logx.Err(err))
 		_ = m.Term()
 		return
 	}
-	if job.Runner != w.name {
+	if job.Runner != w.deps.Name {
 		// Another runner re-routed it (or a JetStream API response) onto
 		// this queue: never run, never hand back.
-		w.log.Warn("work addressed to another runner terminated without running", "route", job.Route, "event_id", job.EventID, "job_runner", job.Runner)
+		w.deps.Logger.Warn("work addressed to another runner terminated without running", "route", job.Route, "event_id", job.EventID, "job_runner", job.Runner)
 		_ = m.Term()
 		return
 	}
@@ -113,7 +126,7 @@ func (w *jobs) take(ctx context.Context, m jetstream.Msg) {
 	w.wg.Add(1)
 	// From here on the job is in progress for JetStream, also while it
 	// waits behind its route's earlier jobs.
-	stop := keepAlive(m, 10*time.Second) // well inside the controller's 30 s ack wait
+	stop := keepAlive(m, w.deps.KeepAlive)
 	run := func() {
 		defer func() { stop(); <-w.slots; w.wg.Done() }()
 		w.run(ctx, m, job)
@@ -138,36 +151,37 @@ func (w *jobs) take(ctx context.Context, m jetstream.Msg) {
 }
 
 func (w *jobs) run(ctx context.Context, m jetstream.Msg, job transport.Job) {
-	log := w.log.With("route", job.Route, "event_id", job.EventID)
-	if w.marks.Done(job.ID) { // recorded by an earlier release
+	d := w.deps
+	log := d.Logger.With("route", job.Route, "event_id", job.EventID)
+	if d.Marks.Done(job.ID) { // recorded by an earlier release
 		log.Info("work already executed; acked without running again")
 		_ = m.Ack()
-		w.link.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Repeated: true})
+		d.Link.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Repeated: true})
 		return
 	}
-	eng, rev := w.cfg.current()
+	eng, rev := d.Config.current()
 	if missing := missingAction(eng, job.Actions); missing != "" {
 		w.refuse(m, job, missing, rev)
 		return
 	}
 	// A started job runs to its end even when the runner stops: cancelled
 	// half-way and unacked, it would run again after the restart.
-	err := w.exec.RunSteps(context.WithoutCancel(ctx), eng, jobMatch(job), stepsOf(job))
+	err := d.Exec.RunSteps(context.WithoutCancel(ctx), eng, jobMatch(job), stepsOf(job))
 	if again := engine.Unfinished(err); again != nil {
 		// A step's start could not be recorded (a full disk): the job
 		// comes back later, and the steps done are not run again.
 		log.Warn("work not run yet; it is delivered again later", logx.Err(again))
-		_ = m.NakWithDelay(5 * time.Second)
+		_ = m.NakWithDelay(d.UnfinishedRetry)
 		return
 	}
-	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Request)
 	_ = m.DoubleAck(ackCtx)
 	cancel()
 	o := transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route}
 	if err != nil {
 		o.Error = err.Error()
 	}
-	w.link.report(o)
+	d.Link.report(o)
 }
 
 // missingAction is the first of actions eng does not have ("" when it has
@@ -187,19 +201,20 @@ func missingAction(eng *engine.Engine, actions []string) string {
 // the job is tried again later. A job without a revision (0) is always
 // retried.
 func (w *jobs) refuse(m jetstream.Msg, job transport.Job, action string, rev int64) {
-	log := w.log.With("route", job.Route, "event_id", job.EventID, "action", action, "config_revision", rev, "job_revision", job.Revision)
+	log := w.deps.Logger.With("route", job.Route, "event_id", job.EventID, "action", action, "config_revision", rev, "job_revision", job.Revision)
 	if job.Revision == 0 || rev < job.Revision {
 		log.Warn("work names an action this runner's config does not have yet; retrying later")
-		_ = m.NakWithDelay(2 * time.Second)
+		_ = m.NakWithDelay(w.deps.WorkRetry)
 		return
 	}
-	err := fmt.Errorf("action %q is not in runner %s's config at revision %d", action, w.name, rev)
+	err := fmt.Errorf("action %q is not in runner %s's config at revision %d", action, w.deps.Name, rev)
 	log.Error("work dropped", logx.Err(err))
 	_ = m.Term()
-	w.link.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Error: err.Error()})
+	w.deps.Link.report(transport.Outcome{JobID: job.ID, EventID: job.EventID, Route: job.Route, Error: err.Error()})
 }
 
-// keepAlive tells JetStream a long job is still running.
+// keepAlive tells JetStream every interval that a long job is still
+// running.
 func keepAlive(m jetstream.Msg, every time.Duration) (stop func()) {
 	done := make(chan struct{})
 	go func() {

@@ -149,9 +149,10 @@ func (j *journal) readCursor(name string) (int64, bool) {
 	return n, err == nil
 }
 
-// Append adds one entry (a JSON line without its newline) and returns its
-// offset. A failed write is cut off again, so the next entry does not glue
-// onto a partial one; until an append succeeds, Failed says why.
+// Append adds one entry (a JSON line without its newline, which may be
+// written in entry's spare capacity) and returns its offset. A failed
+// write is cut off again, so the next entry does not glue onto a partial
+// one; until an append succeeds, Failed says why.
 func (j *journal) Append(entry []byte) (int64, error) {
 	off, err := j.append(entry)
 	if err == nil {
@@ -174,8 +175,9 @@ func (j *journal) Append(entry []byte) (int64, error) {
 }
 
 func (j *journal) append(entry []byte) (int64, error) {
-	buf := make([]byte, 0, len(entry)+1)
-	buf = append(append(buf, entry...), '\n')
+	// One write per entry, its newline in entry's spare capacity if it
+	// has some (appendEnvelope leaves room): no copy of the entry.
+	buf := append(entry, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	off := j.end
@@ -247,7 +249,10 @@ func (j *journal) Read(from int64, max int, fn func(off int64, entry []byte) err
 	if from >= end {
 		return from, nil
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, hdr+from-base, end-from), 256<<10)
+	r := journalReaders.Get().(*bufio.Reader)
+	defer journalReaders.Put(r)
+	r.Reset(io.NewSectionReader(f, hdr+from-base, end-from))
+	defer r.Reset(nil) // not holding the file
 	for n := 0; max <= 0 || n < max; n++ {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -267,6 +272,10 @@ func (j *journal) Read(from int64, max int, fn func(off int64, entry []byte) err
 	}
 	return from, nil
 }
+
+// journalReaders keep Read's 256 KiB buffers from one read to the next:
+// local reads a few entries at a time as they come.
+var journalReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
 
 func maxOff(a, b int64) int64 {
 	if a > b {

@@ -14,15 +14,18 @@ import (
 
 // link is the runner's connection to the controller: the NATS connection
 // with its JetStream context, and what flows on it outside JetStream:
-// heartbeats, job results, config requests and pushes.
+// heartbeats, job results, config requests and pushes. It exists from New
+// on; dial connects it.
 type link struct {
 	name string
 	log  *slog.Logger
-	nc   *nats.Conn
+	deps linkDeps
+	s    Settings
+	nc   *nats.Conn // set by dial, before anything runs on it
 	js   jetstream.JetStream
 }
 
-// linkDeps are what dial needs besides the settings.
+// linkDeps are what the link needs besides the settings.
 type linkDeps struct {
 	Logger *slog.Logger
 	// Up is called (in its own goroutine) each time the connection comes
@@ -30,13 +33,24 @@ type linkDeps struct {
 	Up func()
 	// Slice receives every config push.
 	Slice func(data []byte)
+	// Status is what a heartbeat reports.
+	Status func() transport.Status
+	// Heartbeat, SliceGet, Request and Flush are the Timings of the same
+	// names.
+	Heartbeat, SliceGet, Request, Flush time.Duration
 }
+
+func newLink(s Settings, d linkDeps) *link {
+	return &link{name: s.Name, log: d.Logger, deps: d, s: s}
+}
+
+var _ part = (*link)(nil)
 
 // dial connects to the controller. It does not wait for it: while it is
 // unreachable the connection keeps retrying and the runner works from its
 // cache and spool.
-func dial(ctx context.Context, s Settings, d linkDeps) (*link, error) {
-	l := &link{name: s.Name, log: d.Logger}
+func (l *link) dial(ctx context.Context) error {
+	s, d := l.s, l.deps
 	// The handlers can fire before Connect returns, before l.nc is set;
 	// what they start waits until dial is done.
 	set := make(chan struct{})
@@ -47,36 +61,55 @@ func dial(ctx context.Context, s Settings, d linkDeps) (*link, error) {
 		NKeySeedFile: s.NKeySeed, Logger: d.Logger,
 	}, nats.ConnectHandler(up), nats.ReconnectHandler(up))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	l.nc = nc
-	if l.js, err = jetstream.NewWithAPIPrefix(nc, transport.JSAPIPrefix); err != nil {
+	js, err := jetstream.NewWithAPIPrefix(nc, transport.JSAPIPrefix)
+	if err != nil {
 		nc.Close()
-		return nil, err
+		return err
 	}
+	l.nc, l.js = nc, js
 	if _, err := nc.Subscribe(transport.CfgPush(s.Name), func(m *nats.Msg) { d.Slice(m.Data) }); err != nil {
 		nc.Close()
-		return nil, err
+		return err
 	}
 	if nc.IsConnected() {
 		up(nc)
 	}
-	return l, nil
+	return nil
 }
 
-func (l *link) connected() bool { return l != nil && l.nc.IsConnected() }
+func (l *link) connected() bool { return l != nil && l.nc != nil && l.nc.IsConnected() }
 
-// fetchConfig reads the current slice (see FetchSlice).
+// fetchConfig reads the current slice (see SliceFetch); nothing while the
+// controller is unreachable.
 func (l *link) fetchConfig(ctx context.Context) ([]byte, error) {
-	return FetchSlice(ctx, l.nc, l.name, l.log)
+	if !l.connected() {
+		return nil, nil
+	}
+	return SliceFetch{Get: l.deps.SliceGet, Request: l.deps.Request}.Fetch(ctx, l.nc, l.name, l.log)
 }
 
-// heartbeat publishes status() every interval until ctx is done.
-func (l *link) heartbeat(ctx context.Context, every time.Duration, status func() transport.Status) {
-	SendHeartbeats(ctx, l.nc, l.name, every, status)
+// Run sends the heartbeats until ctx is done.
+func (l *link) Run(ctx context.Context) {
+	SendHeartbeats(ctx, l.nc, l.name, l.deps.Heartbeat, l.deps.Status)
 }
 
-func (l *link) publishStatus(st transport.Status) { SendStatus(l.nc, l.name, st) }
+// fits refuses (transport.ErrTooLarge) a message of size bytes the
+// controller's server could never take.
+func (l *link) fits(size int) error {
+	if l.nc == nil {
+		return nil // not dialled: no limit known
+	}
+	return transport.Fits(l.nc, size)
+}
+
+// publishStatus sends a heartbeat now (none before dial).
+func (l *link) publishStatus(st transport.Status) {
+	if l.nc != nil {
+		SendStatus(l.nc, l.name, st)
+	}
+}
 
 // report tells the controller how a job ended.
 func (l *link) report(o transport.Outcome) { SendOutcome(l.nc, l.name, o) }
@@ -88,7 +121,7 @@ func (l *link) close() {
 		l.nc.Close() // a drain would wait for a reconnect until its timeout
 		return
 	}
-	_ = l.nc.FlushTimeout(2 * time.Second)
+	_ = l.nc.FlushTimeout(l.deps.Flush)
 	if err := l.nc.Drain(); err != nil {
 		l.log.Debug("connection drain", logx.Err(err))
 	}

@@ -44,15 +44,15 @@ type local struct {
 	exec    *engine.Executor
 	marks   engine.Marks
 	log     *slog.Logger
+	// saveEvery is how often the position is saved while it moves: what
+	// a crash replays (evaluation only: done steps do not run again).
+	saveEvery time.Duration
+	poll      time.Duration // drain's look at the position
 
 	window    int          // entries in flight at once
 	pos       atomic.Int64 // every entry before it is done
 	evaluated atomic.Int64 // entries handled since the start
 }
-
-// saveEvery is how often the local position is saved while it moves: what
-// a crash replays (evaluation only: done steps do not run again).
-const saveEvery = 100 * time.Millisecond
 
 // localEnvelope is what local needs of a spooled transport.Envelope.
 type localEnvelope struct {
@@ -85,9 +85,23 @@ type localSlot struct {
 	done      atomic.Bool // every step done: the cursor may pass it
 }
 
-func newLocal(j *journal, cfg *configSync, p *engine.Plugins, x *engine.Executor, m engine.Marks, log *slog.Logger) *local {
-	l := &local{j: j, cfg: cfg, plugins: p, exec: x, marks: m, log: log, window: 1024}
-	l.pos.Store(j.Cursor(cursorLocal))
+type localDeps struct {
+	Journal *journal
+	Config  *configSync
+	Plugins *engine.Plugins
+	Exec    *engine.Executor
+	Marks   engine.Marks
+	Logger  *slog.Logger
+	// SaveEvery and Poll are Timings.LocalSave and Timings.Poll.
+	SaveEvery, Poll time.Duration
+}
+
+var _ part = (*local)(nil)
+
+func newLocal(d localDeps) *local {
+	l := &local{j: d.Journal, cfg: d.Config, plugins: d.Plugins, exec: d.Exec, marks: d.Marks, log: d.Logger,
+		saveEvery: d.SaveEvery, poll: d.Poll, window: 1024}
+	l.pos.Store(l.j.Cursor(cursorLocal))
 	return l
 }
 
@@ -109,7 +123,7 @@ func (l *local) Run(ctx context.Context) {
 	defer close(work)
 	var queue []*localSlot // in journal order
 	outstanding := 0       // slots neither done nor abandoned
-	tick := time.NewTicker(saveEvery)
+	tick := time.NewTicker(l.saveEvery)
 	defer tick.Stop()
 	saved, savedAt := next, time.Now()
 	save := func() {
@@ -151,7 +165,7 @@ func (l *local) Run(ctx context.Context) {
 			} else {
 				l.pos.Store(next)
 			}
-			if time.Since(savedAt) >= saveEvery {
+			if time.Since(savedAt) >= l.saveEvery {
 				save()
 			}
 		case <-changed:
@@ -266,6 +280,14 @@ func (l *local) backlog() int64 {
 	return end - l.pos.Load()
 }
 
+// runFlushed runs the local steps of aggregated messages whose timeout
+// passed (the plugins stage's Run hands them over).
+func (l *local) runFlushed(ctx context.Context, ms []engine.Match) {
+	if eng, _ := l.cfg.current(); eng != nil {
+		l.run(ctx, eng, ms)
+	}
+}
+
 // drain waits until every entry appended so far was handled, or deadline.
 func (l *local) drain(deadline time.Time) bool {
 	end, _ := l.j.End()
@@ -273,7 +295,7 @@ func (l *local) drain(deadline time.Time) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(l.poll)
 	}
 	return true
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postee-fleet/posteed/internal/fleettest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -34,7 +35,7 @@ func gathered(t *testing.T, reg prometheus.Gatherer, name string, want ...string
 func pluginsCfg(t *testing.T, out string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "cfg.yaml")
-	writeFile(t, p, fmt.Sprintf(`routes:
+	fleettest.WriteFile(t, p, fmt.Sprintf(`routes:
 - name: once
   input: input.kind == "once"
   actions: [runner-exec]
@@ -66,14 +67,14 @@ actions:
 // duplicates it drops and shows the messages it holds, and its engine
 // counts the actions it runs.
 func TestRunnerPluginMetrics(t *testing.T) {
-	logs := &logSink{}
+	logs := fleettest.NewLogs(t)
 	out := filepath.Join(t.TempDir(), "exec.out")
-	certs := testCerts(t, "r1")
-	ctrl := startController(t, certs, pluginsCfg(t, out), "", logs)
-	rh := newRunner(t, certs, "r1", ctrl.ctrl.NATSURL(), logs)
+	certs := fleettest.NewCerts(t, "r1")
+	ctrl := fleettest.StartController(t, certs, pluginsCfg(t, out))
+	rh := newRunner(t, certs, "r1", ctrl.Ctrl.NATSURL(), logs)
 	rh.start()
 	reg := rh.r.metrics.Registry
-	eventually(t, "runner config", func() bool { return rh.r.Revision() > 0 })
+	fleettest.Eventually(t, "runner config", func() bool { return rh.r.Revision() > 0 })
 	if v := gathered(t, reg, "posteed_aggregation_held", "route=digest"); v != 0 {
 		t.Fatalf("posteed_aggregation_held{route=digest} before any event = %v, want 0", v)
 	}
@@ -84,15 +85,15 @@ func TestRunnerPluginMetrics(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	eventually(t, "the duplicate dropped and two messages held", func() bool {
+	fleettest.Eventually(t, "the duplicate dropped and two messages held", func() bool {
 		return gathered(t, reg, "posteed_dedup_dropped_total", "route=once") == 1 &&
 			gathered(t, reg, "posteed_aggregation_held", "route=digest") == 2
 	})
-	eventually(t, "the first once run counted, with its duration", func() bool {
+	fleettest.Eventually(t, "the first once run counted, with its duration", func() bool {
 		return gathered(t, reg, "posteed_action_runs_total", "action=runner-exec", "type=exec", "outcome=ok") == 1 &&
 			gathered(t, reg, "posteed_action_duration_seconds", "action=runner-exec", "type=exec") == 1
 	})
-	stays(t, "one run, two held", func() bool {
-		return len(readLines(out)) == 1 && gathered(t, reg, "posteed_aggregation_held", "route=digest") == 2
+	fleettest.Stays(t, "one run, two held", func() bool {
+		return len(fleettest.ReadLines(out)) == 1 && gathered(t, reg, "posteed_aggregation_held", "route=digest") == 2
 	})
 }

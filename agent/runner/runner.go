@@ -6,7 +6,9 @@
 // A Runner composes parts that each run on their own: intake (webhook and
 // Tracee files into the journal), upstream (journal → controller), local
 // (journal → the runner's own actions), jobs (dispatched work), configSync
-// (the slice in use) and link (the connection, heartbeats).
+// (the slice in use) and link (the connection, heartbeats). Each is a part
+// (parts.go) built in New from an explicit dependencies struct, its waits
+// taken from Timings; Run starts them, shutdown stops them in order.
 package runner
 
 import (
@@ -18,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,65 +46,13 @@ type Options struct {
 	Timings   Timings
 }
 
-// Timings are the runner's waits; zero values take the defaults.
-type Timings struct {
-	ConfigWait  time.Duration // at start, for a first slice before READY (10 s)
-	StatusEvery time.Duration // STATUS= lines (10 s)
-	Heartbeat   time.Duration // heartbeats (transport.HeartbeatInterval)
-	ScanHeld    time.Duration // held aggregations checked against their timeout (1 s)
-}
-
-func (t Timings) withDefaults() Timings {
-	if t.ConfigWait <= 0 {
-		t.ConfigWait = 10 * time.Second
-	}
-	if t.StatusEvery <= 0 {
-		t.StatusEvery = 10 * time.Second
-	}
-	if t.Heartbeat <= 0 {
-		t.Heartbeat = transport.HeartbeatInterval
-	}
-	return t
-}
-
-// Runner is a running postee-runner.
-type Runner struct {
-	opts    Options
-	log     *slog.Logger
-	journal *journal
-	marks   *fileMarks
-	cfg     *configSync
-	exec    *engine.Executor
-	plugins *engine.Plugins
-	up      *upstream
-	local   *local
-	in      *intake
-	files   *traceeFiles
-	metrics *metrics.Runner
-	link    *link         // set by Run, before linked is closed
-	linked  chan struct{} // closed once Run set link
-
-	ready     chan struct{} // closed once serving
-	mu        sync.Mutex
-	stopBy    time.Time    // guarded by mu: when a clean stop must be done
-	intakeURL []string     // bound intake addresses, set before ready closes
-	adminAddr string       // set before ready closes; "" when off
-	stallAt   atomic.Int64 // spooled events past which the runner is unhealthy
-}
-
-// defaultStallAt is how many spooled events make the runner unhealthy: far
-// more than any outage's backlog drains before, so the controller is not
-// taking them at all.
-const defaultStallAt = 1_000_000
-
-// New prepares a runner: state directory, journal, idempotency log and the
-// cached slice.
-func New(ctx context.Context, o Options) (*Runner, error) {
+// withDefaults checks the settings and fills what is unset.
+func (o Options) withDefaults() (Options, error) {
 	if err := o.Settings.Validate(); err != nil {
-		return nil, err
+		return o, err
 	}
 	if err := transport.ValidName(o.Settings.Name); err != nil {
-		return nil, err
+		return o, err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -122,37 +71,108 @@ func New(ctx context.Context, o Options) (*Runner, error) {
 		o.MachineID = strings.TrimSpace(string(b))
 	}
 	o.Timings = o.Timings.withDefaults()
-	s := o.Settings
-	r := &Runner{opts: o, log: o.Logger.With("runner", s.Name), ready: make(chan struct{}), linked: make(chan struct{})}
+	return o, nil
+}
+
+// Runner is a running postee-runner. It builds its parts in New and runs
+// them in Run as groups that a stop ends one after another (shutdown).
+type Runner struct {
+	opts Options
+	log  *slog.Logger
+
+	journal *journal   // events taken in, read by up and local
+	marks   *fileMarks // the idempotency log
+	metrics *metrics.Runner
+	exec    *engine.Executor // runs the steps of local actions and jobs
+	plugins *engine.Plugins  // dedup and aggregation before local actions
+
+	cfg        *configSync
+	link       *link
+	in         *intake
+	files      *traceeFiles // the intake's
+	up         *upstream
+	local      *local // stopped apart, once drained
+	background []part // stopped together, after the intake
+
+	ready     chan struct{} // closed once serving
+	stopBy    deadline      // set when a stop begins
+	intakeURL []string      // bound intake addresses, set before ready closes
+	adminAddr string        // set before ready closes; "" when off
+	stallAt   atomic.Int64  // spooled events past which the runner is unhealthy
+}
+
+// defaultStallAt is how many spooled events make the runner unhealthy: far
+// more than any outage's backlog drains before, so the controller is not
+// taking them at all.
+const defaultStallAt = 1_000_000
+
+// New prepares a runner: state directory, journal, idempotency log, its
+// parts and the cached slice.
+func New(ctx context.Context, o Options) (*Runner, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{opts: o, log: o.Logger.With("runner", o.Settings.Name), ready: make(chan struct{})}
 	r.stallAt.Store(defaultStallAt)
-	if err := os.MkdirAll(s.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	var err error
-	if r.journal, err = openJournal(filepath.Join(s.StateDir, "spool")); err != nil {
+	if err := r.openState(); err != nil {
 		return nil, err
 	}
-	if r.marks, err = openMarks(s.StateDir); err != nil {
-		r.journal.Close()
+	if err := r.compose(); err != nil {
+		r.closeState()
 		return nil, err
 	}
-	r.metrics = r.newMetrics()
-	r.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Marks: r.marks, Logger: r.log})
-	r.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: r.log, ScanEvery: o.Timings.ScanHeld, Observer: r.metrics})
-	r.cfg = newConfigSync(syncDeps{Name: s.Name, StateDir: s.StateDir, Registry: o.Registry, Logger: r.log, Applied: r.sendHeartbeat,
-		Observer: actionMetrics{r.metrics}})
-	r.up = newUpstream(r.journal, r.log, func(ctx context.Context, entry []byte) error { return publisher(r.link)(ctx, entry) })
-	r.local = newLocal(r.journal, r.cfg, r.plugins, r.exec, r.marks, r.log)
-	r.in = &intake{name: s.Name, host: o.Hostname, machineID: o.MachineID, j: r.journal, cfg: r.cfg, up: r.up, local: r.local,
-		metrics: r.metrics, log: r.log, maxBacklog: 256 << 20, fits: func(n int) error {
-			if r.link == nil {
-				return nil
-			}
-			return transport.Fits(r.link.nc, n)
-		}}
-	r.files = &traceeFiles{settings: s, log: r.log, handle: r.in.onLine, beforeCommit: r.in.beforeCommit, metrics: r.metrics}
 	r.cfg.loadCache(ctx)
 	return r, nil
+}
+
+// openState opens the state directory's journal and idempotency log.
+func (r *Runner) openState() error {
+	dir := r.opts.Settings.StateDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	var err error
+	if r.journal, err = openJournal(filepath.Join(dir, "spool")); err != nil {
+		return err
+	}
+	if r.marks, err = openMarks(dir); err != nil {
+		r.journal.Close()
+		return err
+	}
+	return nil
+}
+
+// compose builds the parts, each with its dependencies and timings.
+func (r *Runner) compose() error {
+	s, t, o := r.opts.Settings, r.opts.Timings, r.opts
+	r.metrics = r.newMetrics()
+	r.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Marks: r.marks, Logger: r.log})
+	r.plugins = engine.NewPlugins(engine.PluginsOptions{Logger: r.log, ScanEvery: t.ScanHeld, Observer: r.metrics})
+	r.link = newLink(s, linkDeps{Logger: o.Logger, Up: r.connected, Slice: func(b []byte) { r.cfg.receive(context.Background(), b) },
+		Status: r.status, Heartbeat: t.Heartbeat, SliceGet: t.SliceGet, Request: t.Request, Flush: t.Flush})
+	r.cfg = newConfigSync(syncDeps{Name: s.Name, StateDir: s.StateDir, Registry: o.Registry, Logger: r.log,
+		Applied:  func() { r.link.publishStatus(r.status()) }, // the controller hears the new revision at once
+		Observer: actionMetrics{r.metrics}, Fetch: r.link.fetchConfig, Retire: t.Retire})
+	r.up = newUpstream(upstreamDeps{Journal: r.journal, Logger: r.log, Send: r.link.publish,
+		RetryMin: t.RetryMin, RetryMax: t.RetryMax, SaveEvery: t.DiskSync})
+	r.local = newLocal(localDeps{Journal: r.journal, Config: r.cfg, Plugins: r.plugins, Exec: r.exec, Marks: r.marks, Logger: r.log,
+		SaveEvery: t.LocalSave, Poll: t.Poll})
+	var err error
+	r.in, err = newIntake(intakeDeps{Name: s.Name, Host: o.Hostname, MachineID: o.MachineID, Journal: r.journal, Config: r.cfg,
+		Up: r.up, Local: r.local, Metrics: r.metrics, Logger: r.log, Fits: r.link.fits, Poll: t.Poll,
+		Tracee: traceeDeps{Settings: s, Logger: r.log, Metrics: r.metrics, Commit: t.TraceeCommit, Settle: t.Settle,
+			RetryMin: t.RetryMin, RetryMax: t.RetryMax}})
+	if err != nil {
+		return err
+	}
+	r.files = r.in.files
+	jobs := newJobs(jobsDeps{Name: s.Name, Link: r.link, Config: r.cfg, Exec: r.exec, Marks: r.marks, Metrics: r.metrics,
+		Logger: r.log, StopBy: r.stopBy.get, WorkLookup: t.WorkLookup, WorkRetry: t.WorkRetry, UnfinishedRetry: t.UnfinishedRetry,
+		PullExpiry: t.PullExpiry, PullHeartbeat: t.PullHeartbeat, KeepAlive: t.KeepAlive, Request: t.Request, WorkDrain: t.WorkDrain})
+	held := partFunc(func(ctx context.Context) { r.plugins.Run(ctx, r.Engine, r.local.runFlushed) })
+	r.background = []part{r.cfg, r.link, r.in, r.up, jobs, held, diskSync{marks: r.marks, every: t.DiskSync, log: r.log}}
+	return nil
 }
 
 // Ready is closed once the runner serves.
@@ -182,55 +202,25 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	if r.link, err = dial(ctx, r.opts.Settings, linkDeps{Logger: r.opts.Logger, Up: r.connected, Slice: func(b []byte) { r.cfg.receive(context.Background(), b) }}); err != nil {
+	if err := r.link.dial(ctx); err != nil {
 		if ctx.Err() != nil {
 			r.closeState()
 			return nil // stopped before it started: a clean stop
 		}
 		return err
 	}
-	close(r.linked)
 	stopAdmin, err := r.startAdmin()
 	if err != nil {
 		r.link.close()
 		return err
 	}
 	defer stopAdmin()
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var parts, localDone sync.WaitGroup
-	start := func(wg *sync.WaitGroup, fn func(context.Context)) { wg.Go(func() { fn(bg) }) }
-	start(&parts, r.up.Run)
-	localCtx, stopLocal := context.WithCancel(context.WithoutCancel(ctx))
-	localDone.Go(func() { r.local.Run(localCtx) })
-	jobs := newJobs(r.opts.Settings.Name, r.link, r.cfg, r.exec, r.marks, r.metrics, r.log, r.stopDeadline)
-	start(&parts, jobs.Run)
-	start(&parts, func(ctx context.Context) { r.link.heartbeat(ctx, r.opts.Timings.Heartbeat, r.status) })
-	start(&parts, func(ctx context.Context) { r.plugins.Run(ctx, r.Engine, r.runFlushed) })
-	start(&parts, r.syncDisk)
-	if err := r.files.start(bg, &parts); err != nil {
-		stopBG()
-		stopLocal()
-		return err
-	}
-	start(&parts, r.files.watchSettings)
-	serveErr := make(chan error, 1)
-	if srv != nil {
-		go func() { serveErr <- srv.Serve() }()
-	}
-	stop := func() error { return r.shutdown(srv, stopBG, &parts, stopLocal, &localDone) }
-	r.waitForConfig(ctx)
-	if ctx.Err() != nil {
-		// Stopped while waiting: READY=1 now would tell systemd that a
-		// stopping service started, and runner.json would announce it.
-		close(r.ready)
+	bg, local := startGroup(ctx, r.background...), startGroup(ctx, r.local)
+	serveErr := serve(srv)
+	stop := func() error { return r.shutdown(srv, bg, local) }
+	if !r.begin(ctx) {
 		return stop()
 	}
-	if err := r.announce(); err != nil {
-		r.log.Warn("cannot write runner.json", logx.Err(err))
-	}
-	close(r.ready)
-	r.log.Info("runner ready", "intake", strings.Join(r.intakeURL, ","), "controller", r.opts.Settings.ControllerURL, "config_revision", r.Revision())
-	_ = r.opts.Notifier.Ready(r.statusLine())
 	tick := time.NewTicker(r.opts.Timings.StatusEvery)
 	defer tick.Stop()
 	for {
@@ -248,49 +238,44 @@ func (r *Runner) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
+// serve serves the webhook intake, if any, until it fails.
+func serve(srv *webhook.Server) <-chan error {
+	failed := make(chan error, 1)
+	if srv != nil {
+		go func() { failed <- srv.Serve() }()
+	}
+	return failed
+}
+
+// begin waits for a first slice, then tells systemd and local producers
+// that the runner serves; false when ctx ended first. Ready is closed
+// either way.
+func (r *Runner) begin(ctx context.Context) bool {
+	select {
+	case <-r.cfg.applied:
+	case <-ctx.Done():
+	case <-time.After(r.opts.Timings.ConfigWait):
+		r.log.Warn("no config from the controller yet and none cached; events are spooled for the controller until one arrives")
+	}
+	if ctx.Err() != nil {
+		// Stopped while waiting: READY=1 now would tell systemd that a
+		// stopping service started, and runner.json would announce it.
+		close(r.ready)
+		return false
+	}
+	if err := r.announce(); err != nil {
+		r.log.Warn("cannot write runner.json", logx.Err(err))
+	}
+	close(r.ready)
+	r.log.Info("runner ready", "intake", strings.Join(r.intakeURL, ","), "controller", r.opts.Settings.ControllerURL, "config_revision", r.Revision())
+	_ = r.opts.Notifier.Ready(r.statusLine())
+	return true
+}
+
 // connected runs each time the connection to the controller comes up.
 func (r *Runner) connected() {
-	<-r.linked // the link can come up before Run stored it
 	r.up.Kick()
-	r.fetchConfig(context.Background())
-}
-
-func (r *Runner) fetchConfig(ctx context.Context) {
-	if !r.link.connected() {
-		return
-	}
-	b, err := r.link.fetchConfig(ctx)
-	if err != nil {
-		r.log.Warn("cannot fetch config from the controller", logx.Err(err))
-		return
-	}
-	r.cfg.receive(ctx, b)
-}
-
-// runFlushed runs the local steps of aggregated messages whose timeout
-// passed.
-func (r *Runner) runFlushed(ctx context.Context, ms []engine.Match) {
-	if eng := r.Engine(); eng != nil {
-		r.local.run(ctx, eng, ms)
-	}
-}
-
-// syncDisk makes the idempotency log durable every second (and the
-// journal, for webhook events already fsynced one by one and lines before
-// their offsets are saved).
-func (r *Runner) syncDisk(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.marks.Sync(); err != nil {
-				r.log.Warn("idempotency log not synced", logx.Err(err))
-			}
-		}
-	}
+	r.cfg.refetch()
 }
 
 // listen binds the intake listeners; nil when both are off (a runner that
@@ -331,15 +316,6 @@ func (r *Runner) listen() (*webhook.Server, error) {
 	return webhook.NewServer(mux, httpLn, httpsLn, cert, access.ServerOptions()...), nil
 }
 
-func (r *Runner) waitForConfig(ctx context.Context) {
-	select {
-	case <-r.cfg.applied:
-	case <-ctx.Done():
-	case <-time.After(r.opts.Timings.ConfigWait):
-		r.log.Warn("no config from the controller yet and none cached; events are spooled for the controller until one arrives")
-	}
-}
-
 func (r *Runner) status() transport.Status {
 	st := transport.Status{Host: r.opts.Hostname, MachineID: r.opts.MachineID, Version: r.opts.Version,
 		Spooled: r.up.Pending(), Intake: r.intakeURL, Time: time.Now()}
@@ -347,12 +323,6 @@ func (r *Runner) status() transport.Status {
 		st.ConfigRevision, st.ConfigDigest = sl.Revision, sl.Digest
 	}
 	return st
-}
-
-func (r *Runner) sendHeartbeat() {
-	if r.link != nil {
-		r.link.publishStatus(r.status())
-	}
 }
 
 func (r *Runner) statusLine() string {
@@ -374,40 +344,27 @@ func (r *Runner) statusLine() string {
 	return st + r.files.statusLine()
 }
 
-// The stop's bounds. postee-runner.service gives a stop TimeoutStopSec=120s
-// before SIGKILL; the runner means to be done with work in flight within
-// stopBudget of the signal, leaving the rest for closing the journal and
-// the connection. Inside it, a job or local action started just before the
-// stop gets past the exec action's default timeout (exec.DefaultTimeout,
-// 60 s) to end; taking requests ends first, within httpStopMax. Raising one
-// of these means raising TimeoutStopSec with it. Whatever is not done by
-// then is done after the restart: nothing taken in is lost.
-const (
-	stopBudget  = 80 * time.Second
-	httpStopMax = 10 * time.Second
-)
-
-func (r *Runner) shutdown(srv *webhook.Server, stopBG func(), parts *sync.WaitGroup, stopLocal func(), localDone *sync.WaitGroup) error {
+// shutdown stops the parts in the order that loses nothing: taking
+// requests ends, then the intake, then the background parts (the follower,
+// the upstream, work drained until the deadline, held messages handled),
+// then the local actions once drained; the engines, the connection and the
+// state close last. The bounds are Timings.
+func (r *Runner) shutdown(srv *webhook.Server, bg, local *group) error {
 	_ = r.opts.Notifier.Stopping()
 	r.log.Info("stopping: finishing events in flight")
-	deadline := time.Now().Add(stopBudget)
-	r.mu.Lock()
-	r.stopBy = deadline
-	r.mu.Unlock()
+	deadline := r.stopBy.start(r.opts.Timings.StopBudget)
 	var err error
 	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), httpStopMax)
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timings.HTTPStop)
 		err = srv.Shutdown(ctx)
 		cancel()
 	}
 	r.in.stop()
-	stopBG()
-	parts.Wait() // the follower is done (no more lines), work drained until the deadline, held messages handled
+	bg.stop()
 	if !r.local.drain(deadline) {
 		r.log.Warn("local actions still pending at the stop deadline; they run after the restart")
 	}
-	stopLocal()
-	localDone.Wait()
+	local.stop()
 	r.cfg.close()
 	st := r.status()
 	st.Stopping = true
@@ -428,19 +385,8 @@ func (r *Runner) closeState() {
 func (r *Runner) reload(ctx context.Context) {
 	_ = r.opts.Notifier.Reloading()
 	r.files.reloadDiscovery()
-	r.fetchConfig(ctx)
+	r.cfg.fetchNow(ctx)
 	_ = r.opts.Notifier.Ready(r.statusLine())
-}
-
-// stopDeadline is when a clean stop must be done; without a stop under way
-// (the runner failed) a drain gets workDrainMax.
-func (r *Runner) stopDeadline() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopBy.IsZero() {
-		return time.Now().Add(workDrainMax)
-	}
-	return r.stopBy
 }
 
 // Healthy is nil while the runner works; otherwise the watchdog stops

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // TestAnnounce: runner.json tells local producers who and where the runner
@@ -59,7 +60,7 @@ func TestAnnounce(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	eventually(t, "the event posted to the announced address", func() bool { return x.recv.exactlyOnce(0, 1) })
+	fleettest.Eventually(t, "the event posted to the announced address", func() bool { return x.recv.exactlyOnce(0, 1) })
 	if entries, _ := os.ReadDir(s.RuntimeDir); len(entries) != 1 {
 		t.Errorf("runtime directory holds %d entries, want runner.json only (no temporary file left)", len(entries))
 	}
@@ -75,9 +76,9 @@ func TestAnnounce(t *testing.T) {
 // once each when it comes up.
 func TestWebhookSpooledWhileControllerDown(t *testing.T) {
 	const total = 20
-	logs, recv := &logSink{}, newSeqReceiver(t)
-	certs := testCerts(t, "r1")
-	natsAddr := freeAddr(t)
+	logs, recv := fleettest.NewLogs(t), newSeqReceiver(t)
+	certs := fleettest.NewCerts(t, "r1")
+	natsAddr := fleettest.FreeAddr(t)
 	intake, err := net.Listen("tcp", "127.0.0.1:0") // as systemd would pass it
 	if err != nil {
 		t.Fatal(err)
@@ -105,10 +106,10 @@ func TestWebhookSpooledWhileControllerDown(t *testing.T) {
 		t.Fatalf("%d events delivered with no controller", n)
 	}
 
-	startController(t, certs, testCfg(t, recv.URL, filepath.Join(t.TempDir(), "exec.out")), natsAddr, logs)
-	eventually(t, "the spooled events at the controller", func() bool { return recv.distinct() == total })
-	eventually(t, "spool drained", func() bool { return rh.r.up.Pending() == 0 })
-	stays(t, "each event once", func() bool { return recv.exactlyOnce(0, total) })
+	fleettest.StartController(t, certs, testCfg(t, recv.URL, filepath.Join(t.TempDir(), "exec.out")), fleettest.ListenNATS(natsAddr))
+	fleettest.Eventually(t, "the spooled events at the controller", func() bool { return recv.distinct() == total })
+	fleettest.Eventually(t, "spool drained", func() bool { return rh.r.up.Pending() == 0 })
+	fleettest.Stays(t, "each event once", func() bool { return recv.exactlyOnce(0, total) })
 	<-rh.r.Ready() // the controller's config arrived
 }
 
@@ -125,7 +126,7 @@ func TestTakeSpoolsOneLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := readLines(filepath.Join(dir, "spool", "spool.log"))
+	lines := fleettest.ReadLines(filepath.Join(dir, "spool", "spool.log"))
 	if len(lines) != 1 || !strings.Contains(lines[0], `"event":{"a":[1,2,"<&>"]}`) || !strings.Contains(lines[0], `"event_id":"`+id+`"`) {
 		t.Fatalf("spool holds %q", lines)
 	}
@@ -171,7 +172,7 @@ func TestLineEnvelope(t *testing.T) {
 // spooledEnvelope finds the envelope of event id in the runner's spool.
 func spooledEnvelope(t *testing.T, rh *runnerHarness, id string) (transport.Envelope, bool) {
 	t.Helper()
-	for _, l := range readLines(filepath.Join(rh.opts.Settings.StateDir, "spool", "spool.log")) {
+	for _, l := range fleettest.ReadLines(filepath.Join(rh.opts.Settings.StateDir, "spool", "spool.log")) {
 		var env transport.Envelope
 		if err := json.Unmarshal([]byte(l), &env); err != nil {
 			t.Fatalf("spool entry %s: %v", l, err)
@@ -220,9 +221,9 @@ func TestEnvelopeRouteAndRevision(t *testing.T) {
 		})
 	}
 
-	appendFile(t, x.file, seqLines(traceeLines(t), 10, 11, false))
-	eventually(t, "the line spooled", func() bool {
-		for _, l := range readLines(filepath.Join(x.runner.opts.Settings.StateDir, "spool", "spool.log")) {
+	fleettest.AppendFile(t, x.file, seqLines(traceeLines(t), 10, 11, false))
+	fleettest.Eventually(t, "the line spooled", func() bool {
+		for _, l := range fleettest.ReadLines(filepath.Join(x.runner.opts.Settings.StateDir, "spool", "spool.log")) {
 			if strings.Contains(l, `"seq":10`) {
 				var env transport.Envelope
 				if err := json.Unmarshal([]byte(l), &env); err != nil || env.Revision != rev || env.Route != "" {
@@ -259,11 +260,11 @@ func TestOversizedEventRefused(t *testing.T) {
 			t.Fatalf("event %d: %s %s, want %d", i, resp.Status, b, tc.want)
 		}
 	}
-	eventually(t, "the event behind the oversized one at the controller", func() bool { return x.recv.distinct() == 1 })
+	fleettest.Eventually(t, "the event behind the oversized one at the controller", func() bool { return x.recv.distinct() == 1 })
 	if !x.recv.exactlyOnce(1, 2) {
 		t.Fatalf("controller got %s", x.recv.diagnose(1, 2))
 	}
-	if n := x.runner.r.up.Dropped(); n != 0 || x.logs.has("spooled event dropped") {
+	if n := x.runner.r.up.Dropped(); n != 0 || x.logs.Contains("spooled event dropped") {
 		t.Fatalf("%d dropped from the spool, want none", n)
 	}
 }
@@ -286,7 +287,7 @@ func TestHealthz(t *testing.T) {
 	if code, body := healthz(); code != http.StatusOK {
 		t.Fatalf("healthy runner: %d %s", code, body)
 	}
-	x.ctrl.shutdown() // nothing leaves the spool now
+	x.ctrl.Shutdown() // nothing leaves the spool now
 	for i := range 3 {
 		resp, err := http.Post(url+"/", "application/json", strings.NewReader(fmt.Sprintf(`{"seq":%d}`, i)))
 		if err != nil {

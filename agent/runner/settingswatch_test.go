@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/postee-fleet/posteed/agent/intake/tracefile"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // replaceFile writes path the way editors and configuration managers do:
@@ -16,7 +17,7 @@ import (
 func replaceFile(t *testing.T, path, content string) {
 	t.Helper()
 	tmp := path + ".new"
-	writeFile(t, tmp, content)
+	fleettest.WriteFile(t, tmp, content)
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
@@ -43,26 +44,26 @@ func TestSettingsWatch(t *testing.T) {
 	samples := traceeLines(t)
 	a, b := x.file, filepath.Join(filepath.Dir(x.file), "second.json")
 	cfg := x.runner.opts.Settings.ConfigFile
-	writeFile(t, b, seqLines(samples, 999, 1000, false)) // its past is not news
+	fleettest.WriteFile(t, b, seqLines(samples, 999, 1000, false)) // its past is not news
 
 	replaceFile(t, cfg, discoveryTOML(a, b))
-	eventually(t, "the new file followed", func() bool { return following(x.runner.r, b) })
-	appendFile(t, b, seqLines(samples, 0, 5, false))
-	eventually(t, "the new file's lines", func() bool { return x.recv.exactlyOnce(0, 5) })
+	fleettest.Eventually(t, "the new file followed", func() bool { return following(x.runner.r, b) })
+	fleettest.AppendFile(t, b, seqLines(samples, 0, 5, false))
+	fleettest.Eventually(t, "the new file's lines", func() bool { return x.recv.exactlyOnce(0, 5) })
 
 	replaceFile(t, cfg, discoveryTOML(b))
-	eventually(t, "the dropped file let go", func() bool { return !following(r, a) })
-	appendFile(t, a, seqLines(samples, 100, 105, false))
-	appendFile(t, b, seqLines(samples, 5, 10, false))
-	eventually(t, "lines of the file still listed", func() bool { return x.recv.distinct() == 10 })
-	stays(t, "nothing from the dropped file", func() bool { return x.recv.exactlyOnce(0, 10) })
+	fleettest.Eventually(t, "the dropped file let go", func() bool { return !following(r, a) })
+	fleettest.AppendFile(t, a, seqLines(samples, 100, 105, false))
+	fleettest.AppendFile(t, b, seqLines(samples, 5, 10, false))
+	fleettest.Eventually(t, "lines of the file still listed", func() bool { return x.recv.distinct() == 10 })
+	fleettest.Stays(t, "nothing from the dropped file", func() bool { return x.recv.exactlyOnce(0, 10) })
 
-	writeFile(t, cfg, "[discovery\ntracee-files = \n") // written in place, broken
-	eventually(t, "the broken runner.toml reported", func() bool {
-		return x.logs.has("level=ERROR", "runner.toml not reloaded", "file="+cfg)
+	fleettest.WriteFile(t, cfg, "[discovery\ntracee-files = \n") // written in place, broken
+	fleettest.Eventually(t, "the broken runner.toml reported", func() bool {
+		return x.logs.Contains("level=ERROR", "runner.toml not reloaded", "file="+cfg)
 	})
-	appendFile(t, b, seqLines(samples, 10, 15, false))
-	eventually(t, "the running file still followed", func() bool { return x.recv.exactlyOnce(0, 15) })
+	fleettest.AppendFile(t, b, seqLines(samples, 10, 15, false))
+	fleettest.Eventually(t, "the running file still followed", func() bool { return x.recv.exactlyOnce(0, 15) })
 	if !following(r, b) || following(r, a) {
 		t.Fatalf("following %v after a broken runner.toml", r.files.follower.Stats().Files)
 	}
@@ -74,23 +75,23 @@ func TestSettingsWatch(t *testing.T) {
 func TestSettingsReloadSignal(t *testing.T) {
 	x := newTracee1(t, func(s *Settings) { s.ConfigFile = filepath.Join(t.TempDir(), "later", "runner.toml") })
 	rh, r := x.runner, x.runner.r
-	if !x.logs.has("runner.toml is not watched") {
+	if !x.logs.Contains("runner.toml is not watched") {
 		t.Fatal("a watch on a missing directory was not reported")
 	}
 	b := filepath.Join(filepath.Dir(x.file), "second.json")
-	writeFile(t, b, "")
+	fleettest.WriteFile(t, b, "")
 	cfg := rh.opts.Settings.ConfigFile
 
-	writeFile(t, cfg, discoveryTOML(x.file, b)+"typo = 1\n") // a key after [discovery] belongs to it
+	fleettest.WriteFile(t, cfg, discoveryTOML(x.file, b)+"typo = 1\n") // a key after [discovery] belongs to it
 	rh.reload <- struct{}{}
-	eventually(t, "the unknown key reported", func() bool { return x.logs.has("runner.toml not reloaded", "typo") })
+	fleettest.Eventually(t, "the unknown key reported", func() bool { return x.logs.Contains("runner.toml not reloaded", "typo") })
 	if following(r, b) {
 		t.Fatal("an invalid runner.toml was applied")
 	}
 
-	writeFile(t, cfg, discoveryTOML(x.file, b))
+	fleettest.WriteFile(t, cfg, discoveryTOML(x.file, b))
 	rh.reload <- struct{}{}
-	eventually(t, "the new file followed", func() bool { return following(r, b) })
-	appendFile(t, b, seqLines(traceeLines(t), 0, 3, false))
-	eventually(t, "the new file's lines", func() bool { return x.recv.exactlyOnce(0, 3) })
+	fleettest.Eventually(t, "the new file followed", func() bool { return following(r, b) })
+	fleettest.AppendFile(t, b, seqLines(traceeLines(t), 0, 3, false))
+	fleettest.Eventually(t, "the new file's lines", func() bool { return x.recv.exactlyOnce(0, 3) })
 }

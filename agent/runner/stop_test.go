@@ -27,6 +27,8 @@ func TestStopBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	const closing = 5 * time.Second // spool, done-log and connection after the budget
+	d := defaultTimings
+	stopBudget, workDrainMax, httpStopMax := d.StopBudget, d.WorkDrain, d.HTTPStop
 	if stopBudget+closing > unit {
 		t.Errorf("stop budget %v plus %v to close exceeds the unit's TimeoutStopSec=%v", stopBudget, closing, unit)
 	}

@@ -1,12 +1,16 @@
 package runner
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
+)
 
 // TestApplyIgnoresOlderSlice: within one epoch a slice of a lower revision
 // (a fetch reply overtaken by a push) leaves the running one; a new epoch
 // is followed whatever its revision.
 func TestApplyIgnoresOlderSlice(t *testing.T) {
-	r := unitRunner(t, &logSink{})
+	r := unitRunner(t, fleettest.NewLogs(t))
 	steps := []struct {
 		name          string
 		epoch         string

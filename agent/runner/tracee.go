@@ -22,41 +22,57 @@ import (
 // traceeFiles follows the Tracee output files runner.toml's [discovery]
 // lists, and the changes to that list.
 type traceeFiles struct {
-	settings     Settings
-	log          *slog.Logger
-	handle       func(context.Context, tracefile.Line) error
-	beforeCommit func() error
-	metrics      *metrics.Runner // lines by file: the intake counts good ones, the follower bad ones
+	deps traceeDeps
+	log  *slog.Logger
 
 	follower *tracefile.Follower
 	mu       sync.Mutex
 	paths    []string // guarded by mu: the paths the follower was given
 }
 
-// start creates the follower and runs it in wg.
-func (t *traceeFiles) start(ctx context.Context, wg *sync.WaitGroup) error {
+type traceeDeps struct {
+	Settings Settings // the files, the state directory, runner.toml
+	Logger   *slog.Logger
+	// Handle takes each line; BeforeCommit makes the lines taken durable
+	// before their offsets are saved.
+	Handle       func(context.Context, tracefile.Line) error
+	BeforeCommit func() error
+	Metrics      *metrics.Runner // lines by file: the intake counts good ones, the follower bad ones
+	// Commit, Settle, RetryMin and RetryMax are Timings.TraceeCommit,
+	// Settle, RetryMin and RetryMax.
+	Commit, Settle, RetryMin, RetryMax time.Duration
+}
+
+// newTraceeFiles prepares the follower; nothing is opened before Run.
+func newTraceeFiles(d traceeDeps) (*traceeFiles, error) {
+	s := d.Settings
 	f, err := tracefile.New(tracefile.Options{
-		Paths: t.settings.TraceeFiles, StateDir: t.settings.StateDir, StartAtBeginning: t.settings.StartAtBegin,
-		Logger: t.log.With("component", "tracee-files"), Handle: t.handle, BeforeCommit: t.beforeCommit,
-		BadLine: func(file string) { t.metrics.TraceeBadLines.WithLabelValues(file).Inc() },
+		Paths: s.TraceeFiles, StateDir: s.StateDir, StartAtBeginning: s.StartAtBegin,
+		Logger: d.Logger.With("component", "tracee-files"), Handle: d.Handle, BeforeCommit: d.BeforeCommit,
+		BadLine: func(file string) { d.Metrics.TraceeBadLines.WithLabelValues(file).Inc() },
 		// Lines past the last commit are read again after a crash: they
 		// run nothing twice, but cost a re-evaluation each.
-		CommitInterval: 200 * time.Millisecond,
+		CommitInterval: d.Commit, RetryMin: d.RetryMin, RetryMax: d.RetryMax,
 	})
 	if err != nil {
-		return fmt.Errorf("tracee files: %w", err)
+		return nil, fmt.Errorf("tracee files: %w", err)
 	}
-	t.follower = f
-	t.mu.Lock()
-	t.paths = t.settings.TraceeFiles
-	t.mu.Unlock()
-	t.countFiles(t.settings.TraceeFiles)
-	wg.Go(func() {
-		if err := f.Run(ctx); err != nil && ctx.Err() == nil {
-			t.log.Error("tracee file watcher stopped", logx.Err(err))
-		}
-	})
-	return nil
+	t := &traceeFiles{deps: d, log: d.Logger, follower: f, paths: s.TraceeFiles}
+	t.countFiles(s.TraceeFiles)
+	return t, nil
+}
+
+var _ part = (*traceeFiles)(nil)
+
+// Run follows the files, and runner.toml's list of them, until ctx is
+// done.
+func (t *traceeFiles) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { t.watchSettings(ctx) })
+	if err := t.follower.Run(ctx); err != nil && ctx.Err() == nil {
+		t.log.Error("tracee file watcher stopped", logx.Err(err))
+	}
 }
 
 // countFiles starts the line counters of paths at 0, under the names the
@@ -65,30 +81,23 @@ func (t *traceeFiles) start(ctx context.Context, wg *sync.WaitGroup) error {
 func (t *traceeFiles) countFiles(paths []string) {
 	for _, p := range paths {
 		if abs, err := filepath.Abs(p); err == nil {
-			t.metrics.TraceeFile(abs)
+			t.deps.Metrics.TraceeFile(abs)
 		}
 	}
 }
 
 func (t *traceeFiles) statusLine() string {
-	if t.follower == nil {
-		return ""
-	}
 	fs := t.follower.Stats()
 	return fmt.Sprintf(", %d tracee lines (%d bad) from %d files", fs.Lines, fs.BadLines, len(fs.Files))
 }
 
-// settleDelay lets an editor finish its writes (truncate, write, rename)
-// before runner.toml is read.
-const settleDelay = 100 * time.Millisecond
-
 // watchSettings re-reads runner.toml's [discovery] table whenever the file
-// changes. The watch is on the file's directory: editors and configuration
+// changes, once its writes settled. The watch is on the file's directory: editors and configuration
 // managers replace the file by renaming a new one over it, which a watch on
 // the file itself would not survive.
 func (t *traceeFiles) watchSettings(ctx context.Context) {
-	file, err := filepath.Abs(t.settings.ConfigFile)
-	if err != nil || t.settings.ConfigFile == "" {
+	file, err := filepath.Abs(t.deps.Settings.ConfigFile)
+	if err != nil || t.deps.Settings.ConfigFile == "" {
 		return
 	}
 	w, err := fsnotify.NewWatcher()
@@ -112,14 +121,14 @@ func (t *traceeFiles) watchSettings(ctx context.Context) {
 				return
 			}
 			if filepath.Clean(ev.Name) == file && !ev.Has(fsnotify.Chmod) {
-				settle.Reset(settleDelay)
+				settle.Reset(t.deps.Settle)
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return
 			}
 			t.log.Warn("runner.toml watch lost events; re-reading it", logx.Err(err))
-			settle.Reset(settleDelay)
+			settle.Reset(t.deps.Settle)
 		case <-settle.C:
 			t.reloadDiscovery()
 		}
@@ -130,7 +139,7 @@ func (t *traceeFiles) watchSettings(ctx context.Context) {
 // or invalid file keeps the files being followed: a half-written or
 // mistyped runner.toml must not stop the intake.
 func (t *traceeFiles) reloadDiscovery() {
-	file := t.settings.ConfigFile
+	file := t.deps.Settings.ConfigFile
 	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 		t.log.Warn("runner.toml is missing; keeping the running tracee files", "file", file)
 		return
@@ -142,7 +151,7 @@ func (t *traceeFiles) reloadDiscovery() {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if slices.Equal(d.TraceeFiles, t.paths) || t.follower == nil {
+	if slices.Equal(d.TraceeFiles, t.paths) {
 		return
 	}
 	t.paths = d.TraceeFiles

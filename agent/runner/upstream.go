@@ -22,17 +22,30 @@ import (
 // published to POSTEED_UP with the event id as message id (JetStream drops
 // a resend), the cursor moved only past entries JetStream acknowledged.
 type upstream struct {
+	deps    upstreamDeps
 	j       *journal
 	log     *slog.Logger
-	send    func(ctx context.Context, entry []byte) error
 	kick    chan struct{} // the controller is reachable again: retry now
 	pending atomic.Int64
 	dropped atomic.Int64 // entries that could never be sent
 }
 
-func newUpstream(j *journal, log *slog.Logger, send func(context.Context, []byte) error) *upstream {
-	u := &upstream{j: j, log: log, send: send, kick: make(chan struct{}, 1)}
-	u.pending.Store(j.CountFrom(j.Cursor(cursorUp)))
+type upstreamDeps struct {
+	Journal *journal
+	Logger  *slog.Logger
+	// Send delivers one entry; an *unsendableError gives it up.
+	Send func(ctx context.Context, entry []byte) error
+	// RetryMin and RetryMax bound the backoff after a failed send;
+	// SaveEvery spaces the cursor's saves while it moves (Timings
+	// RetryMin, RetryMax and DiskSync).
+	RetryMin, RetryMax, SaveEvery time.Duration
+}
+
+var _ part = (*upstream)(nil)
+
+func newUpstream(d upstreamDeps) *upstream {
+	u := &upstream{deps: d, j: d.Journal, log: d.Logger, kick: make(chan struct{}, 1)}
+	u.pending.Store(u.j.CountFrom(u.j.Cursor(cursorUp)))
 	return u
 }
 
@@ -67,11 +80,11 @@ func (u *upstream) Dropped() int64 { return u.dropped.Load() }
 // Run sends until ctx is done.
 func (u *upstream) Run(ctx context.Context) {
 	off := u.j.Cursor(cursorUp)
-	backoff := 100 * time.Millisecond
+	backoff := u.deps.RetryMin
 	lastSave := time.Now()
 	for ctx.Err() == nil {
 		next, err := u.j.Read(off, 256, func(_ int64, entry []byte) error {
-			if err := u.send(ctx, entry); err != nil && !u.drop(err, len(entry)) {
+			if err := u.deps.Send(ctx, entry); err != nil && !u.drop(err, len(entry)) {
 				return err
 			}
 			u.pending.Add(-1)
@@ -79,8 +92,8 @@ func (u *upstream) Run(ctx context.Context) {
 		})
 		if next != off {
 			off = next
-			backoff = 100 * time.Millisecond
-			if end, _ := u.j.End(); off == end || time.Since(lastSave) > time.Second {
+			backoff = u.deps.RetryMin
+			if end, _ := u.j.End(); off == end || time.Since(lastSave) > u.deps.SaveEvery {
 				u.saveCursor(off)
 				lastSave = time.Now()
 			}
@@ -95,7 +108,7 @@ func (u *upstream) Run(ctx context.Context) {
 			case <-u.kick:
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 10*time.Second)
+			backoff = min(backoff*2, u.deps.RetryMax)
 			continue
 		}
 		u.j.wait(ctx, off, u.kick)
@@ -121,28 +134,25 @@ func (u *upstream) drop(err error, size int) bool {
 	return true
 }
 
-// publisher publishes spooled envelopes over l and waits for JetStream's
-// ack.
-func publisher(l *link) func(ctx context.Context, entry []byte) error {
-	return func(ctx context.Context, entry []byte) error {
-		id, err := envelopeID(entry)
-		if err != nil {
-			return &unsendableError{err: err}
-		}
-		if !l.connected() {
-			return errors.New("controller unreachable")
-		}
-		msg := nats.NewMsg(transport.Up(l.name))
-		msg.Data = entry
-		msg.Header.Set(jetstream.MsgIDHeader, id)
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		_, err = l.js.PublishMsg(ctx, msg)
-		if tooLarge(err) {
-			return &unsendableError{eventID: id, err: err}
-		}
-		return err
+// publish publishes a spooled envelope and waits for JetStream's ack.
+func (l *link) publish(ctx context.Context, entry []byte) error {
+	id, err := envelopeID(entry)
+	if err != nil {
+		return &unsendableError{err: err}
 	}
+	if !l.connected() {
+		return errors.New("controller unreachable")
+	}
+	msg := nats.NewMsg(transport.Up(l.name))
+	msg.Data = entry
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	ctx, cancel := context.WithTimeout(ctx, l.deps.Request)
+	defer cancel()
+	_, err = l.js.PublishMsg(ctx, msg)
+	if tooLarge(err) {
+		return &unsendableError{eventID: id, err: err}
+	}
+	return err
 }
 
 // envelopeID is the event id of a spooled envelope. The envelopes this

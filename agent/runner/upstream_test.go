@@ -11,9 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // peer records what an upstream sent; fail decides, per attempt, whether
@@ -77,7 +80,10 @@ func openTestSpoolLog(t *testing.T, dir string, log *slog.Logger) *testSpool {
 		t.Fatal(err)
 	}
 	s := &testSpool{journal: j, log: log}
-	s.up = newUpstream(j, log, func(ctx context.Context, e []byte) error { return s.peer.send(ctx, e) })
+	// Retries a thousand times sooner than in production: the order kept
+	// across them is under test, not their pace.
+	s.up = newUpstream(upstreamDeps{Journal: j, Logger: log, Send: func(ctx context.Context, e []byte) error { return s.peer.send(ctx, e) },
+		RetryMin: 100 * time.Microsecond, RetryMax: 10 * time.Millisecond, SaveEvery: defaultTimings.DiskSync})
 	return s
 }
 
@@ -137,7 +143,7 @@ func TestSpoolSendsInOrder(t *testing.T) {
 			defer stop()
 			appendAll(t, s, entries(3, 8))
 			want := entries(0, 8)
-			eventually(t, "every entry sent", func() bool { return len(u.got()) >= len(want) })
+			fleettest.Eventually(t, "every entry sent", func() bool { return len(u.got()) >= len(want) })
 			if got := u.got(); !slices.Equal(got, want) {
 				t.Fatalf("sent %v, want %v", got, want)
 			}
@@ -156,7 +162,7 @@ func TestSpoolRestartResumes(t *testing.T) {
 	appendAll(t, s, entries(0, 10))
 	u := &peer{fail: func(e string, _ int) bool { return e == `{"event_id":"e4"}` }}
 	stop := runSpool(s, u)
-	eventually(t, "the entries before the refused one", func() bool { return len(u.got()) == 4 })
+	fleettest.Eventually(t, "the entries before the refused one", func() bool { return len(u.got()) == 4 })
 	stop()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -170,7 +176,7 @@ func TestSpoolRestartResumes(t *testing.T) {
 	u2 := &peer{}
 	stop = runSpool(s, u2)
 	defer stop()
-	eventually(t, "the rest sent", func() bool { return len(u2.got()) >= 6 })
+	fleettest.Eventually(t, "the rest sent", func() bool { return len(u2.got()) >= 6 })
 	if got, want := u2.got(), entries(4, 10); !slices.Equal(got, want) {
 		t.Fatalf("sent after reopening %v, want %v", got, want)
 	}
@@ -187,13 +193,13 @@ func TestSpoolCompaction(t *testing.T) {
 	stop := runSpool(s, u)
 	big := strings.Repeat("x", 70<<10) // past the 64 KiB an emptied log must free
 	appendAll(t, s, append(entries(0, 20), `{"event_id":"pad","event":"`+big+`"}`))
-	eventually(t, "first batch sent", func() bool { return len(u.got()) == 21 })
-	eventually(t, "log emptied", func() bool {
+	fleettest.Eventually(t, "first batch sent", func() bool { return len(u.got()) == 21 })
+	fleettest.Eventually(t, "log emptied", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "spool.log"))
 		return err == nil && strings.HasPrefix(string(b), "#base ") && strings.Count(string(b), "\n") == 1
 	})
 	appendAll(t, s, entries(20, 25))
-	eventually(t, "second batch sent", func() bool { return len(u.got()) == 26 })
+	fleettest.Eventually(t, "second batch sent", func() bool { return len(u.got()) == 26 })
 	stop()
 	if got := u.got(); !slices.Equal(got[21:], entries(20, 25)) {
 		t.Fatalf("sent %v", got)
@@ -214,15 +220,15 @@ func TestSpoolPartialTail(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "spool.log"), tt.log)
+			fleettest.WriteFile(t, filepath.Join(dir, "spool.log"), tt.log)
 			s := openTestSpool(t, dir)
 			defer s.Close()
 			appendAll(t, s, entries(9, 10))
 			u := &peer{}
 			stop := runSpool(s, u)
 			defer stop()
-			kept := len(readLines(filepath.Join(dir, "spool.log")))
-			eventually(t, "entries sent", func() bool { return len(u.got()) == kept })
+			kept := len(fleettest.ReadLines(filepath.Join(dir, "spool.log")))
+			fleettest.Eventually(t, "entries sent", func() bool { return len(u.got()) == kept })
 			if got := u.got(); got[len(got)-1] != `{"event_id":"e9"}` || slices.Contains(got, `{"event_id":"torn`) {
 				t.Fatalf("sent %v", got)
 			}
@@ -247,7 +253,7 @@ func TestSpoolLargeEntry(t *testing.T) {
 	appendAll(t, s, want)
 	stop := runSpool(s, u)
 	defer stop()
-	eventually(t, "every entry sent", func() bool { return len(u.got()) >= len(want) })
+	fleettest.Eventually(t, "every entry sent", func() bool { return len(u.got()) >= len(want) })
 	got := u.got()
 	if len(got) != len(want) {
 		t.Fatalf("sent %d entries, want %d", len(got), len(want))
@@ -263,8 +269,8 @@ func TestSpoolLargeEntry(t *testing.T) {
 // and dropped, and the entries behind it are sent; a transient failure is
 // still retried in order.
 func TestSpoolDropsUnsendable(t *testing.T) {
-	logs := &logSink{}
-	s := openTestSpoolLog(t, t.TempDir(), logs.logger("r1"))
+	logs := fleettest.NewLogs(t)
+	s := openTestSpoolLog(t, t.TempDir(), logs.Logger("r1"))
 	defer s.Close()
 	transient := 2
 	u := &peer{
@@ -286,15 +292,15 @@ func TestSpoolDropsUnsendable(t *testing.T) {
 	stop := runSpool(s, u)
 	defer stop()
 	want := slices.Concat(entries(0, 2), entries(3, 8))
-	eventually(t, "the sendable entries sent", func() bool { return len(u.got()) >= len(want) })
+	fleettest.Eventually(t, "the sendable entries sent", func() bool { return len(u.got()) >= len(want) })
 	if got := u.got(); !slices.Equal(got, want) {
 		t.Fatalf("sent %v, want %v", got, want)
 	}
-	eventually(t, "nothing pending", func() bool { return s.Pending() == 0 })
+	fleettest.Eventually(t, "nothing pending", func() bool { return s.Pending() == 0 })
 	if n := s.Dropped(); n != 1 {
 		t.Fatalf("%d dropped, want 1", n)
 	}
-	if !logs.has("level=ERROR", "event_id=e2", fmt.Sprintf("size=%d", len(`{"event_id":"e2"}`)), "maximum payload exceeded") {
+	if !logs.Contains("level=ERROR", "event_id=e2", fmt.Sprintf("size=%d", len(`{"event_id":"e2"}`)), "maximum payload exceeded") {
 		t.Fatal("the dropped entry was not logged with its event id and size")
 	}
 }
@@ -323,7 +329,7 @@ func TestSendUpUnsendable(t *testing.T) {
 		})
 	}
 	var ue *unsendableError
-	if err := publisher(&link{name: "r1"})(t.Context(), []byte(`{"event_id":`)); !errors.As(err, &ue) {
+	if err := (&link{name: "r1"}).publish(t.Context(), []byte(`{"event_id":`)); !errors.As(err, &ue) {
 		t.Fatalf("an unreadable entry: %v, want it unsendable", err)
 	}
 }

@@ -15,15 +15,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/postee-fleet/posteed/agent/transport"
+	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
 // unitRunner is a runner made by New but not run: tests call its methods
 // directly. Its slices name the action local-post.
-func unitRunner(t *testing.T, logs *logSink) *Runner {
+func unitRunner(t *testing.T, logs *fleettest.Logs) *Runner {
 	t.Helper()
 	dir := t.TempDir()
-	r, err := New(t.Context(), Options{Logger: logs.logger("r1"), Notifier: nopNotifier{}, Hostname: "node-1", MachineID: "m-r1", Settings: Settings{
-		Name: "r1", ControllerURL: "nats://" + freeAddr(t), URL: "127.0.0.1:0", StateDir: filepath.Join(dir, "state"),
+	r, err := New(t.Context(), Options{Logger: logs.Logger("r1"), Notifier: fleettest.NopNotifier{}, Hostname: "node-1", MachineID: "m-r1", Settings: Settings{
+		Name: "r1", ControllerURL: "nats://" + fleettest.FreeAddr(t), URL: "127.0.0.1:0", StateDir: filepath.Join(dir, "state"),
 		RuntimeDir: filepath.Join(dir, "run"), ConfigFile: filepath.Join(dir, "runner.toml"),
 	}})
 	if err != nil {
@@ -103,13 +104,16 @@ func (m *fakeMsg) result() string {
 // while the runner's config may still bring it, and dropped, reported
 // failed, once the runner is at the job's revision or later.
 func TestJobMissingAction(t *testing.T) {
-	logs := &logSink{}
+	logs := fleettest.NewLogs(t)
 	r := unitRunner(t, logs)
 	if err := r.cfg.apply(t.Context(), unitSlice(t, "e1", 5, "a")); err != nil {
 		t.Fatal(err)
 	}
 	nc := localNATS(t)
-	w := newJobs("r1", &link{name: "r1", nc: nc, log: r.log}, r.cfg, r.exec, r.marks, r.metrics, r.log, r.stopDeadline)
+	tm := r.opts.Timings
+	w := newJobs(jobsDeps{Name: "r1", Link: &link{name: "r1", nc: nc, log: r.log}, Config: r.cfg, Exec: r.exec, Marks: r.marks,
+		Metrics: r.metrics, Logger: r.log, StopBy: r.stopBy.get,
+		KeepAlive: tm.KeepAlive, Request: tm.Request, WorkRetry: tm.WorkRetry, UnfinishedRetry: tm.UnfinishedRetry})
 	results, err := nc.SubscribeSync(transport.Result("r1"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +157,7 @@ func TestJobMissingAction(t *testing.T) {
 			if err := json.Unmarshal(msg.Data, &o); err != nil || o.JobID != job.ID || !strings.Contains(o.Error, `"gone"`) {
 				t.Fatalf("outcome %s (%v)", msg.Data, err)
 			}
-			if !logs.has("level=ERROR", "dropped", "action=gone", "event_id=ev") {
+			if !logs.Contains("level=ERROR", "dropped", "action=gone", "event_id=ev") {
 				t.Fatal("the dropped job was not logged")
 			}
 		})
