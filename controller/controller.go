@@ -547,20 +547,28 @@ func (c *Controller) handleSent(ctx context.Context, eng *engine.Engine, ms []en
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var again []error
+	run := func(m engine.Match, local []engine.Step) {
+		// Failed actions were logged and counted; a step that did not
+		// start, or that another controller started, brings the event
+		// back (steps done are not run again).
+		if err := engine.Unfinished(c.exec.RunSteps(ctx, eng, m, local)); err != nil {
+			mu.Lock()
+			again = append(again, err)
+			mu.Unlock()
+		}
+	}
+	var last func()
 	for _, m := range ms {
 		if local := eng.LocalSteps(m.Route); len(local) > 0 {
 			m.Fresh = !replay && !m.Aggregated()
-			wg.Go(func() {
-				// Failed actions were logged and counted; a step that did
-				// not start, or that another controller started, brings
-				// the event back (steps done are not run again).
-				if err := engine.Unfinished(c.exec.RunSteps(ctx, eng, m, local)); err != nil {
-					mu.Lock()
-					again = append(again, err)
-					mu.Unlock()
-				}
-			})
+			if last != nil {
+				wg.Go(last)
+			}
+			last = func() { run(m, local) }
 		}
+	}
+	if last != nil {
+		last() // in this goroutine: its stack has grown already
 	}
 	wg.Wait()
 	if len(again) > 0 {

@@ -81,10 +81,10 @@ type fleetDeps struct {
 // registry, work dispatch, and the streams of events it handles. Its state
 // is in JetStream (see jsstate), shared with the other controllers.
 type fleet struct {
-	d   fleetDeps
-	log *slog.Logger
-	bus *bus
-	sem chan struct{} // bounds the events handled at once
+	d    fleetDeps
+	log  *slog.Logger
+	bus  *bus
+	work *workers // handle the events, at most 256 at once
 
 	parsed parsedEvents // events this controller stored, parsed
 
@@ -136,7 +136,7 @@ func maxPayload(bodyLimit int64) int32 {
 }
 
 func startFleet(ctx context.Context, d fleetDeps) (*fleet, error) {
-	f := &fleet{d: d, log: d.Logger, sem: make(chan struct{}, 256), known: map[string]bool{}, runners: map[string]runnerEntry{},
+	f := &fleet{d: d, log: d.Logger, work: newWorkers(256, time.Minute), known: map[string]bool{}, runners: map[string]runnerEntry{},
 		written: map[string]time.Time{}, hosts: map[string][]string{}, full: map[string]string{}, pending: map[string]uint64{},
 		sliceSet: map[string]*sliceVersion{}, ctls: map[string]time.Time{}}
 	var err error
@@ -511,20 +511,35 @@ func (f *fleet) onResult(m *nats.Msg) {
 
 // keepAlive tells JetStream a message is still being worked on.
 func keepAlive(m jetstream.Msg, every time.Duration) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
+	k := &keeper{m: m, every: every}
+	k.mu.Lock()
+	k.t = time.AfterFunc(every, k.fire) // a timer, not a goroutine per message
+	k.mu.Unlock()
+	return k.stop
+}
+
+type keeper struct {
+	m       jetstream.Msg
+	every   time.Duration
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (k *keeper) fire() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.stopped { // nothing after the stop returned
+		_ = k.m.InProgress()
+		k.t.Reset(k.every)
+	}
+}
+
+func (k *keeper) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.t.Stop()
 }
 
 // onUp handles an event a runner reported: the controller's actions of the
@@ -555,7 +570,7 @@ func (f *fleet) onUp(m jetstream.Msg) {
 // errTerminal marks a message no retry will ever handle: it is dropped.
 var errTerminal = errors.New("unreadable message")
 
-// handleMsg runs fn for a stream message in its own goroutine (bounded),
+// handleMsg runs fn for a stream message on one of the workers,
 // keeps the message alive while it runs, and acks it, or hands it back
 // after a pause when fn failed for a reason that may pass.
 func (f *fleet) handleMsg(m jetstream.Msg, fn func(ctx context.Context, replay bool) error) {
@@ -563,9 +578,8 @@ func (f *fleet) handleMsg(m jetstream.Msg, fn func(ctx context.Context, replay b
 		_ = m.Nak()
 		return
 	}
-	f.sem <- struct{}{}
-	go func() {
-		defer func() { <-f.sem; f.d.Gate.Leave() }()
+	f.work.Go(func() {
+		defer f.d.Gate.Leave()
 		stop := keepAlive(m, 10*time.Second)
 		defer stop()
 		replay := true
@@ -587,7 +601,7 @@ func (f *fleet) handleMsg(m jetstream.Msg, fn func(ctx context.Context, replay b
 		default:
 			_ = m.Ack()
 		}
-	}()
+	})
 }
 
 func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {

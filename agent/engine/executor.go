@@ -127,6 +127,9 @@ func (x *Executor) RunSteps(ctx context.Context, eng *Engine, m Match, steps []S
 	if m.Msg.Input == nil && m.Msg.LazyInput == nil && m.ev != nil {
 		m.Msg.LazyInput = m.ev.Doc // decoded once, if an action reads it
 	}
+	if len(steps) == 0 {
+		return nil
+	}
 	if m.Route.Serialize || len(steps) == 1 {
 		var errs []error
 		for _, s := range steps {
@@ -136,9 +139,11 @@ func (x *Executor) RunSteps(ctx context.Context, eng *Engine, m Match, steps []S
 	}
 	errs := make([]error, len(steps))
 	var wg sync.WaitGroup
-	for i, s := range steps {
+	for i, s := range steps[:len(steps)-1] {
 		wg.Go(func() { errs[i] = x.step(ctx, eng, m, s.Action) })
 	}
+	last := len(steps) - 1 // in this goroutine: one fewer to start
+	errs[last] = x.step(ctx, eng, m, steps[last].Action)
 	wg.Wait()
 	return errors.Join(errs...)
 }

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	nethttp "net/http"
+	"strings"
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/action/httpx"
@@ -64,27 +66,34 @@ func New(spec action.Spec) (action.Action, error) {
 // Send makes the request; network errors, timeouts, 429 and 5xx are worth
 // a retry.
 func (h *HTTP) Send(ctx context.Context, m action.Message) (bool, error) {
-	body := []byte(m.Body)
+	// The message goes out as it is, not copied: a rendered report can be
+	// tens of KiB, sent once per action.
+	var body io.Reader
+	var ctype string
 	if h.body != nil {
-		body = h.body.Render(m.Doc())
+		b := h.body.Render(m.Doc())
+		body, ctype = bytes.NewReader(b), contentType(b)
+	} else {
+		body, ctype = strings.NewReader(m.Body), contentType(m.Body)
 	}
-	req, err := nethttp.NewRequestWithContext(ctx, h.method, h.url, bytes.NewReader(body))
+	req, err := nethttp.NewRequestWithContext(ctx, h.method, h.url, body)
 	if err != nil {
 		// The URL was checked at load; keep it out of the text all the same.
 		return false, fmt.Errorf("action %q: cannot build the request", h.name)
 	}
-	h.setHeaders(req, m, body)
+	h.setHeaders(req, m, ctype)
 	if _, retry, err := httpx.Do(ctx, h.client, req); err != nil {
 		return retry, fmt.Errorf("action %q: %w", h.name, err)
 	}
 	return false, nil
 }
 
-func (h *HTTP) setHeaders(req *nethttp.Request, m action.Message, body []byte) {
+func (h *HTTP) setHeaders(req *nethttp.Request, m action.Message, ctype string) {
 	// Postee's receivers may read the message from this header, base64 so
-	// that line breaks survive.
-	if ev := base64.StdEncoding.EncodeToString([]byte(m.Body)); len(ev) <= maxEventHeader {
-		req.Header.Set("Postee-Event", ev)
+	// that line breaks survive; a message too long for it is not encoded
+	// at all.
+	if base64.StdEncoding.EncodedLen(len(m.Body)) <= maxEventHeader {
+		req.Header.Set("Postee-Event", base64.StdEncoding.EncodeToString([]byte(m.Body)))
 	}
 	for k, vals := range h.headers {
 		for _, v := range vals {
@@ -92,17 +101,25 @@ func (h *HTTP) setHeaders(req *nethttp.Request, m action.Message, body []byte) {
 		}
 	}
 	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", contentType(body))
+		req.Header.Set("Content-Type", ctype)
 	}
 }
 
 // contentType is JSON for a body shaped like a JSON object or array (the
 // first and last non-space bytes): a hint for the receiver, decided without
 // parsing the whole body on every send.
-func contentType(body []byte) string {
-	b := bytes.TrimSpace(body)
-	if len(b) >= 2 && (b[0] == '{' && b[len(b)-1] == '}' || b[0] == '[' && b[len(b)-1] == ']') {
+func contentType[T string | []byte](body T) string {
+	i, j := 0, len(body)
+	for i < j && isSpace(body[i]) {
+		i++
+	}
+	for j > i && isSpace(body[j-1]) {
+		j--
+	}
+	if j-i >= 2 && (body[i] == '{' && body[j-1] == '}' || body[i] == '[' && body[j-1] == ']') {
 		return "application/json"
 	}
 	return "text/plain; charset=utf-8"
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -257,6 +257,36 @@ func TestLargeBodyLeavesOutEventHeader(t *testing.T) {
 	}
 }
 
+// The header's limit holds at its edge: the longest message that fits is
+// sent in it, one byte more is not.
+func TestEventHeaderLimitEdge(t *testing.T) {
+	srv, reqs := server(t, nethttp.StatusOK)
+	a := build(t, "name: h\ntype: http\nurl: "+srv.URL+"\n", nil, nil)
+	fits := maxEventHeader / 4 * 3
+	for n, want := range map[int]bool{fits: true, fits + 1: false} {
+		m := message(t)
+		m.Body = strings.Repeat("x", n)
+		if _, err := a.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		got := <-reqs
+		if has := got.header.Get("Postee-Event") != ""; has != want || len(got.body) != n {
+			t.Errorf("%d-byte message: header %v, body %d bytes", n, has, len(got.body))
+		}
+	}
+}
+
+func TestContentType(t *testing.T) {
+	for body, want := range map[string]string{
+		" {\"a\": 1}\n": "application/json", "[1]": "application/json", "{": "text/plain; charset=utf-8",
+		"": "text/plain; charset=utf-8", "\t \r\n": "text/plain; charset=utf-8", "{x]": "text/plain; charset=utf-8", "plain": "text/plain; charset=utf-8",
+	} {
+		if got := contentType(body); got != want || contentType([]byte(body)) != want {
+			t.Errorf("contentType(%q) = %q, want %q", body, got, want)
+		}
+	}
+}
+
 // `url: ${NAME}` works as `url: $NAME` does (it was refused as not a URL).
 func TestURLReferenceForms(t *testing.T) {
 	for _, ref := range []string{"$HOOK", "${HOOK}"} {
