@@ -57,6 +57,7 @@ func TestRunnerNameNotMatchingCertificate(t *testing.T) {
 	impostor := newRunner(t, h, "postee-runner-1", "node-x", func(s *runner.Settings) {
 		s.TLSCert, s.TLSKey = c.Path("postee-runner-2.crt"), c.Path("postee-runner-2.key")
 	})
+	impostor.opts.Timings.SliceGet = 50 * time.Millisecond // the refused bucket read: asks a controller soon, not in 2 s
 	impostor.StartAsync()
 
 	impostor.Logs.Wait(t, "nats error", "error", `Permissions Violation for Subscription to "$KV.posteed_slices.postee-runner-1"`)

@@ -36,7 +36,7 @@ type bus struct {
 // creates the streams and buckets. onRunner hears each runner the embedded
 // server admits, with the hosts its certificate names (in external mode
 // the auth callout does, see callout.go).
-func openBus(ctx context.Context, s Settings, id string, log *slog.Logger, onRunner func(string, []string)) (*bus, error) {
+func openBus(ctx context.Context, s Settings, tm Timings, id string, log *slog.Logger, onRunner func(string, []string)) (*bus, error) {
 	b := &bus{id: id}
 	var err error
 	log = log.With("component", "nats")
@@ -53,7 +53,7 @@ func openBus(ctx context.Context, s Settings, id string, log *slog.Logger, onRun
 		b.close()
 		return nil, err
 	}
-	if err := b.prepare(ctx, s, log); err != nil {
+	if err := b.prepare(ctx, s, tm, log); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -64,8 +64,8 @@ func openBus(ctx context.Context, s Settings, id string, log *slog.Logger, onRun
 // the servers do not answer (a cluster electing leaders, a busy meta
 // leader): a controller started with its cluster, or while one server is
 // down, waits for it rather than fail.
-func (b *bus) prepare(ctx context.Context, s Settings, log *slog.Logger) error {
-	err := retryJS(ctx, log, func() error {
+func (b *bus) prepare(ctx context.Context, s Settings, tm Timings, log *slog.Logger) error {
+	err := retryJS(ctx, log, tm, func() error {
 		err := natsd.EnsureStreams(ctx, b.js, s.streamLimits())
 		if err == nil {
 			b.state, err = jsstate.Open(ctx, b.js, jsstate.Options{Replicas: s.Replicas()})
@@ -78,12 +78,12 @@ func (b *bus) prepare(ctx context.Context, s Settings, log *slog.Logger) error {
 	return err
 }
 
-// retryJS runs fn until it succeeds, fails for good, or two minutes pass:
-// a cluster that lost a server or elects a leader answers JetStream API
-// calls with timeouts for a while.
-func retryJS(ctx context.Context, log *slog.Logger, fn func() error) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+// retryJS runs fn until it succeeds, fails for good, or tm.RetryFor
+// passes: a cluster that lost a server or elects a leader answers
+// JetStream API calls with timeouts for a while.
+func retryJS(ctx context.Context, log *slog.Logger, tm Timings, fn func() error) error {
+	deadline := time.Now().Add(tm.RetryFor)
+	for wait := tm.RetryMin; ; wait = min(2*wait, tm.RetryMax) {
 		err := fn()
 		if err == nil || !retryable(err) || time.Now().After(deadline) {
 			return err

@@ -45,6 +45,7 @@ type Options struct {
 	Listeners map[string][]net.Listener // socket-activated, by name ("http", "https")
 	Version   string
 	Metrics   *metrics.Controller // default: a new registry
+	Timings   Timings             // zero fields: the defaults
 }
 
 // Controller is a running posteed-controller.
@@ -83,6 +84,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	if o.Registry == nil {
 		o.Registry = action.Default
 	}
+	o.Timings = o.Timings.withDefaults()
 	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{}), metrics: o.Metrics, id: controllerID(o.Settings.StateDir, o.Logger)}
 	if c.metrics == nil {
 		c.metrics = metrics.NewController(o.Version, c.metricsState())
@@ -222,7 +224,7 @@ func (c *Controller) Engine() *engine.Engine { return c.eng.Load() }
 // Run serves until ctx is done, then shuts down gracefully: no new events,
 // work in flight finished.
 func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
-	s := c.opts.Settings
+	s, tm := c.opts.Settings, c.opts.Timings
 	srv, httpLn, httpsLn, err := c.listen()
 	if err != nil {
 		return err
@@ -254,7 +256,7 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	// Watching starts before READY, so a save right after it is seen.
 	var changed <-chan struct{} // nil unless watch-config: systemctl reload is the way
 	if s.WatchConfig {
-		if changed, err = watchFile(ctx, s.CfgFile, 300*time.Millisecond, c.log); err != nil {
+		if changed, err = watchFile(ctx, s.CfgFile, tm.Settle, c.log); err != nil {
 			c.log.Warn("cfg.yaml is not watched; reload with SIGHUP", logx.Err(err))
 		}
 	}
@@ -262,7 +264,7 @@ func (c *Controller) Run(ctx context.Context, reload <-chan struct{}) error {
 	close(c.ready)
 	c.log.Info("controller ready", "http", addr(httpLn), "https", addr(httpsLn), "admin", c.adminAddr, "routes", len(c.Engine().Routes()), "config_revision", c.cfg.revision())
 	_ = c.opts.Notifier.Ready(c.status())
-	tick := time.NewTicker(10 * time.Second)
+	tick := time.NewTicker(tm.StatusEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -324,10 +326,10 @@ func (c *Controller) startPipeline(ctx context.Context) error {
 	c.exec = engine.NewExecutor(engine.ExecutorOptions{Limit: s.MaxConcurrentActions, Logger: c.log})
 	f, err := startFleet(ctx, fleetDeps{Settings: s, Logger: c.log, ID: c.id, Engine: c.Engine, Config: c.cfg,
 		Gate: &c.gate, Stats: c.stats, Handle: c.handleEvent,
-		Version: c.opts.Version,
+		Version: c.opts.Version, Timings: c.opts.Timings,
 		Stages: func(st *jsstate.State, alive func(string) bool) error {
 			var hold *jsstate.Hold
-			err := retryJS(ctx, c.log, func() (err error) {
+			err := retryJS(ctx, c.log, c.opts.Timings, func() (err error) {
 				hold, err = jsstate.NewHold(context.WithoutCancel(ctx), st.Hold, c.id, c.log)
 				return err
 			})
@@ -357,7 +359,7 @@ func (c *Controller) shutdown(srv *webhook.Server) error {
 	_ = c.opts.Notifier.Stopping()
 	c.log.Info("stopping: finishing events in flight")
 	c.gate.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timings.HTTPStop)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	if c.fleet != nil {
@@ -392,7 +394,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 		rev = c.cfg.next()
 	}
 	c.stats.reloaded(rev, nil)
-	c.retired.Retire(old, time.Minute) // events in flight on it finish first
+	c.retired.Retire(old, c.opts.Timings.Retire) // events in flight on it finish first
 	c.log.Info("config reloaded", "config_revision", rev, "routes", len(eng.Routes()))
 	_ = c.opts.Notifier.Ready(c.status())
 	return nil
@@ -407,7 +409,7 @@ func (c *Controller) reread() bool {
 		c.log.Error("cfg.yaml not loaded", logx.Err(err))
 		return false
 	}
-	c.retired.Retire(c.eng.Swap(eng), time.Minute)
+	c.retired.Retire(c.eng.Swap(eng), c.opts.Timings.Retire)
 	return true
 }
 

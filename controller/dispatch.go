@@ -113,7 +113,7 @@ func (f *fleet) fullQueues() []string {
 // stream's state (one request for the whole fleet), and forgets full
 // queues that have room again.
 func (f *fleet) refreshPending(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(f.d.Timings.PendingRefresh)
 	defer t.Stop()
 	limit := uint64(f.d.Settings.limits().WithDefaults().RunnerMaxMessages)
 	closed := f.bus.nc.StatusChanged(nats.CLOSED)

@@ -26,20 +26,6 @@ import (
 	"github.com/postee-fleet/posteed/controller/natsd"
 )
 
-// workAckWait is how long a runner may stay silent on a job before JetStream
-// hands it out again: after a runner crash its unfinished work comes back
-// this soon. A runner working on a long job says so every 10 s.
-const workAckWait = 30 * time.Second
-
-// Registry timing. A runner heartbeats every transport.HeartbeatInterval;
-// its registry entry is rewritten when what it reports changes, and at
-// least every registryRefresh, so a runner is connected while its entry is
-// younger than connectedWindow (or until it says goodbye).
-const (
-	registryRefresh = 20 * time.Second
-	connectedWindow = 30 * time.Second
-)
-
 // RunnerInfo is the fleet view of one runner.
 type RunnerInfo struct {
 	Name           string    `json:"name"`
@@ -74,7 +60,8 @@ type fleetDeps struct {
 	// Handle processes an event: from the HTTP intake's stream, or reported
 	// by a runner (From, FromRan, Host set); replay says it may have been
 	// handled in part before.
-	Handle func(ctx context.Context, ev *engine.Event, only string, routes []string, rev int64, replay bool) error
+	Handle  func(ctx context.Context, ev *engine.Event, only string, routes []string, rev int64, replay bool) error
+	Timings Timings // with the defaults filled
 }
 
 // fleet is the controller's side of the runner channel: the runner
@@ -136,11 +123,11 @@ func maxPayload(bodyLimit int64) int32 {
 }
 
 func startFleet(ctx context.Context, d fleetDeps) (*fleet, error) {
-	f := &fleet{d: d, log: d.Logger, work: newWorkers(256, time.Minute), known: map[string]bool{}, runners: map[string]runnerEntry{},
+	f := &fleet{d: d, log: d.Logger, work: newWorkers(256, d.Timings.WorkerIdle), known: map[string]bool{}, runners: map[string]runnerEntry{},
 		written: map[string]time.Time{}, hosts: map[string][]string{}, full: map[string]string{}, pending: map[string]uint64{},
 		sliceSet: map[string]*sliceVersion{}, ctls: map[string]time.Time{}}
 	var err error
-	if f.bus, err = openBus(ctx, d.Settings, d.ID, d.Logger, f.admitted); err != nil {
+	if f.bus, err = openBus(ctx, d.Settings, d.Timings, d.ID, d.Logger, f.admitted); err != nil {
 		return nil, err
 	}
 	if err := f.start(ctx); err != nil {
@@ -158,7 +145,7 @@ func (f *fleet) start(ctx context.Context) error {
 	if err := f.follow(ctx); err != nil {
 		return err
 	}
-	if err := retryJS(ctx, f.log, func() error { return f.loadConsumers(ctx) }); err != nil {
+	if err := retryJS(ctx, f.log, f.d.Timings, func() error { return f.loadConsumers(ctx) }); err != nil {
 		return err
 	}
 	// Requests and heartbeats go to one controller of the queue group each.
@@ -191,29 +178,24 @@ func (f *fleet) start(ctx context.Context) error {
 	return nil
 }
 
-// Controller liveness: each controller rewrites its entry every
-// ctlRefresh; one whose entry is older than ctlLiveWindow is gone, and the
-// actions it left started follow their on-crash policy elsewhere.
-const (
-	ctlRefresh    = 10 * time.Second
-	ctlLiveWindow = 90 * time.Second // covers a restart on a cluster still electing leaders
-)
-
 type ctlEntry struct {
 	Host    string `json:"host"`
 	Version string `json:"version"`
 }
 
 // announce keeps this controller's liveness entry until the connection
-// closes; a clean stop deletes it (see close).
+// closes; a clean stop deletes it (see close). Each controller rewrites its
+// entry every ControllerRefresh; one whose entry is older than
+// ControllerLive is gone, and the actions it left started follow their
+// on-crash policy elsewhere.
 func (f *fleet) announce(ctx context.Context) {
 	host, _ := os.Hostname()
 	b, _ := json.Marshal(ctlEntry{Host: host, Version: f.d.Version})
-	t := time.NewTicker(ctlRefresh)
+	t := time.NewTicker(f.d.Timings.ControllerRefresh)
 	defer t.Stop()
 	closed := f.bus.nc.StatusChanged(nats.CLOSED)
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, f.d.Timings.Announce)
 		if _, err := f.bus.state.Controllers.Put(pctx, f.d.ID, b); err != nil && f.bus.nc.IsConnected() {
 			f.log.Warn("controller liveness not recorded", logx.Err(err))
 		}
@@ -243,7 +225,7 @@ func (f *fleet) controllerAlive(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	seen, ok := f.ctls[id]
-	return ok && time.Since(seen) < ctlLiveWindow
+	return ok && time.Since(seen) < f.d.Timings.ControllerLive
 }
 
 // liveControllers counts the controllers sharing the fleet now.
@@ -252,7 +234,7 @@ func (f *fleet) liveControllers() int {
 	defer f.mu.Unlock()
 	n := 0
 	for _, seen := range f.ctls {
-		if time.Since(seen) < ctlLiveWindow {
+		if time.Since(seen) < f.d.Timings.ControllerLive {
 			n++
 		}
 	}
@@ -271,7 +253,7 @@ func (f *fleet) follow(ctx context.Context) error {
 		fn func(jetstream.KeyValueEntry)
 	}{{st.Runners, f.onRegistry}, {st.Hosts, f.onHosts}, {st.Controllers, f.onController}, {st.Config, f.d.Config.onPublished(f)}} {
 		var watcher jetstream.KeyWatcher
-		err := retryJS(ctx, f.log, func() (err error) {
+		err := retryJS(ctx, f.log, f.d.Timings, func() (err error) {
 			watcher, err = w.kv.WatchAll(context.WithoutCancel(ctx))
 			return err
 		})
@@ -334,7 +316,7 @@ func (f *fleet) admitted(runner string, hosts []string) {
 		return
 	}
 	b, _ := json.Marshal(hosts)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), f.d.Timings.Request)
 	defer cancel()
 	if _, err := f.bus.state.Hosts.Put(ctx, runner, b); err != nil {
 		f.log.Error("hosts of runner not recorded", "runner", runner, logx.Err(err))
@@ -360,11 +342,11 @@ func (f *fleet) loadConsumers(ctx context.Context) error {
 // by every controller: each message goes to one of them.
 func (f *fleet) consume(ctx context.Context, stream, name string, h func(jetstream.Msg)) error {
 	want := jetstream.ConsumerConfig{
-		Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: eventAckWait, MaxAckPending: 1024,
+		Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: f.d.Timings.EventAckWait, MaxAckPending: 1024,
 		Replicas: f.d.Settings.Replicas(),
 	}
 	var cons jetstream.Consumer
-	err := retryJS(ctx, f.log, func() error {
+	err := retryJS(ctx, f.log, f.d.Timings, func() error {
 		// Another controller made it already, most times: reading it asks
 		// the consumer's leader, not the cluster's meta leader.
 		c, err := f.bus.js.Consumer(ctx, stream, name)
@@ -395,13 +377,12 @@ func sameConsumer(have, want jetstream.ConsumerConfig) bool {
 		have.MaxAckPending == want.MaxAckPending && max(have.Replicas, 1) == max(want.Replicas, 1)
 }
 
-// The durable consumers the controllers share, and how long one of them
-// may hold an event before another gets it (a keep-alive extends it while
-// its actions run).
+// The durable consumers the controllers share; one of them may hold an
+// event for Timings.EventAckWait before another gets it (a keep-alive
+// extends it while its actions run).
 const (
 	upConsumer     = "controller"
 	eventsConsumer = "controllers"
-	eventAckWait   = 30 * time.Second
 )
 
 // stopConsuming stops taking events; those not fetched stay in their
@@ -417,7 +398,7 @@ func (f *fleet) stopConsuming() {
 
 func (f *fleet) close() {
 	f.stopConsuming()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), f.d.Timings.Goodbye)
 	_ = f.bus.state.Controllers.Delete(ctx, f.d.ID) // gone: nothing it started is left to it
 	cancel()
 	for _, w := range f.watchers {
@@ -441,8 +422,8 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 	now := time.Now()
 	f.mu.Lock()
 	prev, known := f.runners[runner]
-	due := !known || changed(prev.Status, st) || now.Sub(f.written[runner]) >= registryRefresh ||
-		now.Sub(prev.Seen) >= registryRefresh
+	refresh := f.d.Timings.RegistryRefresh
+	due := !known || changed(prev.Status, st) || now.Sub(f.written[runner]) >= refresh || now.Sub(prev.Seen) >= refresh
 	if due {
 		f.written[runner] = now
 	}
@@ -453,7 +434,7 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 	st.Time = now // the controllers' clock, not the runner's
 	entry := runnerEntry{Status: st, Seen: now}
 	b, _ := json.Marshal(entry)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), f.d.Timings.Request)
 	defer cancel()
 	if _, err := f.bus.state.Runners.Put(ctx, runner, b); err != nil {
 		f.log.Error("runner registry not updated", "runner", runner, logx.Err(err))
@@ -465,7 +446,7 @@ func (f *fleet) onHeartbeat(m *nats.Msg) {
 	switch {
 	case st.Stopping:
 		f.log.Info("runner stopped", "runner", runner, "host", st.Host)
-	case !known || prev.Stopping || now.Sub(prev.Seen) >= connectedWindow:
+	case !known || prev.Stopping || now.Sub(prev.Seen) >= f.d.Timings.ConnectedWindow:
 		if err := f.ensureConsumer(ctx, runner); err != nil {
 			f.log.Error("work queue for runner", "runner", runner, logx.Err(err))
 		}
@@ -580,7 +561,7 @@ func (f *fleet) handleMsg(m jetstream.Msg, fn func(ctx context.Context, replay b
 	}
 	f.work.Go(func() {
 		defer f.d.Gate.Leave()
-		stop := keepAlive(m, 10*time.Second)
+		stop := keepAlive(m, f.d.Timings.KeepAlive)
 		defer stop()
 		replay := true
 		if md, err := m.Metadata(); err == nil {
@@ -594,10 +575,10 @@ func (f *fleet) handleMsg(m jetstream.Msg, fn func(ctx context.Context, replay b
 			// Another controller started one of its actions and is live:
 			// it finishes that step when the event reaches it.
 			f.log.Debug("event left to the controller that started its action", logx.Err(err))
-			_ = m.NakWithDelay(2 * time.Second)
+			_ = m.NakWithDelay(f.d.Timings.ElsewhereRetry)
 		case err != nil:
 			f.log.Warn("event not handled yet; trying again", logx.Err(err))
-			_ = m.NakWithDelay(5 * time.Second)
+			_ = m.NakWithDelay(f.d.Timings.EventRetry)
 		default:
 			_ = m.Ack()
 		}
@@ -611,7 +592,7 @@ func (f *fleet) ensureConsumer(ctx context.Context, runner string) error {
 	if ok {
 		return nil
 	}
-	if _, err := natsd.EnsureRunnerConsumer(ctx, f.bus.js, runner, workAckWait); err != nil {
+	if _, err := natsd.EnsureRunnerConsumer(ctx, f.bus.js, runner, f.d.Timings.WorkAckWait); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -640,7 +621,7 @@ func (f *fleet) runnerOnHost(host string) string {
 	}
 	sort.Strings(entitled)
 	for _, r := range entitled {
-		if e, ok := f.runners[r]; ok && connected(e) {
+		if e, ok := f.runners[r]; ok && f.connected(e) {
 			return r
 		}
 	}
@@ -650,8 +631,10 @@ func (f *fleet) runnerOnHost(host string) string {
 	return ""
 }
 
-func connected(e runnerEntry) bool {
-	return !e.Stopping && !e.Seen.IsZero() && time.Since(e.Seen) < connectedWindow
+// connected: the runner's entry is fresh (see Timings.ConnectedWindow)
+// and it did not say goodbye.
+func (f *fleet) connected(e runnerEntry) bool {
+	return !e.Stopping && !e.Seen.IsZero() && time.Since(e.Seen) < f.d.Timings.ConnectedWindow
 }
 
 // hostsOf are the hosts runner may act for.
@@ -690,7 +673,7 @@ func (f *fleet) list(_ context.Context) []RunnerInfo {
 		e := f.runners[n]
 		out = append(out, RunnerInfo{Name: n, Host: e.Host, MachineID: e.MachineID, Version: e.Version,
 			ConfigRevision: e.ConfigRevision, ConfigCurrent: e.ConfigRevision == rev, LastHeartbeat: e.Seen,
-			Spooled: e.Spooled, Intake: e.Intake, Connected: connected(e), PendingWork: f.pending[n], Hosts: f.hostsOf(n)})
+			Spooled: e.Spooled, Intake: e.Intake, Connected: f.connected(e), PendingWork: f.pending[n], Hosts: f.hostsOf(n)})
 	}
 	return out
 }
@@ -701,7 +684,7 @@ func (f *fleet) counts() (connectedN, current int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, e := range f.runners {
-		if connected(e) {
+		if f.connected(e) {
 			connectedN++
 			if e.ConfigRevision == rev {
 				current++

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/controller"
@@ -55,7 +56,9 @@ func TestFullRunnerQueueRefusesOnlyThatRunner(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "exec.out")
 	c := fleettest.NewCerts(t, "postee-runner-1", "postee-runner-2")
-	h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, queueLimitCfg(out)), func(s *controller.Settings) { s.RunnerQueueMaxMessages = 3 })
+	h := fleettest.NewController(t, c, fleettest.WriteCfg(t, dir, queueLimitCfg(out)), func(s *controller.Settings) { s.RunnerQueueMaxMessages = 3 })
+	h.Timings.EventRetry = 50 * time.Millisecond // the event past the limit is queued soon after runner-1 drains, not 5 s on
+	h.Start()
 	startRunner(t, h, "postee-runner-2", "node-2")
 
 	base := "http://" + h.Ctrl.HTTPAddr()

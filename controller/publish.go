@@ -248,8 +248,8 @@ func (f *fleet) publishSlices(ctx context.Context, all bool) {
 	select {
 	case <-f.bus.js.PublishAsyncComplete():
 	case <-ctx.Done():
-	case <-time.After(30 * time.Second):
-		f.log.Warn("config slices not all stored in 30 s")
+	case <-time.After(f.d.Timings.SlicesStore):
+		f.log.Warn("config slices not all stored in time", "waited", f.d.Timings.SlicesStore)
 	}
 	for _, fut := range futures {
 		select {
@@ -297,7 +297,7 @@ func (f *fleet) onCfgGet(m *nats.Msg) {
 		f.log.Warn("config request with a reply subject outside the runners' import refused", "runner", runner, "reply", m.Reply)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), f.d.Timings.Request)
 	defer cancel()
 	f.ensureSlice(ctx, runner)
 	e, err := f.bus.state.Slices.Get(ctx, runner)

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postee-fleet/posteed/agent/runner"
 	"github.com/postee-fleet/posteed/agent/settings"
@@ -25,6 +26,7 @@ func TestRunnerWithoutConfigGetsItsActionsBack(t *testing.T) {
 	url := h.Ctrl.NATSURL()
 	h.Shutdown() // the runner starts while the controller is down, with no cached config
 	r1 := newRunner(t, h, "postee-runner-1", "node-1", func(s *runner.Settings) { s.ControllerURL = url })
+	r1.opts.Timings.ConfigWait = 100 * time.Millisecond // serving without a config: soon, not in 10 s
 	r1.StartAsync()
 	fleettest.Eventually(t, "runner serving", func() bool {
 		select {

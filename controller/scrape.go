@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
@@ -47,10 +46,6 @@ func (c *Controller) heldMetrics() map[string]int {
 	return c.plugins.Held(c.Engine())
 }
 
-// streamsTimeout bounds the JetStream read of a scrape: servers slow to
-// answer must not hold it; the stream series are then missing from it.
-const streamsTimeout = 2 * time.Second
-
 // natsMetrics is the NATS connection and the size of the fleet's streams
 // (the work queues, the events, the buckets of jsstate), read from the
 // servers.
@@ -62,7 +57,9 @@ func (c *Controller) natsMetrics() (metrics.NATSState, bool) {
 	if !st.Connected {
 		return st, true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), streamsTimeout)
+	// Servers slow to answer must not hold the scrape: the stream series
+	// are missing from it instead.
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timings.Scrape)
 	defer cancel()
 	list := c.fleet.bus.js.ListStreams(ctx)
 	for info := range list.Info() {

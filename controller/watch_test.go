@@ -4,15 +4,20 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postee-fleet/posteed/controller"
 	"github.com/postee-fleet/posteed/internal/fleettest"
 )
 
-// startWatching is fleettest.StartController with watch-config = true.
+// startWatching is fleettest.StartController with watch-config = true, and
+// a change read at once: the tests write each file in one go.
 func startWatching(t *testing.T, cfgFile string) *fleettest.Controller {
 	t.Helper()
-	return fleettest.StartController(t, fleettest.NewCerts(t), cfgFile, func(s *controller.Settings) { s.WatchConfig = true })
+	h := fleettest.NewController(t, fleettest.NewCerts(t), cfgFile, func(s *controller.Settings) { s.WatchConfig = true })
+	h.Timings.Settle = 10 * time.Millisecond
+	h.Start()
+	return h
 }
 
 // TestConfigFileChangeReloads: with watch-config, writing cfg.yaml is a
@@ -31,7 +36,10 @@ func TestConfigFileChangeReloads(t *testing.T) {
 	}
 	fleettest.Eventually(t, "reload after the file changed", func() bool { return len(h.Ctrl.Engine().Routes()) == 2 })
 	os.WriteFile(cfg, []byte("routes:\n- {name: a, templte: t}\n"), 0o644)
-	assertStable(t, func() bool { return len(h.Ctrl.Engine().Routes()) == 2 })
+	h.Logs.Wait(t, "reload failed, keeping the running config")
+	if n := len(h.Ctrl.Engine().Routes()); n != 2 {
+		t.Fatalf("%d routes after a broken cfg.yaml, want the 2 kept", n)
+	}
 	ans := h.Post("/", `{"x":1}`)
 	if !strings.Contains(strings.Join(toStrings(ans["routes"]), ","), "b") {
 		t.Fatalf("old config not kept: %v", ans)

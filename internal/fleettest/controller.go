@@ -16,6 +16,9 @@ type Controller struct {
 	Certs  *Certs
 	Logs   *Logs
 	Reload chan struct{} // a send is a SIGHUP
+	// Timings are the controller's waits (zero fields: the defaults),
+	// for each Start: set them between NewController and Start.
+	Timings controller.Timings
 
 	t        testing.TB
 	settings controller.Settings
@@ -27,6 +30,15 @@ type Controller struct {
 // temporary directory; tune adjusts its settings first.
 func StartController(t testing.TB, c *Certs, cfgFile string, tune ...func(*controller.Settings)) *Controller {
 	t.Helper()
+	h := NewController(t, c, cfgFile, tune...)
+	h.Start()
+	return h
+}
+
+// NewController prepares what StartController runs, without starting it:
+// Start does, once the test has set what else it needs (Timings).
+func NewController(t testing.TB, c *Certs, cfgFile string, tune ...func(*controller.Settings)) *Controller {
+	t.Helper()
 	s := controller.Settings{
 		CfgFile: cfgFile, URL: "127.0.0.1:0", Admin: "127.0.0.1:0", StateDir: t.TempDir(), BodyLimit: 1 << 20,
 		ControllerURL: "127.0.0.1:-1", ControllerTLSCert: c.Path("controller.crt"),
@@ -36,7 +48,6 @@ func StartController(t testing.TB, c *Certs, cfgFile string, tune ...func(*contr
 		f(&s)
 	}
 	h := &Controller{Certs: c, Logs: NewLogs(t), Reload: make(chan struct{}, 1), t: t, settings: s}
-	h.Start()
 	t.Cleanup(h.Shutdown)
 	return h
 }
@@ -52,7 +63,7 @@ func ListenNATS(addr string) func(*controller.Settings) {
 func (h *Controller) Start() {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ctrl, err := controller.New(ctx, controller.Options{Settings: h.settings, Logger: h.Logs.Logger("controller"), Notifier: NopNotifier{}})
+	ctrl, err := controller.New(ctx, controller.Options{Settings: h.settings, Logger: h.Logs.Logger("controller"), Notifier: NopNotifier{}, Timings: h.Timings})
 	if err != nil {
 		cancel()
 		h.t.Fatal(err)
