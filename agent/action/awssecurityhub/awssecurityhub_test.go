@@ -15,9 +15,9 @@ import (
 	"github.com/postee-fleet/posteed/agent/action/actiontest"
 )
 
-// awsEnv gives the AWS chain static credentials and a region, and keeps it
+// testEnv gives the AWS chain static credentials and a region, and keeps it
 // away from the host's files and instance metadata.
-func awsEnv(t *testing.T, region string) {
+func testEnv(t *testing.T, region string) {
 	t.Helper()
 	dir := t.TempDir()
 	for k, v := range map[string]string{
@@ -102,7 +102,7 @@ func trivyReport(n int) string {
 
 func newHub(t *testing.T, srv *httptest.Server) action.Action {
 	t.Helper()
-	awsEnv(t, "eu-west-2")
+	testEnv(t, "eu-west-2")
 	a, err := New(actiontest.GuardedSpec(t, "awssecurityhub", "endpoint: "+srv.URL+"\n", "sekret"))
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestImportFailures(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	awsEnv(t, "")
+	testEnv(t, "")
 	if _, err := New(actiontest.Spec(t, "name: h\ntype: awssecurityhub\n")); err == nil || !strings.Contains(err.Error(), "no AWS region") {
 		t.Fatalf("without a region: %v", err)
 	}

@@ -1,11 +1,6 @@
 package awssecurityhub
 
-import (
-	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
-)
+import "strings"
 
 // report is what Trivy writes with its ASFF template (`trivy image
 // --format template --template @contrib/asff.tpl`), passed through the
@@ -37,28 +32,61 @@ type finding struct {
 	} `json:"Remediation"`
 }
 
+// asffFinding is one finding as BatchImportFindings takes it (the
+// AwsSecurityFinding shape, the fields Postee set).
+type asffFinding struct {
+	AwsAccountID  string      `json:"AwsAccountId"`
+	CreatedAt     string      `json:"CreatedAt"`
+	Description   string      `json:"Description"`
+	GeneratorID   string      `json:"GeneratorId"`
+	ID            string      `json:"Id"`
+	ProductArn    string      `json:"ProductArn"`
+	SchemaVersion string      `json:"SchemaVersion"`
+	Title         string      `json:"Title"`
+	UpdatedAt     string      `json:"UpdatedAt"`
+	Types         []string    `json:"Types,omitempty"`
+	Resources     []resource  `json:"Resources"`
+	Remediation   remediation `json:"Remediation"`
+	Severity      severity    `json:"Severity"`
+}
+
+type resource struct {
+	ID   string `json:"Id"`
+	Type string `json:"Type"`
+}
+
+type remediation struct {
+	Recommendation recommendation `json:"Recommendation"`
+}
+
+type recommendation struct {
+	Text string `json:"Text"`
+	URL  string `json:"Url"`
+}
+
+type severity struct {
+	Label string `json:"Label,omitempty"`
+}
+
 // asff maps a finding as Postee did, so findings imported by Postee and by
 // posteed look the same in Security Hub: the top-level fields as given, one
 // resource whose Id is the finding's Id and whose Type is its Types joined
 // by spaces, the remediation and the severity label.
-func (f finding) asff() types.AwsSecurityFinding {
-	return types.AwsSecurityFinding{
-		AwsAccountId:  aws.String(f.AwsAccountID),
-		CreatedAt:     aws.String(f.CreatedAt),
-		Description:   aws.String(f.Description),
-		GeneratorId:   aws.String(f.GeneratorID),
-		Id:            aws.String(f.ID),
-		ProductArn:    aws.String(f.ProductArn),
-		SchemaVersion: aws.String(f.SchemaVersion),
-		Title:         aws.String(f.Title),
-		UpdatedAt:     aws.String(f.UpdatedAt),
+func (f finding) asff() asffFinding {
+	return asffFinding{
+		AwsAccountID:  f.AwsAccountID,
+		CreatedAt:     f.CreatedAt,
+		Description:   f.Description,
+		GeneratorID:   f.GeneratorID,
+		ID:            f.ID,
+		ProductArn:    f.ProductArn,
+		SchemaVersion: f.SchemaVersion,
+		Title:         f.Title,
+		UpdatedAt:     f.UpdatedAt,
 		Types:         f.Types,
-		Resources:     []types.Resource{{Id: aws.String(f.ID), Type: aws.String(strings.Join(f.Types, " "))}},
-		Remediation: &types.Remediation{Recommendation: &types.Recommendation{
-			Text: aws.String(f.Remediation.Recommendation.Text),
-			Url:  aws.String(f.Remediation.Recommendation.URL),
-		}},
-		Severity: &types.Severity{Label: types.SeverityLabel(f.Severity.Label)},
+		Resources:     []resource{{ID: f.ID, Type: strings.Join(f.Types, " ")}},
+		Remediation:   remediation{Recommendation: recommendation(f.Remediation.Recommendation)},
+		Severity:      severity{Label: f.Severity.Label},
 	}
 }
 
