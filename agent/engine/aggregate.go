@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/logx"
@@ -78,7 +77,7 @@ func (e *Engine) renderAggregation(ctx context.Context, r *Route, pkg string, he
 
 // aggQuery prepares (once per package) the query of an aggregation
 // package, which a template names only in its output.
-func (e *Engine) aggQuery(ctx context.Context, t *template, pkg string) (*rego.PreparedEvalQuery, error) {
+func (e *Engine) aggQuery(ctx context.Context, t *template, pkg string) (*preparedQuery, error) {
 	e.aggMu.Lock()
 	defer e.aggMu.Unlock()
 	if q, ok := e.aggQueries[pkg]; ok {
@@ -88,12 +87,12 @@ func (e *Engine) aggQuery(ctx context.Context, t *template, pkg string) (*rego.P
 	if err != nil {
 		return nil, err
 	}
-	pq, err := templateQuery(renderQuery(ref), t.c).PrepareForEval(ctx)
+	pq, err := templateQuery(renderQuery(ref), t.c)
 	if err != nil {
 		return nil, fmt.Errorf("aggregation package %s: %w", pkg, err)
 	}
 	if e.aggQueries == nil {
-		e.aggQueries = map[string]*rego.PreparedEvalQuery{}
+		e.aggQueries = map[string]*preparedQuery{}
 	}
 	e.aggQueries[pkg] = &pq
 	return &pq, nil

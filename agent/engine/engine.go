@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/rego"
-
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/config"
 	"github.com/postee-fleet/posteed/agent/suggest"
@@ -98,7 +96,7 @@ type Engine struct {
 	warnings config.Errors
 
 	aggMu      sync.Mutex
-	aggQueries map[string]*rego.PreparedEvalQuery // guarded by aggMu; by aggregation package
+	aggQueries map[string]*preparedQuery // guarded by aggMu; by aggregation package
 
 	closeOnce sync.Once
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/postee-fleet/posteed/agent/config"
 )
@@ -20,7 +19,7 @@ import (
 // One evaluation per event, however many routes there are. Inputs Go
 // evaluates as Rego would (nativefilter.go) are left out of the query.
 type filters struct {
-	query    rego.PreparedEvalQuery
+	query    preparedQuery
 	matchAll []int         // routes without input, matching every event
 	native   []nativeRoute // routes whose input Go evaluates
 	any      bool          // at least one route's filter is in the query
@@ -29,7 +28,8 @@ type filters struct {
 	inputs map[int][]Source
 }
 
-const matchQuery = "data.posteed.match.matched"
+// matchQuery binds matched to the indexes of the routes that match.
+var matchQuery = ast.MustParseBody("matched = data.posteed.match.matched")
 
 func compileFilters(ctx context.Context, cfg *config.Config) (*filters, config.Errors) {
 	var errs config.Errors
@@ -86,7 +86,7 @@ func compileFilters(ctx context.Context, cfg *config.Config) (*filters, config.E
 	if c.Compile(modules); c.Failed() {
 		return nil, compileErrors(cfg, c.Errors)
 	}
-	pq, err := rego.New(rego.Query(matchQuery), rego.Compiler(c)).PrepareForEval(ctx)
+	pq, err := prepareQuery(c, matchQuery, nil)
 	if err != nil {
 		return nil, config.Errors{{File: cfg.File, Msg: "prepare route filters: " + err.Error()}}
 	}
@@ -173,14 +173,14 @@ func (f *filters) match(ctx context.Context, in ast.Value) ([]int, error) {
 		slices.Sort(out)
 		return out, nil
 	}
-	rs, err := f.query.Eval(ctx, rego.EvalParsedInput(in))
+	rs, err := f.query.Eval(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate route filters: %w", err)
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+	if len(rs) == 0 {
 		return out, nil
 	}
-	set, _ := rs[0].Expressions[0].Value.([]any)
+	set, _ := rs[0].Bindings["matched"].([]any)
 	for _, v := range set {
 		n, ok := v.(json.Number)
 		if !ok {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/types"
 )
 
@@ -18,7 +18,15 @@ var jsonformat = &ast.Builtin{
 	Decl: types.NewFunction(types.Args(types.NewObject(nil, types.NewDynamicProperty(types.A, types.A))), types.S),
 }
 
-func jsonformatImpl(_ rego.BuiltinContext, a *ast.Term) (*ast.Term, error) {
+func jsonformatImpl(_ topdown.BuiltinContext, ops []*ast.Term, iter func(*ast.Term) error) error {
+	t, err := jsonformatTerm(ops[0])
+	if err != nil {
+		return err
+	}
+	return iter(t)
+}
+
+func jsonformatTerm(a *ast.Term) (*ast.Term, error) {
 	switch a.Value.(type) {
 	case ast.Object, ast.Null:
 	default:
@@ -43,9 +51,12 @@ func templateCapabilities() *ast.Capabilities {
 	return caps
 }
 
+// templateBuiltins implement the builtins templates may call beyond
+// OPA's.
+var templateBuiltins = map[string]*topdown.Builtin{jsonformat.Name: {Decl: jsonformat, Func: jsonformatImpl}}
+
 // templateQuery prepares a query on the template compiler c, with
 // jsonformat's implementation.
-func templateQuery(query ast.Body, c *ast.Compiler) *rego.Rego {
-	return rego.New(rego.ParsedQuery(query), rego.Compiler(c),
-		rego.Function1(&rego.Function{Name: jsonformat.Name, Decl: jsonformat.Decl}, jsonformatImpl))
+func templateQuery(query ast.Body, c *ast.Compiler) (preparedQuery, error) {
+	return prepareQuery(c, query, templateBuiltins)
 }

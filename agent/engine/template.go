@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/postee-fleet/posteed/agent/config"
 	"github.com/postee-fleet/posteed/agent/template/bundled"
@@ -26,7 +25,7 @@ import (
 type template struct {
 	name   string
 	pkg    string
-	query  rego.PreparedEvalQuery
+	query  preparedQuery
 	c      *ast.Compiler // holds every template module, for aggregation packages
 	native bundled.Renderer
 	// postee is set on the user's templates when cfg.yaml has aqua-server:
@@ -133,7 +132,7 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: fmt.Sprintf("package %s defines no %s rule: a template needs title and result", pkg, missing)})
 			continue
 		}
-		pq, err := templateQuery(renderQuery(ref), c).PrepareForEval(ctx)
+		pq, err := templateQuery(renderQuery(ref), c)
 		if err != nil {
 			errs = append(errs, &config.Error{File: cfg.File, Line: t.Line, Key: key, Msg: err.Error()})
 			continue
@@ -467,7 +466,7 @@ func (t *template) evaluate(ctx context.Context, in ast.Value) (rendered, error)
 	if t.postee != nil {
 		in = withPostee(in, t.postee)
 	}
-	rs, err := t.query.Eval(ctx, rego.EvalParsedInput(in))
+	rs, err := t.query.Eval(ctx, in)
 	if err != nil {
 		return rendered{}, fmt.Errorf("template %q: %w", t.name, err)
 	}

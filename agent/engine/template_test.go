@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // TestUnusedItemsAreWarnings: templates and actions that no route uses
@@ -122,11 +121,11 @@ aggregation_pkg = "postee.vuls.html.aggregation"
 		t.Errorf("log lacks %q:\n%s", line, logs.String())
 	}
 	// The bundled aggregation package under the replaced one still renders.
-	agg, err := templateQuery(renderQuery(ast.MustParseRef("data.postee.vuls.html.aggregation")), ms[0].Route.tmpl.c).PrepareForEval(context.Background())
+	agg, err := templateQuery(renderQuery(ast.MustParseRef("data.postee.vuls.html.aggregation")), ms[0].Route.tmpl.c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := agg.Eval(context.Background(), rego.EvalInput([]any{map[string]any{"title": "one", "description": "<p>1</p>"}}))
+	rs, err := agg.Eval(context.Background(), ast.MustInterfaceToValue([]any{map[string]any{"title": "one", "description": "<p>1</p>"}}))
 	if err != nil || len(rs) != 1 || !strings.Contains(text(rs[0].Bindings["__result"]), "<p>1</p>") {
 		t.Errorf("bundled aggregation package: %v %v", err, rs)
 	}
