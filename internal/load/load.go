@@ -145,8 +145,11 @@ type Result struct {
 	GeneratorCPU  time.Duration `json:"generator_cpu_ns"` // this process's: clients and sink
 	P50, P90, P99 time.Duration
 	Max           time.Duration
-	LoadBefore    string `json:"load_before"`
-	LoadAfter     string `json:"load_after"`
+	// AnswerP50 and AnswerP99 are post → answer (0 for file lines): with
+	// C clients, at most C / answer time events a second go in.
+	AnswerP50, AnswerP99 time.Duration
+	LoadBefore           string `json:"load_before"`
+	LoadAfter            string `json:"load_after"`
 
 	Unknown, Extra, Untagged int64 // sink requests naming no event, beyond the expected count, without a tag
 }
@@ -430,7 +433,7 @@ func (r *run) await(ctx context.Context, want int64, what string) error {
 
 // summarize computes the rates and latencies of events [from, to).
 func (r *run) summarize(from, to int, start int64) {
-	var lat []time.Duration
+	var lat, ans []time.Duration
 	var end int64
 	for seq := from; seq < to; seq++ {
 		s := r.tr.slot(seq, false)
@@ -438,6 +441,9 @@ func (r *run) summarize(from, to int, start int64) {
 			continue
 		}
 		r.res.Completed++
+		if a := s.answered.Load(); a != 0 {
+			ans = append(ans, time.Duration(a-s.posted.Load()))
+		}
 		at := s.last.Load()
 		if at == 0 { // matched nothing: done when answered
 			at = s.answered.Load()
@@ -459,6 +465,8 @@ func (r *run) summarize(from, to int, start int64) {
 	}
 	slices.Sort(lat)
 	r.res.P50, r.res.P90, r.res.P99 = quantile(lat, 0.5), quantile(lat, 0.9), quantile(lat, 0.99)
+	slices.Sort(ans)
+	r.res.AnswerP50, r.res.AnswerP99 = quantile(ans, 0.5), quantile(ans, 0.99)
 	if len(lat) > 0 {
 		r.res.Max = lat[len(lat)-1]
 	}

@@ -50,6 +50,9 @@ func (r *Result) Details() string {
 		r.Mode, r.Posted, r.Answered, r.Failed, r.Retried, r.Completed, r.Actions, float64(r.Actions)/float64(max(r.Completed, 1)))
 	fmt.Fprintf(&b, "  sending took %v, first post → last action %v; latency p50 %s p90 %s p99 %s max %s\n",
 		r.PostTime.Round(time.Millisecond), r.TotalTime.Round(time.Millisecond), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))
+	if r.AnswerP50 > 0 {
+		fmt.Fprintf(&b, "  post → answer p50 %s p99 %s\n", ms(r.AnswerP50), ms(r.AnswerP99))
+	}
 	fmt.Fprintf(&b, "  CPU: %v measured daemon (%.3f ms/event)", r.CPU.Round(10*time.Millisecond), r.CPUPerEvent)
 	if r.OtherCPU > 0 {
 		fmt.Fprintf(&b, ", %v its controller (%.3f ms/event)", r.OtherCPU.Round(10*time.Millisecond), perEvent(r.OtherCPU, r.Completed))
