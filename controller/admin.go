@@ -14,6 +14,7 @@ import (
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
+	"github.com/postee-fleet/posteed/agent/metrics/prom"
 )
 
 // maxFailures is how many action failures the status page keeps.
@@ -22,7 +23,7 @@ const maxFailures = 20
 // stats counts what the status page shows and feeds the metrics; it is
 // the engines' Observer.
 type stats struct {
-	m *metrics.Controller
+	m *prom.Controller
 
 	mu       sync.Mutex
 	matches  map[string]int64            // by route; guarded by mu
@@ -42,7 +43,7 @@ type reloadState struct {
 	Error string
 }
 
-func newStats(m *metrics.Controller) *stats {
+func newStats(m *prom.Controller) *stats {
 	return &stats{m: m, matches: map[string]int64{}, outcomes: map[string]map[string]int64{}, reload: reloadState{OK: true, Time: time.Now()}}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/postee-fleet/posteed/agent/intake/webhook"
 	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
+	"github.com/postee-fleet/posteed/agent/metrics/prom"
 	"github.com/postee-fleet/posteed/agent/sd"
 	"github.com/postee-fleet/posteed/controller/jsstate"
 )
@@ -44,8 +45,8 @@ type Options struct {
 	Registry  *action.Registry
 	Listeners map[string][]net.Listener // socket-activated, by name ("http", "https")
 	Version   string
-	Metrics   *metrics.Controller // default: a new registry
-	Timings   Timings             // zero fields: the defaults
+	Metrics   *prom.Controller // default: a new registry
+	Timings   Timings          // zero fields: the defaults
 }
 
 // Controller is a running posteed-controller.
@@ -68,7 +69,7 @@ type Controller struct {
 	retired engine.Retirer
 	addrs   []string // intake addresses, set before ready closes
 
-	metrics   *metrics.Controller
+	metrics   *prom.Controller
 	stats     *stats // the status page's counts; the engines' Observer
 	adminAddr string // set before ready closes; "" when off
 }
@@ -87,7 +88,7 @@ func New(ctx context.Context, o Options) (*Controller, error) {
 	o.Timings = o.Timings.withDefaults()
 	c := &Controller{opts: o, log: o.Logger, ready: make(chan struct{}), metrics: o.Metrics, id: controllerID(o.Settings.StateDir, o.Logger)}
 	if c.metrics == nil {
-		c.metrics = metrics.NewController(o.Version, c.metricsState())
+		c.metrics = prom.NewController(o.Version, c.metricsState())
 	}
 	c.stats = newStats(c.metrics)
 	c.cfg = &configState{stateDir: o.Settings.StateDir, log: c.log, engine: c.Engine, digest: c.digest, reread: c.reread}

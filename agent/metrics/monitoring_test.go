@@ -1,9 +1,10 @@
-package metrics
+package metrics_test
 
 import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/postee-fleet/posteed/agent/metrics"
+	"github.com/postee-fleet/posteed/agent/metrics/lite"
+	"github.com/postee-fleet/posteed/agent/metrics/metricstest"
+	"github.com/postee-fleet/posteed/agent/metrics/prom"
 )
 
 // monitoringDir holds the Grafana dashboard and alert rules the packages
@@ -31,30 +36,30 @@ var pending = []string{}
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
 	held := func() map[string]int { return map[string]int{"route": 1} }
-	c := NewController("test", ControllerState{
-		Fleet: func() []FleetRunner { return []FleetRunner{{Name: "r1", Connected: true}} },
+	c := prom.NewController("test", metrics.ControllerState{
+		Fleet: func() []metrics.FleetRunner { return []metrics.FleetRunner{{Name: "r1", Connected: true}} },
 		Held:  held,
-		NATS: func() (NATSState, bool) {
-			return NATSState{Connected: true, Streams: []StreamState{{Name: "POSTEED_WORK", Messages: 1, Bytes: 100}}}, true
+		NATS: func() (metrics.NATSState, bool) {
+			return metrics.NATSState{Connected: true, Streams: []metrics.StreamState{{Name: "POSTEED_WORK", Messages: 1, Bytes: 100}}}, true
 		},
 	})
-	c.EventsReceived.WithLabelValues(SourceWebhook).Inc()
+	c.EventsReceived.WithLabelValues(metrics.SourceWebhook).Inc()
 	c.BadInput.WithLabelValues("not_json").Inc()
 	c.RouteMatches.WithLabelValues("route").Inc()
 	c.WorkDispatched.WithLabelValues("r1").Inc()
-	c.ActionDone("a", "exec", OutcomeOK, time.Second)
+	c.ActionDone("a", "exec", metrics.OutcomeOK, time.Second)
 	c.Deduplicated("route")
 	zero := func() int64 { return 0 }
-	r := NewRunner("test", RunnerState{SpoolPending: zero, SpoolDropped: zero, ConfigRevision: zero, Connected: func() bool { return true }, Held: held})
-	r.EventsReceived.WithLabelValues(SourceWebhook).Inc()
+	r := metrics.NewRunner(lite.NewRegistry(), "test", metrics.RunnerState{SpoolPending: zero, SpoolDropped: zero, ConfigRevision: zero, Connected: func() bool { return true }, Held: held})
+	r.EventsReceived.WithLabelValues(metrics.SourceWebhook).Inc()
 	r.BadInput.WithLabelValues("not_json").Inc()
 	r.TraceeFile("/var/log/tracee/events.json")
 	r.WorkRedelivered.WithLabelValues("r1").Inc()
-	r.ActionDone("a", "exec", OutcomeOK, time.Second)
+	r.ActionDone("a", "exec", metrics.OutcomeOK, time.Second)
 	r.Deduplicated("route")
 	out := map[string]bool{}
-	for _, reg := range []prometheus.Gatherer{c.Registry, r.Registry} {
-		mfs, err := reg.Gather()
+	for _, h := range []http.Handler{c.Handler(), r.Handler()} {
+		mfs, err := metricstest.Scrape(h)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,12 +8,13 @@ import (
 	"github.com/postee-fleet/posteed/agent/engine"
 	"github.com/postee-fleet/posteed/agent/logx"
 	"github.com/postee-fleet/posteed/agent/metrics"
+	"github.com/postee-fleet/posteed/agent/metrics/lite"
 )
 
 // newMetrics registers the runner's metrics before the parts that count
 // exist: what is read at scrape time is reached through r.
 func (r *Runner) newMetrics() *metrics.Runner {
-	return metrics.NewRunner(r.opts.Version, metrics.RunnerState{
+	return metrics.NewRunner(lite.NewRegistry(), r.opts.Version, metrics.RunnerState{
 		SpoolPending:   func() int64 { return r.up.Pending() },
 		SpoolDropped:   func() int64 { return r.up.Dropped() },
 		ConfigRevision: r.Revision,

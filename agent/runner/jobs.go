@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/engine"
@@ -29,7 +28,7 @@ type jobs struct {
 	deps jobsDeps
 	// redelivered counts jobs delivered more than once: JetStream's
 	// count on the message, so it holds across restarts of the runner.
-	redelivered prometheus.Counter
+	redelivered metrics.Counter
 
 	slots  chan struct{}          // jobs in progress (fetched, not yet acked)
 	mu     sync.Mutex             // guards serial

@@ -2,32 +2,27 @@ package runner
 
 import (
 	"fmt"
-	"github.com/postee-fleet/posteed/agent/metrics/metricstest"
-	dto "github.com/prometheus/client_model/go"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/postee-fleet/posteed/agent/metrics"
+	"github.com/postee-fleet/posteed/agent/metrics/metricstest"
 	"github.com/postee-fleet/posteed/internal/fleettest"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // gathered is the value of the sample of family name in reg whose labels
 // include want ("k=v" pairs; a histogram's is its count); -1 when there is
-// none. Reading what the registry gathers, not the vectors, creates no
+// none. Reading what the registry serves, not the vectors, creates no
 // series.
-func gathered(t *testing.T, reg prometheus.Gatherer, name string, want ...string) float64 {
+func gathered(t *testing.T, reg metrics.Registry, name string, want ...string) float64 {
 	t.Helper()
-	fams, err := reg.Gather()
+	fams, err := metricstest.Scrape(reg.Handler())
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]*dto.MetricFamily{}
-	for _, f := range fams {
-		byName[f.GetName()] = f
-	}
-	return metricstest.Value(byName, name, want...)
+	return metricstest.Value(fams, name, want...)
 }
 
 // pluginsCfg places two routes on r1 with Postee's plugins: "once" sends a

@@ -2,9 +2,14 @@
 package metricstest
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Value is the sample of family name whose labels include want ("k=v"
@@ -37,4 +42,15 @@ next:
 		}
 	}
 	return -1
+}
+
+// Scrape gets h's exposition and parses it as Prometheus does.
+func Scrape(h http.Handler) (map[string]*dto.MetricFamily, error) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %d", rec.Code)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(rec.Body)
 }
