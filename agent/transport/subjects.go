@@ -47,7 +47,6 @@ package transport
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -60,18 +59,32 @@ const (
 	ControllerUser = "posteed-controller"
 )
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
-
 // ValidName reports whether name can be a runner name: it becomes a NATS
 // subject token and a consumer name, so no dots, wildcards or spaces.
 func ValidName(name string) error {
 	if name == ControllerUser {
 		return fmt.Errorf("runner name %q is reserved for the controller", name)
 	}
-	if !nameRE.MatchString(name) {
+	if !nameShaped(name) {
 		return fmt.Errorf("runner name %q: use 1-63 letters, digits, '-' or '_', starting with a letter or digit", name)
 	}
 	return nil
+}
+
+// nameShaped is ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ without a regexp (whose
+// compiled form of the repetition was 60 KB kept by every daemon).
+func nameShaped(name string) bool {
+	if len(name) == 0 || len(name) > 63 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '-' && c != '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // SliceBucket is the JetStream key-value bucket of the config slices, one

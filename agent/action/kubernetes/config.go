@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync"
 
 	"github.com/postee-fleet/posteed/agent/action/httpx"
 	"github.com/postee-fleet/posteed/agent/config"
@@ -28,7 +29,12 @@ type Config struct {
 
 // labelKey is a Kubernetes label or annotation key: an optional DNS
 // prefix and a name.
-var labelKey = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+// Compiled on first use: the bounded repetitions make a 250 KB program,
+// which every postee-runner kept in memory whether or not it runs
+// kubernetes actions.
+var labelKey = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+})
 
 func (c *Config) validate() error {
 	if c.Timeout == 0 {
@@ -42,7 +48,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("kube-actions: %q is neither labels nor annotations", kind)
 		}
 		for _, k := range sortedKeys(kv) {
-			if !labelKey.MatchString(k) {
+			if !labelKey().MatchString(k) {
 				return fmt.Errorf("kube-actions.%s: %q is not a valid key", kind, k)
 			}
 		}
