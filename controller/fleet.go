@@ -404,6 +404,7 @@ func (f *fleet) close() {
 	for _, w := range f.watchers {
 		_ = w.Stop()
 	}
+	f.work.stop()
 	f.bus.close()
 }
 

@@ -10,11 +10,16 @@ type workers struct {
 	jobs  chan func()   // unbuffered: taken only by an idle worker
 	slots chan struct{} // one per running worker
 	idle  time.Duration // a worker without work for this long ends
+	done  chan struct{} // closed by stop: idle workers end at once
 }
 
 func newWorkers(n int, idle time.Duration) *workers {
-	return &workers{jobs: make(chan func()), slots: make(chan struct{}, n), idle: idle}
+	return &workers{jobs: make(chan func()), slots: make(chan struct{}, n), idle: idle, done: make(chan struct{})}
 }
+
+// stop ends the idle workers now and the busy ones when their function
+// returns.
+func (w *workers) stop() { close(w.done) }
 
 // Go runs fn on an idle worker, or on a new one while fewer than n run;
 // with n busy it waits for one.
@@ -41,6 +46,8 @@ func (w *workers) work(fn func()) {
 		select {
 		case fn = <-w.jobs:
 		case <-t.C:
+			return
+		case <-w.done:
 			return
 		}
 	}

@@ -44,6 +44,25 @@ func TestWorkersBoundAndEnd(t *testing.T) {
 	<-done
 }
 
+// After stop, idle workers end at once, however long their idle time.
+func TestWorkersStop(t *testing.T) {
+	w := newWorkers(4, time.Hour)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		w.Go(func() { time.Sleep(time.Millisecond); wg.Done() })
+	}
+	wg.Wait()
+	w.stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.slots) > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if len(w.slots) != 0 {
+		t.Fatalf("%d workers still running after stop", len(w.slots))
+	}
+}
+
 type progressMsg struct {
 	jetstream.Msg
 	n atomic.Int64

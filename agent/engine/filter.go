@@ -178,6 +178,7 @@ func (f *filters) match(ctx context.Context, in ast.Value) ([]int, error) {
 		return nil, fmt.Errorf("evaluate route filters: %w", err)
 	}
 	if len(rs) == 0 {
+		slices.Sort(out)
 		return out, nil
 	}
 	set, _ := rs[0].Bindings["matched"].([]any)

@@ -62,6 +62,11 @@ const maxSourceProfiles = 8
 func (e awsEnv) fromProfile(p profile, region string, c *http.Client, depth int) (aws.CredentialsProvider, error) {
 	var base aws.CredentialsProvider
 	var err error
+	if depth > 0 && p.get("aws_access_key_id") != "" && p.get("aws_secret_access_key") != "" {
+		// A source profile with keys ends the chain with them, its own
+		// source_profile and role_arn aside, as in the SDK.
+		return credentials.NewStaticCredentialsProvider(p.get("aws_access_key_id"), p.get("aws_secret_access_key"), p.get("aws_session_token")), nil
+	}
 	switch src := p.get("source_profile"); {
 	case src != "" && src != p.name:
 		if depth >= maxSourceProfiles {

@@ -20,7 +20,8 @@ import (
 // endpoint, recording the key each import was signed with.
 type fakeAWS struct {
 	t      *testing.T
-	status int // non-zero: STS answers with this
+	status int    // non-zero: STS answers with this
+	code   string // and this error code (default AccessDenied)
 
 	mu       sync.Mutex
 	imports  []string            // guarded by mu: "KEY token" of each import
@@ -66,8 +67,12 @@ func (a *fakeAWS) serveSTS(w http.ResponseWriter, r *http.Request, auth string) 
 	a.stsCalls = append(a.stsCalls, form)
 	a.mu.Unlock()
 	if a.status != 0 {
+		code := a.code
+		if code == "" {
+			code = "AccessDenied"
+		}
 		w.WriteHeader(a.status)
-		fmt.Fprint(w, `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to assume the role</Message></Error></ErrorResponse>`)
+		fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>not authorized to assume the role</Message></Error></ErrorResponse>`, code)
 		return
 	}
 	action := form["Action"]
@@ -140,6 +145,12 @@ func TestCredentialSources(t *testing.T) {
 		{name: "role from a source profile", config: "[profile app]\nregion = eu-west-2\nrole_arn = arn:aws:iam::123456789012:role/hub\nsource_profile = base\nexternal_id = ext-1\n",
 			credentials: "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = s\n",
 			vars:        map[string]string{"AWS_PROFILE": "app"}, signedBy: roleKey + " " + roleToken, sts: "AssumeRole", stsSignedBy: "AKIDBASE"},
+		{name: "quoted values and key: value, as the SDK reads them", config: "[default]\nregion: \"eu-west-2\"\n",
+			credentials: "[default]\naws_access_key_id = 'AKIDQUOTED'\naws_secret_access_key: \"s\"\n", signedBy: "AKIDQUOTED"},
+		{name: "a source profile with keys ends the chain", config: "[profile app]\nregion = eu-west-2\nrole_arn = arn:aws:iam::123456789012:role/hub\nsource_profile = base\n" +
+			"[profile base]\nsource_profile = other\nrole_arn = arn:aws:iam::123456789012:role/other\n",
+			credentials: "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = s\n[other]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = s\n",
+			vars:        map[string]string{"AWS_PROFILE": "app"}, signedBy: roleKey + " " + roleToken, sts: "AssumeRole", stsSignedBy: "AKIDBASE"},
 		{name: "web identity in the environment (EKS)", vars: map[string]string{"AWS_REGION": "eu-west-2", "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/hub", "AWS_WEB_IDENTITY_TOKEN_FILE": "TOKENFILE"},
 			signedBy: roleKey + " " + roleToken, sts: "AssumeRoleWithWebIdentity"},
 		{name: "web identity in the profile", config: "[default]\nregion = eu-west-2\nrole_arn = arn:aws:iam::123456789012:role/hub\nweb_identity_token_file = TOKENFILE\n",
@@ -200,6 +211,7 @@ func TestCredentialErrors(t *testing.T) {
 		name, config string
 		vars         map[string]string
 		sts          int
+		code         string
 		want         string
 		retry        bool
 	}{
@@ -214,10 +226,16 @@ func TestCredentialErrors(t *testing.T) {
 			want: "sts AssumeRole: 403 AccessDenied: not authorized to assume the role"},
 		{name: "STS down", config: roleProfile, sts: http.StatusServiceUnavailable,
 			want: "sts AssumeRole: 503", retry: true},
+		{name: "STS throttling (a 400)", config: roleProfile, sts: http.StatusBadRequest, code: "Throttling",
+			want: "sts AssumeRole: 400 Throttling", retry: true},
+		{name: "identity provider unreachable (a 400)", config: roleProfile, sts: http.StatusBadRequest, code: "IDPCommunicationError",
+			want: "400 IDPCommunicationError", retry: true},
+		{name: "a plain 400", config: roleProfile, sts: http.StatusBadRequest, code: "ValidationError",
+			want: "400 ValidationError", retry: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(&fakeAWS{t: t, status: tt.sts})
+			srv := httptest.NewServer(&fakeAWS{t: t, status: tt.sts, code: tt.code})
 			defer srv.Close()
 			dir := t.TempDir()
 			writeFile(t, dir, "config", tt.config)

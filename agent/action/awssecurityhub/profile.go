@@ -128,12 +128,30 @@ func readINI(path string) (map[string]map[string]string, error) {
 			}
 		case indented || section == nil:
 		default:
-			if k, v, ok := strings.Cut(line, "="); ok {
-				section[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			if k, v, ok := cutKey(line); ok {
+				section[strings.ToLower(strings.TrimSpace(k))] = unquote(strings.TrimSpace(v))
 			}
 		}
 	}
 	return out, nil
+}
+
+// cutKey splits "key = value" or, as the SDK also reads, "key: value"
+// (whichever separator comes first: role ARNs hold colons).
+func cutKey(line string) (key, value string, ok bool) {
+	i := strings.IndexAny(line, "=:")
+	if i < 0 {
+		return "", "", false
+	}
+	return line[:i], line[i+1:], true
+}
+
+// unquote strips one pair of matching outer quotes, as the SDK does.
+func unquote(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 // withoutComment cuts a line at a comment: one that starts the line, or

@@ -166,8 +166,16 @@ func (e *stsError) Error() string {
 	return fmt.Sprintf("sts %s: %d %s: %s", e.action, e.status, e.code, e.msg)
 }
 
-// HTTPStatusCode is what retryable reads.
-func (e *stsError) HTTPStatusCode() int { return e.status }
+// HTTPStatusCode is what retryable reads. STS answers throttling and a
+// web identity provider it could not reach with 400: those are worth a
+// retry, as the SDK's STS client retried them.
+func (e *stsError) HTTPStatusCode() int {
+	switch e.code {
+	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "IDPCommunicationError":
+		return http.StatusTooManyRequests
+	}
+	return e.status
+}
 
 // stripURL drops the *url.Error wrapper, whose text repeats the URL.
 func stripURL(err error) error {

@@ -107,9 +107,13 @@ func newHistogram(upper []float64) *Histogram {
 	return &Histogram{upper: upper, counts: make([]atomic.Uint64, len(upper)+1)}
 }
 
-// Observe counts v in the first bucket whose upper bound is ≥ v.
+// Observe counts v in the first bucket whose upper bound is ≥ v (NaN only
+// in +Inf's, as client_golang does).
 func (h *Histogram) Observe(v float64) {
 	i, _ := slices.BinarySearch(h.upper, v)
+	if math.IsNaN(v) {
+		i = len(h.upper)
+	}
 	h.counts[i].Add(1)
 	addFloat(&h.sum, v)
 }
