@@ -1,8 +1,9 @@
 package controller
 
 import (
-	"reflect"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/settings"
 )
 
 // Timings are the controller's waits. Each reaches the part that waits
@@ -130,13 +131,4 @@ var defaultTimings = Timings{
 }
 
 // withDefaults fills every zero (or negative) field from defaultTimings.
-// Every field is a time.Duration (TestTimingsDefaults).
-func (t Timings) withDefaults() Timings {
-	v, def := reflect.ValueOf(&t).Elem(), reflect.ValueOf(defaultTimings)
-	for i := range v.NumField() {
-		if v.Field(i).Int() <= 0 {
-			v.Field(i).Set(def.Field(i))
-		}
-	}
-	return t
-}
+func (t Timings) withDefaults() Timings { return settings.Durations(t, defaultTimings) }

@@ -1,25 +1,18 @@
 package controller
 
 import (
-	"reflect"
 	"testing"
 	"time"
 
+	"github.com/postee-fleet/posteed/agent/settings"
 	"github.com/postee-fleet/posteed/agent/transport"
 )
 
 // TestTimingsDefaults: every timing is a duration with a default, a timing
 // set is kept, and the defaults keep the orders their comments give.
 func TestTimingsDefaults(t *testing.T) {
-	def := reflect.ValueOf(defaultTimings)
-	for i := range def.NumField() {
-		f := def.Type().Field(i)
-		if f.Type != reflect.TypeFor[time.Duration]() {
-			t.Fatalf("Timings.%s is a %s, want a time.Duration", f.Name, f.Type)
-		}
-		if def.Field(i).Int() <= 0 {
-			t.Errorf("Timings.%s has no default", f.Name)
-		}
+	if err := settings.CheckDurations(defaultTimings); err != nil {
+		t.Fatal(err)
 	}
 	got := Timings{Settle: time.Millisecond, Retire: -1}.withDefaults()
 	if got.Settle != time.Millisecond {

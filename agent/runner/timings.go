@@ -1,9 +1,9 @@
 package runner
 
 import (
-	"reflect"
 	"time"
 
+	"github.com/postee-fleet/posteed/agent/settings"
 	"github.com/postee-fleet/posteed/agent/transport"
 )
 
@@ -133,13 +133,4 @@ var defaultTimings = Timings{
 }
 
 // withDefaults fills every zero (or negative) field from defaultTimings.
-// Every field is a time.Duration (TestTimingsDefaults).
-func (t Timings) withDefaults() Timings {
-	v, def := reflect.ValueOf(&t).Elem(), reflect.ValueOf(defaultTimings)
-	for i := range v.NumField() {
-		if v.Field(i).Int() <= 0 {
-			v.Field(i).Set(def.Field(i))
-		}
-	}
-	return t
-}
+func (t Timings) withDefaults() Timings { return settings.Durations(t, defaultTimings) }
