@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,24 +61,9 @@ var legacyRenderers = map[string]string{
 func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch *http.Client, used map[string]bool, log *slog.Logger) (map[string]*template, config.Errors, config.Errors) {
 	modules := map[string]*ast.Module{}
 	var errs, warns config.Errors
-	for name, src := range bundled.Files() {
-		m, err := ast.ParseModuleWithOpts("bundled/"+name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			errs = append(errs, &config.Error{File: "bundled/" + name, Msg: "internal: " + err.Error()})
-			continue
-		}
-		modules["bundled/"+name] = m
-	}
 	user := map[string]*ast.Module{}
 	texts := map[string]string{} // the user's modules: the text compiled
 	errs = append(errs, loadTemplateDir(dir, user, texts)...)
-	// overridden: bundled packages the user's replace. Whatever stands for
-	// a bundled package's Rego (a native renderer) must not be used for a
-	// template whose package, or a package it reaches, is in here.
-	overridden := overrideBundled(modules, user)
-	for pkg, file := range overridden {
-		log.Info("bundled template package replaced by rego-templates", "package", pkg, "file", file)
-	}
 	maps.Copy(modules, user)
 	pkgs := map[string]string{} // template name → package
 	owns := map[string]string{} // template name → its body or url module
@@ -105,6 +91,21 @@ func compileTemplates(ctx context.Context, cfg *config.Config, dir string, fetch
 		if used[name] {
 			want = append(want, "data."+pkg)
 		}
+	}
+	// Only the bundled packages the templates may reach are parsed: all of
+	// them were 1.7 MiB of a runner's idle memory, left in the heap by
+	// parsing modules nothing used.
+	ours := parseBundled(bundledReached(want, modules), &errs)
+	// overridden: bundled packages the user's replace. Whatever stands for
+	// a bundled package's Rego (a native renderer) must not be used for a
+	// template whose package, or a package it reaches, is in here.
+	overridden := overrideBundled(ours, user)
+	for pkg, file := range overridden {
+		log.Info("bundled template package replaced by rego-templates", "package", pkg, "file", file)
+	}
+	maps.Copy(modules, ours)
+	if len(errs) > 0 {
+		return nil, warns, errs
 	}
 	modules = withoutUnusedBundled(modules, want)
 	c := ast.NewCompiler().WithCapabilities(templateCapabilities())
@@ -251,6 +252,104 @@ func withoutUnusedBundled(modules map[string]*ast.Module, want []string) map[str
 		}
 	}
 	return keep
+}
+
+// bundledReached names the bundled files that the packages in want, and
+// the refs of the modules given, may reach: the same closure as
+// withoutUnusedBundled, taken from each file's text (bundledRefs) so that
+// files no template reaches are not parsed at all. It may name more files
+// than withoutUnusedBundled keeps, never fewer (TestBundledReachedCovers).
+func bundledReached(want []string, modules map[string]*ast.Module) map[string]string {
+	files := bundled.Files()
+	pending := slices.Clone(want)
+	for _, m := range modules {
+		pending = append(pending, refsOf(m)...)
+	}
+	pkgs := map[string]string{} // file → its package, as data.x.y
+	for name, src := range files {
+		pkgs[name] = bundledPackage(src)
+	}
+	keep := map[string]string{}
+	for len(pending) > 0 {
+		ref := pending[0]
+		pending = pending[1:]
+		for name, pkg := range pkgs {
+			if _, ok := keep[name]; ok || pkg == "" {
+				continue
+			}
+			if ref == pkg || strings.HasPrefix(ref, pkg+".") || strings.HasPrefix(pkg, ref+".") {
+				keep[name] = files[name]
+				pending = append(pending, bundledRefs(files[name])...)
+			}
+		}
+	}
+	return keep
+}
+
+// parseBundled parses the bundled files given, by module name.
+func parseBundled(files map[string]string, errs *config.Errors) map[string]*ast.Module {
+	out := map[string]*ast.Module{}
+	for name, src := range files {
+		m, err := ast.ParseModuleWithOpts("bundled/"+name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			*errs = append(*errs, &config.Error{File: "bundled/" + name, Msg: "internal: " + err.Error()})
+			continue
+		}
+		out["bundled/"+name] = m
+	}
+	return out
+}
+
+// bundledPackage is the package a bundled file declares, as data.x.y.
+func bundledPackage(src string) string {
+	for line := range strings.Lines(src) {
+		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "package "); ok {
+			return "data." + strings.TrimSpace(p)
+		}
+	}
+	return ""
+}
+
+// bundledRefs is what refsOf finds in a bundled file, read from its text:
+// every data.x.y path outside comments and strings (imports included) and
+// every string "postee.x.y".
+func bundledRefs(src string) []string {
+	ident := func(c byte) bool {
+		return c == '_' || c == '.' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	var out []string
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; {
+		case c == '#': // a comment, to the end of the line
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '`': // a raw string
+			if j := strings.IndexByte(src[i+1:], '`'); j >= 0 {
+				i += j + 1
+			}
+		case c == '"':
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if str := src[min(i+1, len(src)):min(j, len(src))]; strings.HasPrefix(str, "postee.") && !strings.ContainsAny(str, " /:\\") {
+				out = append(out, "data."+str)
+			}
+			i = j
+		case strings.HasPrefix(src[i:], "data.") && (i == 0 || !ident(src[i-1])):
+			j := i + len("data.")
+			for j < len(src) && ident(src[j]) {
+				j++
+			}
+			out = append(out, strings.TrimRight(src[i:j], "."))
+			i = j - 1
+		}
+	}
+	return out
 }
 
 // refsOf lists what a module may reach: its data references, and strings
