@@ -4,14 +4,10 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/postee-fleet/posteed/internal/benchout"
 	"github.com/postee-fleet/posteed/internal/fleetsim"
 )
 
@@ -32,35 +28,18 @@ func main() {
 	flag.IntVar(&o.Reloads, "reloads", 2, "reloads measured")
 	flag.DurationVar(&o.Heartbeat, "heartbeat", 0, "runner heartbeat interval (default: the runner's, 5s)")
 	flag.StringVar(&o.ControllerMemoryLimit, "controller-memory-limit", "", "the controllers' --memory-limit (default auto: none outside a unit; posteed-controller.service makes it 1228MiB)")
-	header := flag.Bool("header", false, "print the Markdown table's header before the row")
-	onlyHeader := flag.Bool("print-header", false, "print the Markdown table's header and exit")
-	jsonOut := flag.String("json", "", "also write the full result as JSON to this file")
+	out := benchout.Flags("posteed-fleetsim", fleetsim.TableHeader)
 	flag.Parse()
-	if *onlyHeader {
-		fmt.Println(fleetsim.TableHeader)
+	if out.HeaderOnly() {
 		return
 	}
 	o.Progress = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := benchout.Context()
 	defer stop()
 	res, err := fleetsim.Run(ctx, o)
-	if res != nil {
-		fmt.Fprint(os.Stderr, "\n"+res.Details()+"\n")
-		if *jsonOut != "" {
-			b, _ := json.MarshalIndent(res, "", "  ")
-			if werr := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); werr != nil {
-				fmt.Fprintln(os.Stderr, "posteed-fleetsim:", werr)
-			}
-		}
-		if err == nil {
-			if *header {
-				fmt.Println(fleetsim.TableHeader)
-			}
-			fmt.Println(res.Row())
-		}
+	if res == nil {
+		out.Print(nil, err)
+		return
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "posteed-fleetsim:", err)
-		os.Exit(1)
-	}
+	out.Print(res, err)
 }

@@ -8,15 +8,11 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
+	"github.com/postee-fleet/posteed/internal/benchout"
 	"github.com/postee-fleet/posteed/internal/load"
 )
 
@@ -37,33 +33,18 @@ func main() {
 	flag.IntVar(&o.ProfileSeconds, "profile-seconds", 10, "seconds of CPU profile, from the first measured post")
 	flag.StringVar(&o.Dir, "dir", "", "work directory: configs, certificates, logs, state (default: a temporary one, removed)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary work directory")
-	header := flag.Bool("header", false, "print the Markdown table's header before the row")
-	onlyHeader := flag.Bool("print-header", false, "print the Markdown table's header and exit")
-	jsonOut := flag.String("json", "", "also write the result as JSON to this file")
+	out := benchout.Flags("posteed-load", load.TableHeader)
 	flag.Parse()
-	if *onlyHeader {
-		fmt.Println(load.TableHeader)
+	if out.HeaderOnly() {
 		return
 	}
 	o.Progress = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := benchout.Context()
 	defer stop()
 	res, err := load.Run(ctx, o)
-	if res != nil && res.Posted > 0 {
-		fmt.Fprint(os.Stderr, res.Details())
-		if *jsonOut != "" {
-			b, _ := json.MarshalIndent(res, "", "  ")
-			if werr := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); werr != nil {
-				fmt.Fprintln(os.Stderr, "posteed-load:", werr)
-			}
-		}
+	if res == nil || res.Posted == 0 {
+		out.Print(nil, err)
+		return
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "posteed-load:", err)
-		os.Exit(1)
-	}
-	if *header {
-		fmt.Println(load.TableHeader)
-	}
-	fmt.Println(res.Row())
+	out.Print(res, err)
 }
