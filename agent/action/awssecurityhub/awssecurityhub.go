@@ -168,6 +168,10 @@ func payloadHash(body []byte) string {
 // retryable says whether fetching credentials may succeed later:
 // throttling, server errors and network trouble yes; refusals no.
 func retryable(err error) bool {
+	var r interface{ Retryable() bool }
+	if errors.As(err, &r) {
+		return r.Retryable()
+	}
 	var status interface{ HTTPStatusCode() int }
 	if errors.As(err, &status) {
 		code := status.HTTPStatusCode()

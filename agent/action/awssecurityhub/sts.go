@@ -166,15 +166,15 @@ func (e *stsError) Error() string {
 	return fmt.Sprintf("sts %s: %d %s: %s", e.action, e.status, e.code, e.msg)
 }
 
-// HTTPStatusCode is what retryable reads. STS answers throttling and a
-// web identity provider it could not reach with 400: those are worth a
-// retry, as the SDK's STS client retried them.
-func (e *stsError) HTTPStatusCode() int {
+// Retryable is what retryable reads: 429 and 5xx, and what STS answers
+// with 400 although it passes (throttling, an identity provider it could
+// not reach), as the SDK's STS client retried them.
+func (e *stsError) Retryable() bool {
 	switch e.code {
 	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "IDPCommunicationError":
-		return http.StatusTooManyRequests
+		return true
 	}
-	return e.status
+	return e.status == http.StatusTooManyRequests || e.status >= 500
 }
 
 // stripURL drops the *url.Error wrapper, whose text repeats the URL.
