@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/postee-fleet/posteed/agent/procfs"
 	"github.com/postee-fleet/posteed/agent/transport"
 	"github.com/postee-fleet/posteed/internal/fleettest"
 )
@@ -133,17 +131,7 @@ func cpuTime() time.Duration {
 
 // procStatusKB reads a "kB" field of /proc/self/status (0 if missing).
 func procStatusKB(field string) int {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
+	status, _ := procfs.Status(0)
+	n, _ := procfs.KiB(status[field])
+	return int(n)
 }

@@ -2,7 +2,6 @@ package fleetsim
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,11 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// clockTicks is the unit of utime and stime in /proc/PID/stat (USER_HZ,
-// 100 on every Linux this runs on).
-const clockTicks = 100
+	"github.com/postee-fleet/posteed/agent/procfs"
+)
 
 // procSample is what /proc says about a process at one moment.
 type procSample struct {
@@ -35,42 +32,17 @@ type procSample struct {
 // readProc samples pid.
 func readProc(pid int) (procSample, error) {
 	s := procSample{At: time.Now()}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	stat, err := procfs.ReadStat(pid)
 	if err != nil {
 		return s, err
 	}
-	// The command name may hold spaces: fields start after its ')'.
-	i := strings.LastIndexByte(string(stat), ')')
-	if i < 0 {
-		return s, errors.New("unreadable /proc stat")
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 13 {
-		return s, errors.New("short /proc stat")
-	}
-	// f[0] is field 3 (state): utime is field 14, stime 15.
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	s.CPU = time.Duration(ut+st) * time.Second / clockTicks
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	s.CPU = stat.CPU()
+	status, err := procfs.Status(pid)
 	if err != nil {
 		return s, err
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "VmRSS":
-			s.RSS = kib(v)
-		case "VmHWM":
-			s.HWM = kib(v)
-		case "Threads":
-			s.Threads, _ = strconv.Atoi(v)
-		}
-	}
+	s.RSS, s.HWM = kib(status["VmRSS"]), kib(status["VmHWM"])
+	s.Threads, _ = strconv.Atoi(status["Threads"])
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		s.FDs = len(fds)
 	}
@@ -87,7 +59,7 @@ func readProc(pid int) (procSample, error) {
 }
 
 func kib(v string) int64 {
-	n, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+	n, _ := procfs.KiB(v)
 	return n << 10
 }
 

@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,52 +9,37 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat.
-const clockTicks = 100
+	"github.com/postee-fleet/posteed/agent/procfs"
+)
 
 // cpuOf is pid's user + system CPU time so far (its threads included,
 // its children not).
 func cpuOf(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command may hold spaces and parentheses: fields follow the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("unreadable /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if s.Field(15) == "" {
 		return 0, errors.New("short /proc stat")
 	}
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return s.CPU(), nil
 }
 
 // statusKiB reads a kB field of /proc/PID/status (VmHWM, VmRSS).
 func statusKiB(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procfs.Status(pid)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
+	v, ok := st[field]
+	if !ok {
+		return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+	return procfs.KiB(v)
 }
 
 // loadavg is the first three fields of /proc/loadavg.
@@ -200,7 +184,7 @@ func settledCPU(pid int, limit time.Duration) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		if cur-prev <= time.Second/clockTicks { // at most one tick in 300 ms: idle
+		if cur-prev <= time.Second/procfs.UserHZ { // at most one tick in 300 ms: idle
 			return cur, nil
 		}
 		prev = cur

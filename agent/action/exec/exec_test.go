@@ -15,6 +15,7 @@ import (
 
 	"github.com/postee-fleet/posteed/agent/action"
 	"github.com/postee-fleet/posteed/agent/action/actiontest"
+	"github.com/postee-fleet/posteed/agent/procfs"
 )
 
 var msg = action.Message{Title: "Vuln found", Body: `{"image":"alpine:3.10"}`, EventID: "ev-1", Route: "r-1"}
@@ -328,12 +329,10 @@ func awaitGone(t *testing.T, pid int) {
 }
 
 func running(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s, err := procfs.ReadStat(pid)
 	if err != nil {
 		return false
 	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+	st := s.Field(3)
+	return st != "Z" && st != "X"
 }

@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/procfs"
 )
 
 // A script outlives the daemon that started it: when a runner is killed
@@ -111,22 +112,11 @@ func (r record) remove() { _ = os.RemoveAll(r.dir) }
 // procStart is a process's start time in clock ticks since boot (0 if it
 // is gone).
 func procStart(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0
 	}
-	// The command name may hold spaces and parentheses: fields count from
-	// the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	if len(fields) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(fields[19], 10, 64)
-	return n
+	return s.Uint(22)
 }
 
 // Recover implements action.Recoverer: whether the run runID, interrupted

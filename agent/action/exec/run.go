@@ -6,9 +6,10 @@ import (
 	"os"
 	osexec "os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/procfs"
 )
 
 // runGroup starts cmd, which must have Setpgid set, and waits for it. When
@@ -77,14 +78,12 @@ func groupAlive(pgid int) bool {
 // liveMember reads /proc/<pid>/stat: after the parenthesised command name
 // come the state, the parent pid and the process group.
 func liveMember(pid, pgid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := procfs.ReadStat(pid)
 	if err != nil {
 		return false
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+	if st := s.Field(3); st == "" || st == "Z" || st == "X" {
 		return false
 	}
-	return f[2] == strconv.Itoa(pgid)
+	return s.Field(5) == strconv.Itoa(pgid)
 }

@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/procfs"
 )
 
 const benchLines = 200000
@@ -95,15 +95,10 @@ func ingestOnce(b *testing.B, path string) Stats {
 
 // peakRSS reads the process's resident high-water mark in KiB (Linux).
 func peakRSS() (int64, bool) {
-	status, err := os.ReadFile("/proc/self/status")
+	status, err := procfs.Status(0)
 	if err != nil {
 		return 0, false
 	}
-	for line := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb, err == nil
-		}
-	}
-	return 0, false
+	kb, err := procfs.KiB(status["VmHWM"])
+	return kb, err == nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/procfs"
 )
 
 // Runtime implements metrics.Registry: the go_* and process_* families of
@@ -93,30 +95,21 @@ func rtValue(s rtmetrics.Sample) float64 {
 	return 0
 }
 
-// userHZ is the kernel's clock tick for /proc times, 100 on every Linux
-// port Go supports (procfs assumes the same).
-const userHZ = 100
-
 // processFamilies reads /proc/self (Linux); elsewhere it exports none.
 func processFamilies(out []family) []family {
-	stat, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
+	stat, err := procfs.ReadStat(0)
+	if err != nil || stat.Field(24) == "" {
 		return out
 	}
-	// Fields after the command, which may hold spaces: state is field 3.
-	f := strings.Fields(string(stat[strings.LastIndex(string(stat), ") ")+1:]))
-	if len(f) < 22 {
-		return out
-	}
-	field := func(n int) float64 { v, _ := strconv.ParseFloat(f[n-3], 64); return v }
+	field := func(n int) float64 { return float64(stat.Uint(n)) }
 	g, c := "gauge", "counter"
 	out = append(out,
-		value("process_cpu_seconds_total", c, "Total user and system CPU time spent in seconds.", (field(14)+field(15))/userHZ),
+		value("process_cpu_seconds_total", c, "Total user and system CPU time spent in seconds.", stat.CPU().Seconds()),
 		value("process_virtual_memory_bytes", g, "Virtual memory size in bytes.", field(23)),
 		value("process_resident_memory_bytes", g, "Resident memory size in bytes.", field(24)*float64(os.Getpagesize())),
 	)
 	if boot, ok := bootTime(); ok {
-		out = append(out, value("process_start_time_seconds", g, "Start time of the process since unix epoch in seconds.", boot+field(22)/userHZ))
+		out = append(out, value("process_start_time_seconds", g, "Start time of the process since unix epoch in seconds.", boot+field(22)/procfs.UserHZ))
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		out = append(out, value("process_open_fds", g, "Number of open file descriptors.", float64(len(fds))))
