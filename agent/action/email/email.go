@@ -1,7 +1,8 @@
-// Package email sends Postee `type: email` actions over SMTP through
-// github.com/wneessen/go-mail: AUTH PLAIN, LOGIN (which Microsoft 365
+// Package email sends Postee `type: email` actions over SMTP with the
+// standard library (net/smtp, mime): AUTH PLAIN, LOGIN (which Microsoft 365
 // wants) or XOAUTH2, a STARTTLS policy, certificate verification always
 // on, and multipart/alternative messages (text and the template's HTML).
+// It does without a mail library to keep the runner's memory small.
 package email
 
 import (

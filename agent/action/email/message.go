@@ -3,42 +3,13 @@ package email
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"html"
 	"net/mail"
 	"regexp"
 	"strings"
-	"time"
-
-	gomail "github.com/wneessen/go-mail"
 
 	"github.com/postee-fleet/posteed/agent/action"
 )
-
-// compose builds the message. Postee's email templates render HTML: such a
-// body goes out as multipart/alternative, a plain-text rendering first and
-// the HTML as the preferred part, so text-only readers and filters get
-// words rather than markup. Any other body is plain text. Parts are
-// quoted-printable so long template lines stay within SMTP's line limit.
-func compose(from string, to []string, m action.Message, now time.Time) (*gomail.Msg, error) {
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	if err := msg.From(from); err != nil {
-		return nil, fmt.Errorf("sender: %w: %w", err, errPermanent)
-	}
-	if err := msg.To(to...); err != nil {
-		return nil, fmt.Errorf("recipients: %w: %w", err, errPermanent)
-	}
-	msg.Subject(oneLine(m.Title))
-	msg.SetDateWithValue(now)
-	msg.SetMessageIDWithValue(messageID(from))
-	if !looksHTML(m.Body) {
-		msg.SetBodyString(gomail.TypeTextPlain, m.Body)
-		return msg, nil
-	}
-	msg.SetBodyString(gomail.TypeTextPlain, htmlText(m.Body))
-	msg.AddAlternativeString(gomail.TypeTextHTML, m.Body)
-	return msg, nil
-}
 
 // oneLine keeps a rendered title from injecting headers.
 func oneLine(s string) string {

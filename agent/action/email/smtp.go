@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/smtp"
 	"net/textproto"
+	"strconv"
 	"time"
-
-	mail "github.com/wneessen/go-mail"
 )
 
 // defaultTimeout bounds one delivery when the caller's context has no deadline.
@@ -29,91 +29,114 @@ type server struct {
 	starttls string // a Config.StartTLS value; "" is opportunistic
 }
 
-var authTypes = map[string]mail.SMTPAuthType{
-	"plain": mail.SMTPAuthPlain, "login": mail.SMTPAuthLogin, "xoauth2": mail.SMTPAuthXOAUTH2,
-}
-
-var tlsPolicies = map[string]mail.TLSPolicy{
-	"": mail.TLSOpportunistic, "opportunistic": mail.TLSOpportunistic, "mandatory": mail.TLSMandatory, "none": mail.NoTLS,
-}
-
-// deliver sends msg through srv. A cancelled context cuts the conversation
-// short, even one blocked on the server.
-func deliver(ctx context.Context, srv server, msg *mail.Msg) error {
-	timeout := defaultTimeout
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
+// deliver sends msg through srv before the context's deadline, else within
+// defaultTimeout. A cancelled context closes the connection, which cuts
+// short a conversation blocked on the server.
+func deliver(ctx context.Context, srv server, msg *message) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultTimeout)
 	}
-	var stop func() bool
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
-	c, err := mail.NewClient(srv.host, append(srv.options(timeout),
-		mail.WithDialContextFunc(srv.dialer(ctx, &stop)))...)
+	conn, stop, err := srv.dial(ctx, deadline)
 	if err != nil {
-		return fmt.Errorf("smtp client: %w: %w", err, errPermanent)
+		return interrupted(ctx, err)
 	}
-	return c.DialAndSendWithContext(ctx, msg)
+	defer stop()
+	return interrupted(ctx, srv.converse(conn, msg))
 }
 
-func (srv server) options(timeout time.Duration) []mail.Option {
-	policy := tlsPolicies[srv.starttls]
-	if srv.implicit {
-		policy = mail.NoTLS // the dialer speaks TLS already
+// dial connects before the deadline, with TLS from the first byte when srv
+// says so. The connection is closed when ctx is done; stop undoes that.
+func (srv server) dial(ctx context.Context, deadline time.Time) (net.Conn, func() bool, error) {
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	addr := net.JoinHostPort(srv.host, strconv.Itoa(srv.port))
+	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect %s: %w", addr, err)
 	}
-	opts := []mail.Option{
-		mail.WithPort(srv.port), mail.WithHELO(srv.helo), mail.WithTimeout(timeout),
-		mail.WithTLSPolicy(policy), mail.WithTLSConfig(srv.tlsConfig()),
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	raw.SetDeadline(deadline) // cannot fail on a fresh TCP connection
+	if !srv.implicit {
+		return raw, stop, nil
 	}
-	switch srv.auth {
-	case "":
-	case "auto":
-		opts = append(opts, mail.WithOpportunisticSMTPAuth(mail.SMTPAuthPlain, mail.SMTPAuthLogin))
-	default:
-		opts = append(opts, mail.WithSMTPAuth(authTypes[srv.auth]))
+	tc := tls.Client(raw, srv.tlsConfig())
+	if err := tc.HandshakeContext(dctx); err != nil {
+		stop()
+		raw.Close()
+		return nil, nil, fmt.Errorf("tls with %s: %w", addr, err)
 	}
-	if srv.auth != "" {
-		opts = append(opts, mail.WithUsername(srv.user), mail.WithPassword(srv.password))
-	}
-	return opts
+	return tc, stop, nil
 }
 
-// dialer connects, with TLS from the first byte when srv says so; the
-// connection is closed when ctx (the caller's, not the dial's) is done.
-func (srv server) dialer(ctx context.Context, stop *func() bool) mail.DialContextFunc {
-	return func(dctx context.Context, network, addr string) (net.Conn, error) {
-		d := &net.Dialer{}
-		var conn net.Conn
-		var err error
-		if srv.implicit {
-			conn, err = (&tls.Dialer{NetDialer: d, Config: srv.tlsConfig()}).DialContext(dctx, network, addr)
-		} else {
-			conn, err = d.DialContext(dctx, network, addr)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("connect %s: %w", addr, err)
-		}
-		*stop = context.AfterFunc(ctx, func() { conn.Close() })
-		return conn, nil
+// converse runs the SMTP conversation on conn and closes it. QUIT is sent
+// only after the server took the message: on a failure the connection may
+// be in any state, and closing it is enough.
+func (srv server) converse(conn net.Conn, msg *message) error {
+	c, err := smtp.NewClient(conn, srv.host) // closes conn on failure
+	if err != nil {
+		return fmt.Errorf("greeting: %w", err)
 	}
+	defer c.Close()
+	if err := srv.session(c, msg); err != nil {
+		return err
+	}
+	c.Quit() // the message is accepted; how the goodbye goes changes nothing
+	return nil
+}
+
+func (srv server) session(c *smtp.Client, msg *message) error {
+	if err := c.Hello(srv.helo); err != nil {
+		return fmt.Errorf("ehlo: %w", err)
+	}
+	if err := srv.secure(c); err != nil {
+		return err
+	}
+	if err := srv.authenticate(c); err != nil {
+		return err
+	}
+	return transact(c, msg)
+}
+
+// secure applies the STARTTLS policy; implicit TLS needs none.
+func (srv server) secure(c *smtp.Client) error {
+	if srv.implicit || srv.starttls == "none" {
+		return nil
+	}
+	if offered, _ := c.Extension("STARTTLS"); !offered {
+		if srv.starttls == "mandatory" {
+			return fmt.Errorf("starttls is mandatory but %s does not offer STARTTLS: %w", srv.host, errPermanent)
+		}
+		return nil
+	}
+	if err := c.StartTLS(srv.tlsConfig()); err != nil {
+		return fmt.Errorf("starttls: %w", err)
+	}
+	return nil
 }
 
 func (srv server) tlsConfig() *tls.Config {
 	return &tls.Config{ServerName: srv.host, RootCAs: srv.rootCAs, MinVersion: tls.VersionTLS12}
 }
 
+// interrupted marks err with the context's error when the context ended
+// the delivery: a cancellation is then not retried, an expired deadline is.
+func interrupted(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ctx.Err(), err)
+}
+
 var errPermanent = errors.New("permanent")
 
 // retryable says whether a failed delivery may succeed later: SMTP 4xx
-// replies and network trouble yes; 5xx replies, refused certificates and
+// replies and network trouble yes; 5xx replies, refused certificates,
 // configuration problems (no STARTTLS under a mandatory policy, no AUTH
-// offered) no.
+// offered) and cancellation no.
 func retryable(err error) bool {
-	var se *mail.SendError
-	if errors.As(err, &se) {
-		return se.IsTemp()
+	if errors.Is(err, context.Canceled) {
+		return false
 	}
 	var tpe *textproto.Error
 	if errors.As(err, &tpe) {
@@ -124,8 +147,6 @@ func retryable(err error) bool {
 	var hostErr x509.HostnameError
 	switch {
 	case errors.Is(err, errPermanent), errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr):
-		return false
-	case errors.Is(err, context.Canceled):
 		return false
 	}
 	var ne net.Error

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"io"
 	"math/big"
 	"net"
 	"net/textproto"
@@ -21,16 +22,26 @@ import (
 // smtpd is a tiny SMTP server for tests: enough of RFC 5321 for an SMTP
 // client, with optional STARTTLS and AUTH PLAIN, LOGIN and XOAUTH2.
 type smtpd struct {
-	ln       net.Listener
-	tls      *tls.Config // non-nil: offer STARTTLS
-	implicit *tls.Config // non-nil: TLS from the first byte
-	user     string      // non-empty: offer AUTH and require these
-	pass     string      // the password, or the OAuth2 token for XOAUTH2
-	mechs    []string    // AUTH mechanisms offered; default PLAIN
-	rcptCode int         // non-zero: answer RCPT with this code
+	ln        net.Listener
+	host      string         // the address to listen on; default 127.0.0.1
+	tls       *tls.Config    // non-nil: offer STARTTLS
+	implicit  *tls.Config    // non-nil: TLS from the first byte
+	user      string         // non-empty: offer AUTH and require these
+	pass      string         // the password, or the OAuth2 token for XOAUTH2
+	mechs     []string       // AUTH mechanisms offered; default PLAIN
+	rcptCode  int            // non-zero: answer RCPT with this code
+	rcptCodes map[string]int // answer RCPT for these addresses with their code
 
-	mu   sync.Mutex
-	mail []received // guarded by mu
+	// hang, when set, is a command the server never answers (on one
+	// connection only): it closes hanging, reads until the client goes,
+	// then sends hungUp what ended the read (nil when the client closed).
+	hang    string
+	hanging chan struct{}
+	hungUp  chan error
+
+	mu       sync.Mutex
+	mail     []received // guarded by mu
+	commands []string   // guarded by mu; the verbs received, in order
 }
 
 type received struct {
@@ -44,9 +55,16 @@ type received struct {
 
 func startSMTPD(t *testing.T, s *smtpd) *smtpd {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	host := s.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.hang != "" {
+		s.hanging, s.hungUp = make(chan struct{}), make(chan error, 1)
 	}
 	if s.implicit != nil {
 		ln = tls.NewListener(ln, s.implicit)
@@ -73,6 +91,25 @@ func (s *smtpd) received() []received {
 	return append([]received(nil), s.mail...)
 }
 
+func (s *smtpd) verbs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.commands...)
+}
+
+func (s *smtpd) record(verb string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commands = append(s.commands, verb)
+}
+
+// stall stops answering: it reads whatever comes until the client goes.
+func (s *smtpd) stall(c net.Conn) {
+	close(s.hanging)
+	_, err := io.Copy(io.Discard, c)
+	s.hungUp <- err
+}
+
 func (s *smtpd) serve(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -86,7 +123,13 @@ func (s *smtpd) serve(c net.Conn) {
 			return
 		}
 		verb, arg, _ := strings.Cut(line, " ")
-		switch strings.ToUpper(verb) {
+		verb = strings.ToUpper(verb)
+		s.record(verb)
+		if verb == s.hang {
+			s.stall(c)
+			return
+		}
+		switch verb {
 		case "EHLO", "HELO":
 			s.ehlo(tp, cur.tls)
 		case "STARTTLS":
@@ -186,6 +229,10 @@ func (s *smtpd) auth(tp *textproto.Conn, arg string) bool {
 		ok = user == s.user && ask("Password:") == s.pass
 	case "XOAUTH2":
 		ok = given() == "user="+s.user+"\x01auth=Bearer "+s.pass+"\x01\x01"
+		if !ok && ask(`{"status":"401","schemes":"bearer"}`) != "" {
+			tp.PrintfLine("501 5.5.2 expected an empty answer to the error challenge")
+			return false
+		}
 	}
 	if !ok {
 		tp.PrintfLine("535 5.7.8 authentication credentials invalid")
@@ -196,6 +243,10 @@ func (s *smtpd) auth(tp *textproto.Conn, arg string) bool {
 }
 
 func (s *smtpd) rcpt(tp *textproto.Conn, cur *received, arg string) {
+	if code := s.rcptCodes[addr(arg)]; code != 0 {
+		tp.PrintfLine("%d mailbox %s unavailable", code, addr(arg))
+		return
+	}
 	if s.rcptCode != 0 {
 		tp.PrintfLine("%d mailbox unavailable", s.rcptCode)
 		return
@@ -210,7 +261,8 @@ func addr(arg string) string {
 	return strings.Trim(a, "<>")
 }
 
-// selfSigned returns a server config for 127.0.0.1 and a pool trusting it.
+// selfSigned returns a server config for 127.0.0.1 and 127.0.0.2 and a
+// pool trusting it.
 func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -220,7 +272,7 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test smtp"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)}, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
