@@ -4,27 +4,53 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
-	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
-	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/postee-fleet/posteed/agent/action/httpx"
 )
+
+// credentials are AWS keys; Expires is zero for keys that do not expire.
+type credentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+	Expires         time.Time
+}
+
+func (c credentials) valid() bool { return c.AccessKeyID != "" && c.SecretAccessKey != "" }
+
+// credentialSource is one provider of the chain: keys, a process, an
+// endpoint, STS.
+type credentialSource interface {
+	Retrieve(ctx context.Context) (credentials, error)
+}
+
+// staticKeys are keys given in the environment or a profile.
+type staticKeys credentials
+
+func (k staticKeys) Retrieve(context.Context) (credentials, error) {
+	if !credentials(k).valid() {
+		return credentials{}, errors.New("no AWS access key ID or secret access key in the environment")
+	}
+	return credentials(k), nil
+}
+
+// sourceFunc is a source made of a function.
+type sourceFunc func(context.Context) (credentials, error)
+
+func (f sourceFunc) Retrieve(ctx context.Context) (credentials, error) { return f(ctx) }
+
+// refreshWindow is how long before they expire credentials are fetched
+// again, as the SDK's config loader sets it.
+const refreshWindow = 5 * time.Minute
 
 // credentials picks where credentials come from, in the AWS SDK's order:
 // keys in the environment; a web identity token in the environment (EKS
 // IAM roles for service accounts); the profile p (fromProfile). They are
 // cached and fetched again before they expire.
-func (e awsEnv) credentials(p profile, region string, c *http.Client) (aws.CredentialsProvider, error) {
-	var src aws.CredentialsProvider
+func (e awsEnv) credentials(p profile, region string, c *http.Client) (credentialSource, error) {
+	var src credentialSource
 	var err error
 	switch {
 	case e.hasKeys():
@@ -37,7 +63,7 @@ func (e awsEnv) credentials(p profile, region string, c *http.Client) (aws.Crede
 	if err != nil {
 		return nil, err
 	}
-	return aws.NewCredentialsCache(src, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute }), nil
+	return newCredentialCache(src, refreshWindow), nil
 }
 
 func (e awsEnv) hasKeys() bool {
@@ -45,9 +71,13 @@ func (e awsEnv) hasKeys() bool {
 		firstOf(e.get("AWS_SECRET_ACCESS_KEY"), e.get("AWS_SECRET_KEY")) != ""
 }
 
-func (e awsEnv) keys() aws.CredentialsProvider {
-	return credentials.NewStaticCredentialsProvider(firstOf(e.get("AWS_ACCESS_KEY_ID"), e.get("AWS_ACCESS_KEY")),
-		firstOf(e.get("AWS_SECRET_ACCESS_KEY"), e.get("AWS_SECRET_KEY")), e.get("AWS_SESSION_TOKEN"))
+func (e awsEnv) keys() credentialSource {
+	return staticKeys{AccessKeyID: firstOf(e.get("AWS_ACCESS_KEY_ID"), e.get("AWS_ACCESS_KEY")),
+		SecretAccessKey: firstOf(e.get("AWS_SECRET_ACCESS_KEY"), e.get("AWS_SECRET_KEY")), SessionToken: e.get("AWS_SESSION_TOKEN")}
+}
+
+func profileKeys(p profile) credentialSource {
+	return staticKeys{AccessKeyID: p.get("aws_access_key_id"), SecretAccessKey: p.get("aws_secret_access_key"), SessionToken: p.get("aws_session_token")}
 }
 
 // maxSourceProfiles bounds a chain of source_profile references.
@@ -59,13 +89,13 @@ const maxSourceProfiles = 8
 // endpoint (ECS, EKS Pod Identity), then the EC2 instance role. A role_arn
 // is then assumed with them. SSO profiles are not supported: they need
 // the SDK's SSO clients, and a person to log in.
-func (e awsEnv) fromProfile(p profile, region string, c *http.Client, depth int) (aws.CredentialsProvider, error) {
-	var base aws.CredentialsProvider
+func (e awsEnv) fromProfile(p profile, region string, c *http.Client, depth int) (credentialSource, error) {
+	var base credentialSource
 	var err error
 	if depth > 0 && p.get("aws_access_key_id") != "" && p.get("aws_secret_access_key") != "" {
 		// A source profile with keys ends the chain with them, its own
 		// source_profile and role_arn aside, as in the SDK.
-		return credentials.NewStaticCredentialsProvider(p.get("aws_access_key_id"), p.get("aws_secret_access_key"), p.get("aws_session_token")), nil
+		return profileKeys(p), nil
 	}
 	switch src := p.get("source_profile"); {
 	case src != "" && src != p.name:
@@ -77,19 +107,19 @@ func (e awsEnv) fromProfile(p profile, region string, c *http.Client, depth int)
 			base, err = e.fromProfile(sp, region, c, depth+1)
 		}
 	case p.get("aws_access_key_id") != "" && p.get("aws_secret_access_key") != "":
-		base = credentials.NewStaticCredentialsProvider(p.get("aws_access_key_id"), p.get("aws_secret_access_key"), p.get("aws_session_token"))
+		base = profileKeys(p)
 	case src != "":
 		return nil, fmt.Errorf("profile %q: its own source_profile, but no keys", p.name)
 	case p.get("credential_source") != "":
-		base, err = e.namedSource(p.get("credential_source"))
+		base, err = e.namedSource(p.get("credential_source"), c)
 	case p.get("web_identity_token_file") != "":
 		return e.webIdentity(p.get("web_identity_token_file"), p.get("role_arn"), p.get("role_session_name"), region, c)
 	case p.get("sso_session") != "" || p.get("sso_start_url") != "" || p.get("login_session") != "":
 		return nil, fmt.Errorf("profile %q: SSO and console sign-in profiles are not supported: give the daemon keys, a role or a credential_process", p.name)
 	case p.get("credential_process") != "":
-		base = processcreds.NewProvider(p.get("credential_process"))
+		base = processSource{profile: p.name, command: p.get("credential_process"), timeout: processTimeout}
 	default:
-		base, err = e.containerOrInstance()
+		base, err = e.containerOrInstance(c)
 	}
 	if err != nil || p.get("role_arn") == "" {
 		return base, err
@@ -98,14 +128,14 @@ func (e awsEnv) fromProfile(p profile, region string, c *http.Client, depth int)
 }
 
 // namedSource is a profile's credential_source.
-func (e awsEnv) namedSource(name string) (aws.CredentialsProvider, error) {
+func (e awsEnv) namedSource(name string, c *http.Client) (credentialSource, error) {
 	switch name {
 	case "Environment":
 		return e.keys(), nil
 	case "Ec2InstanceMetadata":
 		return e.instance(), nil
 	case "EcsContainer":
-		if p, ok, err := e.container(); ok || err != nil {
+		if p, ok, err := e.container(c); ok || err != nil {
 			return p, err
 		}
 		return nil, errors.New("credential_source EcsContainer, but neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set")
@@ -113,75 +143,31 @@ func (e awsEnv) namedSource(name string) (aws.CredentialsProvider, error) {
 	return nil, fmt.Errorf("credential_source %q: must be EcsContainer, Ec2InstanceMetadata or Environment", name)
 }
 
-func (e awsEnv) containerOrInstance() (aws.CredentialsProvider, error) {
-	if p, ok, err := e.container(); ok || err != nil {
+func (e awsEnv) containerOrInstance(c *http.Client) (credentialSource, error) {
+	if p, ok, err := e.container(c); ok || err != nil {
 		return p, err
 	}
 	return e.instance(), nil
 }
 
-// ecsEndpoint is where AWS_CONTAINER_CREDENTIALS_RELATIVE_URI points.
-const ecsEndpoint = "http://169.254.170.2"
-
-// container is the container credentials endpoint the environment names
-// (ECS task roles, EKS Pod Identity); ok is false when it names none.
-func (e awsEnv) container() (p aws.CredentialsProvider, ok bool, err error) {
-	u := e.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-	if rel := e.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); rel != "" {
-		u = ecsEndpoint + rel
-	} else if u == "" {
-		return nil, false, nil
-	} else if err := containerHostAllowed(u); err != nil {
-		return nil, true, err
-	}
-	token, tokenFile := e.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"), e.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
-	return endpointcreds.New(u, func(o *endpointcreds.Options) {
-		o.AuthorizationToken = token
-		if tokenFile != "" { // rotated: read at each fetch
-			o.AuthorizationTokenProvider = endpointcreds.TokenProviderFunc(func() (string, error) {
-				b, err := os.ReadFile(tokenFile)
-				return strings.TrimSpace(string(b)), err
-			})
-		}
-	}), true, nil
+// credentialError is a failed fetch of credentials, and whether a later
+// one may succeed (retryable reads it).
+type credentialError struct {
+	err   error
+	retry bool
 }
 
-// containerHostAllowed refuses a plain-HTTP credentials URL off this host
-// and the ECS and EKS agents' addresses, as the SDK does.
-func containerHostAllowed(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Hostname() == "" {
-		return errors.New("AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL")
-	}
-	if u.Scheme != "http" {
-		return nil
-	}
-	addrs := []string{u.Hostname()}
-	if net.ParseIP(u.Hostname()) == nil {
-		if addrs, err = net.DefaultResolver.LookupHost(context.Background(), u.Hostname()); err != nil {
-			return fmt.Errorf("AWS_CONTAINER_CREDENTIALS_FULL_URI: %w", err)
-		}
-	}
-	for _, a := range addrs {
-		ip := net.ParseIP(a)
-		if ip == nil || !ip.IsLoopback() && a != "169.254.170.2" && a != "169.254.170.23" && !ip.Equal(net.ParseIP("fd00:ec2::23")) {
-			return fmt.Errorf("AWS_CONTAINER_CREDENTIALS_FULL_URI: plain HTTP only to this host or the ECS/EKS agent, not %s", u.Hostname())
-		}
-	}
-	return nil
-}
+func (e *credentialError) Error() string   { return e.err.Error() }
+func (e *credentialError) Unwrap() error   { return e.err }
+func (e *credentialError) Retryable() bool { return e.retry }
 
-// instance is the EC2 instance role, from the instance metadata service,
-// unless AWS_EC2_METADATA_DISABLED is true.
-func (e awsEnv) instance() aws.CredentialsProvider {
-	if strings.EqualFold(e.get("AWS_EC2_METADATA_DISABLED"), "true") {
-		return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{}, errors.New("no AWS credentials: none in the environment or the profile, and AWS_EC2_METADATA_DISABLED is true")
-		})
+// fetch sends a request for credentials and returns the answer's body;
+// its error says whether to retry (network trouble, 429, 5xx) and carries
+// neither the URL nor the request's headers.
+func fetch(ctx context.Context, c *http.Client, req *http.Request) ([]byte, error) {
+	body, retry, err := httpx.Do(ctx, c, req)
+	if err != nil {
+		return nil, &credentialError{err: err, retry: retry}
 	}
-	o := imds.Options{Endpoint: e.get("AWS_EC2_METADATA_SERVICE_ENDPOINT")}
-	if strings.EqualFold(e.get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"), "IPv6") {
-		o.EndpointMode = imds.EndpointModeStateIPv6
-	}
-	return ec2rolecreds.New(func(r *ec2rolecreds.Options) { r.Client = imds.New(o) })
+	return body, nil
 }

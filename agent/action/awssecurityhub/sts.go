@@ -13,9 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // roleProvider fetches temporary credentials for a role from STS:
@@ -25,14 +22,14 @@ type roleProvider struct {
 	url       string // the STS endpoint
 	region    string
 	form      url.Values
-	tokenFile string                  // web identity: read at each fetch (it rotates)
-	base      aws.CredentialsProvider // AssumeRole
+	tokenFile string           // web identity: read at each fetch (it rotates)
+	base      credentialSource // AssumeRole
 	client    *http.Client
 }
 
-var _ aws.CredentialsProvider = (*roleProvider)(nil)
+var _ credentialSource = (*roleProvider)(nil)
 
-func (e awsEnv) webIdentity(tokenFile, role, session, region string, c *http.Client) (aws.CredentialsProvider, error) {
+func (e awsEnv) webIdentity(tokenFile, role, session, region string, c *http.Client) (credentialSource, error) {
 	if role == "" {
 		return nil, errors.New("a web identity token file needs a role ARN (AWS_ROLE_ARN or role_arn)")
 	}
@@ -40,7 +37,7 @@ func (e awsEnv) webIdentity(tokenFile, role, session, region string, c *http.Cli
 	return e.sts(region, form, c, func(p *roleProvider) { p.tokenFile = tokenFile }), nil
 }
 
-func (e awsEnv) assumeRole(base aws.CredentialsProvider, p profile, region string, c *http.Client) (aws.CredentialsProvider, error) {
+func (e awsEnv) assumeRole(base credentialSource, p profile, region string, c *http.Client) (credentialSource, error) {
 	if p.get("mfa_serial") != "" {
 		return nil, fmt.Errorf("profile %q: mfa_serial needs a code typed by a person", p.name)
 	}
@@ -54,7 +51,7 @@ func (e awsEnv) assumeRole(base aws.CredentialsProvider, p profile, region strin
 		}
 		form.Set("DurationSeconds", d)
 	}
-	return e.sts(region, form, c, func(r *roleProvider) { r.base = aws.NewCredentialsCache(base) }), nil
+	return e.sts(region, form, c, func(r *roleProvider) { r.base = newCredentialCache(base, 0) }), nil
 }
 
 func (e awsEnv) sts(region string, form url.Values, c *http.Client, with func(*roleProvider)) *roleProvider {
@@ -71,22 +68,22 @@ func sessionName(set string) string {
 }
 
 // Retrieve calls STS.
-func (p *roleProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+func (p *roleProvider) Retrieve(ctx context.Context) (credentials, error) {
 	req, err := p.request(ctx)
 	if err != nil {
-		return aws.Credentials{}, err
+		return credentials{}, err
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("sts %s: %w", p.form.Get("Action"), stripURL(err))
+		return credentials{}, fmt.Errorf("sts %s: %w", p.form.Get("Action"), stripURL(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("sts %s: %w", p.form.Get("Action"), err)
+		return credentials{}, fmt.Errorf("sts %s: %w", p.form.Get("Action"), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return aws.Credentials{}, newSTSError(p.form.Get("Action"), resp.StatusCode, body)
+		return credentials{}, newSTSError(p.form.Get("Action"), resp.StatusCode, body)
 	}
 	return parseCredentials(p.form.Get("Action"), body)
 }
@@ -116,7 +113,8 @@ func (p *roleProvider) request(ctx context.Context) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return req, v4.NewSigner().SignHTTP(ctx, creds, req, payloadHash(body), "sts", p.region, time.Now())
+	signV4(req, creds, payloadHash(body), "sts", p.region, time.Now())
+	return req, nil
 }
 
 // stsCredentials is the Credentials element of AssumeRole's and
@@ -128,23 +126,22 @@ type stsCredentials struct {
 	Expiration      time.Time
 }
 
-func parseCredentials(action string, body []byte) (aws.Credentials, error) {
+func parseCredentials(action string, body []byte) (credentials, error) {
 	var out struct {
 		Role        stsCredentials `xml:"AssumeRoleResult>Credentials"`
 		WebIdentity stsCredentials `xml:"AssumeRoleWithWebIdentityResult>Credentials"`
 	}
 	if err := xml.Unmarshal(body, &out); err != nil {
-		return aws.Credentials{}, fmt.Errorf("sts %s: unreadable answer: %w", action, err)
+		return credentials{}, fmt.Errorf("sts %s: unreadable answer: %w", action, err)
 	}
 	c := out.Role
 	if c.AccessKeyID == "" {
 		c = out.WebIdentity
 	}
 	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-		return aws.Credentials{}, fmt.Errorf("sts %s: no credentials in the answer", action)
+		return credentials{}, fmt.Errorf("sts %s: no credentials in the answer", action)
 	}
-	return aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
-		CanExpire: !c.Expiration.IsZero(), Expires: c.Expiration, Source: "STS " + action}, nil
+	return credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expires: c.Expiration}, nil
 }
 
 // stsError is an STS refusal; its status says whether to retry.

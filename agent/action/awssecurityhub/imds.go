@@ -1,0 +1,187 @@
+package awssecurityhub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/postee-fleet/posteed/agent/action/httpx"
+)
+
+const (
+	imdsIPv4Endpoint = "http://169.254.169.254"
+	imdsIPv6Endpoint = "http://[fd00:ec2::254]"
+	imdsTokenPath    = "/latest/api/token"
+	imdsRolesPath    = "/latest/meta-data/iam/security-credentials/"
+	// imdsTokenTTL is the session token's life, in seconds, as the SDK
+	// asks; a token is asked for at each fetch, hourly at most.
+	imdsTokenTTL = "300"
+	// instanceCredentialLife caps how long instance credentials are kept,
+	// as the SDK caps them, so they are fetched at least hourly.
+	instanceCredentialLife = time.Hour
+)
+
+// instanceRole fetches the EC2 instance role's credentials from the
+// instance metadata service, IMDSv2: a session token (PUT), the role's
+// name, then its credentials (GETs with the token).
+type instanceRole struct {
+	endpoint string // scheme and host: the override, or the IPv4 or IPv6 address
+	// v1 allows going on without a token when the service gives none
+	// (IMDSv1), as the SDK does unless AWS_EC2_METADATA_V1_DISABLED.
+	v1     bool
+	client *http.Client
+	now    func() time.Time
+}
+
+// instance is the EC2 instance role, unless AWS_EC2_METADATA_DISABLED is
+// true.
+func (e awsEnv) instance() credentialSource {
+	if strings.EqualFold(e.get("AWS_EC2_METADATA_DISABLED"), "true") {
+		return sourceFunc(func(context.Context) (credentials, error) {
+			return credentials{}, errors.New("no AWS credentials: none in the environment or the profile, and AWS_EC2_METADATA_DISABLED is true")
+		})
+	}
+	endpoint := imdsIPv4Endpoint
+	if strings.EqualFold(e.get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"), "IPv6") {
+		endpoint = imdsIPv6Endpoint
+	}
+	return &instanceRole{
+		endpoint: firstOf(e.get("AWS_EC2_METADATA_SERVICE_ENDPOINT"), endpoint),
+		v1:       !strings.EqualFold(e.get("AWS_EC2_METADATA_V1_DISABLED"), "true"),
+		client:   imdsClient(),
+		now:      time.Now,
+	}
+}
+
+// imdsClient fails fast off EC2, where nothing answers, as the SDK's IMDS
+// client does. Its connections to the one host are few and short-lived.
+func imdsClient() *http.Client {
+	d := &net.Dialer{Timeout: time.Second}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ResponseHeaderTimeout: 2 * time.Second,
+		MaxIdleConnsPerHost:   1,
+		IdleConnTimeout:       30 * time.Second,
+	}}
+}
+
+// Retrieve fetches the credentials of the instance's first role.
+func (r *instanceRole) Retrieve(ctx context.Context) (credentials, error) {
+	token, err := r.token(ctx)
+	if err != nil {
+		return credentials{}, fmt.Errorf("instance role: %w", err)
+	}
+	list, err := r.get(ctx, token, imdsRolesPath)
+	if err != nil {
+		return credentials{}, fmt.Errorf("instance role: no role found: %w", err)
+	}
+	role, _, _ := strings.Cut(strings.TrimSpace(string(list)), "\n")
+	if role = strings.TrimSpace(role); role == "" {
+		return credentials{}, errors.New("instance role: the instance has no role")
+	}
+	body, err := r.get(ctx, token, imdsRolesPath+url.PathEscape(role))
+	if err != nil {
+		return credentials{}, fmt.Errorf("instance role %q: %w", role, err)
+	}
+	return r.parse(role, body)
+}
+
+// token is a session token; "" when IMDSv1 is allowed and the service
+// gives none: it refuses the PUT (403, 404, 405: IMDSv1 only), or does not
+// answer it (a container whose hop limit drops the answer), the cases in
+// which the SDK goes on without one. Other refusals (400, 429, 5xx) are
+// errors, retried or not as their status says.
+func (r *instanceRole) token(ctx context.Context) (string, error) {
+	req, err := r.request(ctx, http.MethodPut, imdsTokenPath)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", imdsTokenTTL)
+	body, err := fetch(ctx, r.client, req)
+	if err == nil {
+		return string(body), nil
+	}
+	var se *httpx.StatusError
+	noToken := !errors.As(err, &se) || se.Code == http.StatusForbidden || se.Code == http.StatusNotFound || se.Code == http.StatusMethodNotAllowed
+	if !r.v1 || !noToken || ctx.Err() != nil {
+		return "", fmt.Errorf("session token: %w", err)
+	}
+	return "", nil
+}
+
+func (r *instanceRole) get(ctx context.Context, token, path string) ([]byte, error) {
+	req, err := r.request(ctx, http.MethodGet, path)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("X-Aws-Ec2-Metadata-Token", token)
+	}
+	return fetch(ctx, r.client, req)
+}
+
+// request is a request for path on the endpoint, whose own path, if any,
+// path replaces, as in the SDK.
+func (r *instanceRole) request(ctx context.Context, method, path string) (*http.Request, error) {
+	u, err := url.Parse(r.endpoint)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("AWS_EC2_METADATA_SERVICE_ENDPOINT is not a URL")
+	}
+	u.Path, u.RawPath = path, ""
+	return http.NewRequestWithContext(ctx, method, u.String(), nil)
+}
+
+// parse reads a role's credentials; they are kept an hour at most.
+func (r *instanceRole) parse(role string, body []byte) (credentials, error) {
+	var out struct {
+		Code, Message   string
+		AccessKeyID     string `json:"AccessKeyId"`
+		SecretAccessKey string
+		Token           string
+		Expiration      time.Time
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return credentials{}, fmt.Errorf("instance role %q: the answer is not JSON credentials", role)
+	}
+	if !strings.EqualFold(out.Code, "Success") {
+		return credentials{}, fmt.Errorf("instance role %q: %s: %s", role, out.Code, out.Message)
+	}
+	c := credentials{AccessKeyID: out.AccessKeyID, SecretAccessKey: out.SecretAccessKey, SessionToken: out.Token, Expires: out.Expiration}
+	if !c.valid() {
+		return credentials{}, fmt.Errorf("instance role %q: no AccessKeyId or SecretAccessKey in the answer", role)
+	}
+	if limit := r.now().Add(instanceCredentialLife); c.Expires.IsZero() || c.Expires.After(limit) {
+		c.Expires = limit
+	}
+	return c, nil
+}
+
+var _ renewPolicy = (*instanceRole)(nil)
+
+// renewAt uses credentials that expire within 15 minutes to the end, as
+// the SDK does for the instance role, rather than asking the service again
+// on every request.
+func (r *instanceRole) renewAt(c credentials, window time.Duration, now time.Time) time.Time {
+	if c.Expires.Before(now.Add(15 * time.Minute)) {
+		return c.Expires
+	}
+	return c.Expires.Add(-window)
+}
+
+// keepStale keeps the last credentials 5 to 15 minutes more when the
+// metadata service fails, as the SDK does, so that a brief outage of the
+// service does not fail every import; it is asked again after that.
+func (r *instanceRole) keepStale(prev credentials, now time.Time) (time.Time, bool) {
+	if !prev.valid() {
+		return time.Time{}, false
+	}
+	return now.Add(5*time.Minute + rand.N(10*time.Minute)), true
+}
