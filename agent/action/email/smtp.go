@@ -11,6 +11,8 @@ import (
 	"net/textproto"
 	"strconv"
 	"time"
+
+	"github.com/postee-fleet/posteed/agent/action"
 )
 
 // defaultTimeout bounds one delivery when the caller's context has no deadline.
@@ -131,9 +133,10 @@ func interrupted(ctx context.Context, err error) error {
 var errPermanent = errors.New("permanent")
 
 // retryable says whether a failed delivery may succeed later: SMTP 4xx
-// replies and network trouble yes; 5xx replies, refused certificates,
-// configuration problems (no STARTTLS under a mandatory policy, no AUTH
-// offered) and cancellation no.
+// replies yes, 5xx no; configuration problems (no STARTTLS under a
+// mandatory policy, no AUTH offered) no; otherwise as for every network
+// action (action.NetworkTransient): network trouble and a server that
+// closed the connection yes, refused certificates and cancellation no.
 func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
@@ -142,13 +145,8 @@ func retryable(err error) bool {
 	if errors.As(err, &tpe) {
 		return tpe.Code >= 400 && tpe.Code < 500
 	}
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	switch {
-	case errors.Is(err, errPermanent), errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr):
+	if errors.Is(err, errPermanent) {
 		return false
 	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+	return action.NetworkTransient(err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -85,7 +86,11 @@ func TestDeliverCancelClosesBlockedConnection(t *testing.T) {
 }
 
 // The context's deadline bounds the delivery; running out of time is worth
-// a retry.
+// a retry. Two timers race at the deadline: the context's, which closes
+// the connection and marks the error with context.DeadlineExceeded, and
+// the connection's own, which fails the read with os.ErrDeadlineExceeded.
+// Either proves the deadline ended the delivery; any other network error
+// does not.
 func TestDeliverDeadline(t *testing.T) {
 	srv := startSMTPD(t, &smtpd{hang: "DATA"})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -94,7 +99,55 @@ func TestDeliverDeadline(t *testing.T) {
 	if err == nil || !retryable(err) {
 		t.Fatalf("deliver = %v; want a retryable timeout", err)
 	}
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("deliver = %v; want it ended by the deadline", err)
+	}
 	awaitHangUp(t, srv)
+}
+
+// A server that closes the connection, at whatever stage, may be
+// restarting or shedding load: the delivery is retried, not dropped.
+func TestDeliverDroppedConnectionIsRetried(t *testing.T) {
+	cfg, pool := selfSigned(t)
+	tests := []struct {
+		name, wantStage string
+		srv             *smtpd
+	}{
+		{"greeting", "greeting: ", &smtpd{drop: "greeting"}},
+		{"implicit tls handshake", "tls with ", &smtpd{implicit: cfg, drop: "handshake"}},
+		{"ehlo", "ehlo: ", &smtpd{drop: "EHLO"}},
+		{"starttls handshake", "starttls: ", &smtpd{tls: cfg, drop: "handshake"}},
+		{"auth", "auth: ", &smtpd{tls: cfg, user: "u@example.com", pass: "sekret-pw", drop: "AUTH"}},
+		{"mail", "mail from: ", &smtpd{drop: "MAIL"}},
+		{"rcpt", "rcpt to ", &smtpd{drop: "RCPT"}},
+		{"data", "data: ", &smtpd{drop: "DATA"}},
+		// The server read the whole message and may have queued it: the
+		// retry may deliver it twice. Delivery is at least once, and a
+		// duplicate alert beats a lost one (RFC 1047).
+		{"after the message, before the reply", "data: ", &smtpd{drop: "message"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSMTPD(t, tt.srv)
+			to := relayTo(srv)
+			to.rootCAs, to.implicit = pool, tt.srv.implicit != nil
+			if tt.srv.user != "" {
+				to.auth, to.user, to.password = "auto", tt.srv.user, tt.srv.pass
+			}
+			err := awaitDeliver(t, context.Background(), to, testMessage(t, "x@example.org"))
+			if err == nil || !retryable(err) || !strings.HasPrefix(err.Error(), tt.wantStage) {
+				t.Fatalf("deliver = %v (retryable %v); want a retryable error from %q", err, retryable(err), tt.wantStage)
+			}
+			noSecret(t, err, "sekret-pw")
+			queued := 0
+			if tt.srv.drop == "message" {
+				queued = 1
+			}
+			if n := len(srv.received()); n != queued {
+				t.Fatalf("the server queued %d messages, want %d", n, queued)
+			}
+		})
+	}
 }
 
 func TestDeliverMandatorySTARTTLSNotOffered(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -39,6 +40,14 @@ type smtpd struct {
 	hanging chan struct{}
 	hungUp  chan error
 
+	// drop, when set, is where the server closes the connection without a
+	// word: "greeting" before it, "handshake" on reading the ClientHello
+	// (implicit TLS or STARTTLS), "message" after reading and queueing the
+	// message but before the reply, else on receiving this verb. It reads
+	// all the client sent first, so the client sees a FIN and io.EOF, not
+	// a reset.
+	drop string
+
 	mu       sync.Mutex
 	mail     []received // guarded by mu
 	commands []string   // guarded by mu; the verbs received, in order
@@ -65,6 +74,9 @@ func startSMTPD(t *testing.T, s *smtpd) *smtpd {
 	}
 	if s.hang != "" {
 		s.hanging, s.hungUp = make(chan struct{}), make(chan error, 1)
+	}
+	if s.drop == "handshake" {
+		s.tls, s.implicit = cutHandshake(s.tls), cutHandshake(s.implicit)
 	}
 	if s.implicit != nil {
 		ln = tls.NewListener(ln, s.implicit)
@@ -116,6 +128,9 @@ func (s *smtpd) serve(c net.Conn) {
 	tp := textproto.NewConn(c)
 	var cur received
 	_, cur.tls = c.(*tls.Conn)
+	if s.drop == "greeting" {
+		return
+	}
 	tp.PrintfLine("220 localhost ESMTP test")
 	for {
 		line, err := tp.ReadLine()
@@ -127,6 +142,9 @@ func (s *smtpd) serve(c net.Conn) {
 		s.record(verb)
 		if verb == s.hang {
 			s.stall(c)
+			return
+		}
+		if verb == s.drop {
 			return
 		}
 		switch verb {
@@ -159,6 +177,9 @@ func (s *smtpd) serve(c net.Conn) {
 			s.mu.Lock()
 			s.mail = append(s.mail, cur)
 			s.mu.Unlock()
+			if s.drop == "message" {
+				return
+			}
 			tp.PrintfLine("250 queued")
 		case "QUIT":
 			tp.PrintfLine("221 bye")
@@ -259,6 +280,20 @@ func addr(arg string) string {
 	_, a, _ := strings.Cut(arg, ":")
 	a, _, _ = strings.Cut(strings.TrimSpace(a), " ")
 	return strings.Trim(a, "<>")
+}
+
+// cutHandshake returns cfg for a server that closes the connection once it
+// has read the ClientHello, before it answers.
+func cutHandshake(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		return nil
+	}
+	cut := cfg.Clone()
+	cut.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		hello.Conn.Close()
+		return nil, errors.New("test server dropped the handshake")
+	}
+	return cut
 }
 
 // selfSigned returns a server config for 127.0.0.1 and 127.0.0.2 and a

@@ -27,7 +27,10 @@ func transact(c *smtp.Client, msg *message) error {
 	if _, err := w.Write(msg.data); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	if err := w.Close(); err != nil { // the reply to the final dot
+	// The reply to the final dot. Without one, the server may still have
+	// taken the message (RFC 1047): the error stays retryable, since
+	// delivery is at least once and a duplicate beats a lost alert.
+	if err := w.Close(); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
 	return nil
