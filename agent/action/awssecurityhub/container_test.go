@@ -75,7 +75,7 @@ func TestContainerCredentials(t *testing.T) {
 		return map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": srv.URL + "/v2/credentials/abc",
 			"AWS_CONTAINER_AUTHORIZATION_TOKEN": "from-env", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile}[k]
 	}}
-	src, ok, err := env.container(httpx.NewClient(5*time.Second, false))
+	src, ok, err := env.container(5 * time.Second)
 	if err != nil || !ok {
 		t.Fatalf("container() = %v, %v", ok, err)
 	}
@@ -151,7 +151,8 @@ func TestContainerCredentialsMatchSDK(t *testing.T) {
 }
 
 // Plain HTTP goes only to this host and the ECS and EKS agents; HTTPS
-// anywhere; RELATIVE_URI to the ECS agent, over FULL_URI.
+// anywhere; RELATIVE_URI to the ECS agent, over FULL_URI, and never to
+// another host whatever it holds.
 func TestContainerEndpoints(t *testing.T) {
 	for _, tt := range []struct {
 		full, relative string
@@ -168,23 +169,59 @@ func TestContainerEndpoints(t *testing.T) {
 		{full: "http://169.254.169.254/creds"},
 		{full: "not a url"},
 		{full: "http://192.0.2.1/creds", relative: "/v2/credentials/rel", wantURL: "http://169.254.170.2/v2/credentials/rel"},
+		{relative: "/v2/credentials/rel?a=b", wantURL: "http://169.254.170.2/v2/credentials/rel?a=b"},
+		{relative: "/a%2Fb", wantURL: "http://169.254.170.2/a%2Fb"},
+		{relative: "/x@y", wantURL: "http://169.254.170.2/x@y"},
+		{relative: "/x?@evil.example/", wantURL: "http://169.254.170.2/x?@evil.example/"},
+		{relative: "@evil.example/x"},
+		{relative: "evil.example/x"},
+		{relative: ":80@evil.example/x"},
+		{relative: "//evil.example/x"},
+		{relative: "/x#@evil.example/"},
+		{relative: "/x\r\nHost: evil.example"},
+		{relative: "/x y"},
+		{relative: "/%zz"},
 	} {
 		env := awsEnv{getenv: func(k string) string {
 			return map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": tt.full, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": tt.relative}[k]
 		}}
-		src, ok, err := env.container(http.DefaultClient)
+		src, ok, err := env.container(0)
 		if !ok {
-			t.Errorf("%s: not taken as a container endpoint", tt.full)
+			t.Errorf("%q %q: not taken as a container endpoint", tt.full, tt.relative)
 			continue
 		}
 		if tt.wantURL == "" {
 			if err == nil {
-				t.Errorf("%s: allowed", tt.full)
+				t.Errorf("%q %q: allowed, %s", tt.full, tt.relative, src.(*containerSource).url)
+			} else if tt.relative != "" && (!strings.Contains(err.Error(), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || strings.Contains(err.Error(), "evil")) {
+				t.Errorf("%q: error %q should name the variable, not quote it", tt.relative, err)
 			}
 			continue
 		}
 		if err != nil || src.(*containerSource).url != tt.wantURL {
-			t.Errorf("%s %s: %v, %v; want %s", tt.full, tt.relative, src, err, tt.wantURL)
+			t.Errorf("%q %q: %v, %v; want %s", tt.full, tt.relative, src, err, tt.wantURL)
+			continue
 		}
+		if req, err := http.NewRequest(http.MethodGet, src.(*containerSource).url, nil); err != nil || tt.relative != "" && req.URL.Host != ecsHost {
+			t.Errorf("%q: request %v, %v; want it for %s", tt.relative, req.URL, err, ecsHost)
+		}
+	}
+}
+
+// A FULL_URI host name is looked up once, at New, which must not hang on
+// DNS: the lookup has a deadline.
+func TestContainerHostLookupIsBounded(t *testing.T) {
+	start := time.Now()
+	var deadline time.Time
+	var bounded bool
+	lookup := func(ctx context.Context, host string) ([]string, error) {
+		deadline, bounded = ctx.Deadline()
+		return []string{"127.0.0.1"}, nil
+	}
+	if err := containerHostAllowed("http://creds.internal/x", lookup); err != nil {
+		t.Fatal(err)
+	}
+	if !bounded || deadline.After(time.Now().Add(resolveTimeout)) || deadline.Before(start) {
+		t.Errorf("lookup deadline %v (set %v), want within %v", deadline, bounded, resolveTimeout)
 	}
 }

@@ -2,13 +2,15 @@ package awssecurityhub
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
 
 // credentialCache keeps a source's credentials until window before they
 // expire. One fetch runs at a time, whoever asks meanwhile waits for it;
-// a failed fetch is not kept, the next call tries again.
+// a failed fetch is not kept, the next call tries again. Credentials past
+// their expiry are never handed out.
 type credentialCache struct {
 	src    credentialSource
 	window time.Duration
@@ -18,13 +20,17 @@ type credentialCache struct {
 	cur     credentials   // guarded by mu: the last fetched, if valid
 	renew   time.Time     // guarded by mu: when to fetch cur again; zero: never
 	pending *pendingFetch // guarded by mu: nil when none runs
+	// failing is when fetches began to fail, zero when the last one
+	// succeeded: a stale path's failures are not forgotten. Guarded by mu.
+	failing time.Time
 }
 
 // pendingFetch is the fetch under way; done is closed when it ends.
 type pendingFetch struct {
-	done  chan struct{}
-	creds credentials
-	err   error
+	done    chan struct{}
+	waiters int // guarded by the cache's mu: the callers that asked for it
+	creds   credentials
+	err     error
 }
 
 // renewPolicy is a source whose credentials the cache handles its own way
@@ -32,8 +38,12 @@ type pendingFetch struct {
 type renewPolicy interface {
 	// renewAt is when to fetch c again.
 	renewAt(c credentials, window time.Duration, now time.Time) time.Time
-	// keepStale says until when to use prev after a failed fetch, if at all.
+	// keepStale says until when to use prev after a failed fetch, if at
+	// all; never past prev's expiry.
 	keepStale(prev credentials, now time.Time) (until time.Time, ok bool)
+	// outage is the error once prev has expired and fetches have failed
+	// since since, the last with err.
+	outage(since time.Time, err error) error
 }
 
 func newCredentialCache(src credentialSource, window time.Duration) *credentialCache {
@@ -56,6 +66,7 @@ func (c *credentialCache) Retrieve(ctx context.Context) (credentials, error) {
 		c.pending = f
 		go c.fetch(context.WithoutCancel(ctx), f)
 	}
+	f.waiters++
 	c.mu.Unlock()
 	select {
 	case <-f.done:
@@ -67,7 +78,14 @@ func (c *credentialCache) Retrieve(ctx context.Context) (credentials, error) {
 
 // fresh says whether cur may be used now. Called with mu held.
 func (c *credentialCache) fresh() bool {
-	return c.cur.valid() && (c.renew.IsZero() || c.now().Before(c.renew))
+	now := c.now()
+	return c.cur.valid() && (c.renew.IsZero() || now.Before(c.renew)) && !expired(c.cur, now)
+}
+
+// expired says whether creds may no longer be used: a service refuses
+// them, and as a refusal (403), which is not retried.
+func expired(creds credentials, now time.Time) bool {
+	return !creds.Expires.IsZero() && !now.Before(creds.Expires)
 }
 
 func (c *credentialCache) fetch(ctx context.Context, f *pendingFetch) {
@@ -75,18 +93,36 @@ func (c *credentialCache) fetch(ctx context.Context, f *pendingFetch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	policy, custom := c.src.(renewPolicy)
-	switch {
-	case err == nil:
+	if err == nil && expired(creds, now) {
+		err = &credentialError{err: fmt.Errorf("the credentials fetched expired at %s", creds.Expires.UTC().Format(time.RFC3339)), retry: true}
+	}
+	if err == nil {
 		c.cur, c.renew = creds, c.renewAt(creds, now)
-	case custom:
-		if until, ok := policy.keepStale(c.cur, now); ok {
-			creds, err, c.renew = c.cur, nil, until
-		}
+		c.failing = time.Time{}
+	} else if policy, ok := c.src.(renewPolicy); ok {
+		creds, err = c.failed(policy, err, now)
 	}
 	f.creds, f.err = creds, err
 	c.pending = nil
 	close(f.done)
+}
+
+// failed is what a source with its own policy gives after a failed fetch:
+// the last credentials while they are valid and the policy keeps them;
+// once they have expired, the outage as an error that is retried, so that
+// the action keeps what it had to send. Called with mu held.
+func (c *credentialCache) failed(policy renewPolicy, err error, now time.Time) (credentials, error) {
+	if c.failing.IsZero() {
+		c.failing = now
+	}
+	if !c.cur.valid() {
+		return credentials{}, err // never had any: not an outage
+	}
+	if until, ok := policy.keepStale(c.cur, now); ok && !expired(c.cur, now) {
+		c.renew = until
+		return c.cur, nil
+	}
+	return credentials{}, policy.outage(c.failing, err)
 }
 
 // renewAt is when to fetch creds again: window before they expire, never

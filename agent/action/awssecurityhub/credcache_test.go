@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,8 +39,9 @@ type countingSource struct {
 	gate  chan struct{}
 	calls atomic.Int32
 
-	mu  sync.Mutex
-	err error // guarded by mu
+	mu   sync.Mutex
+	err  error  // guarded by mu
+	last string // guarded by mu: the last key given
 }
 
 func (s *countingSource) Retrieve(context.Context) (credentials, error) {
@@ -52,11 +54,18 @@ func (s *countingSource) Retrieve(context.Context) (credentials, error) {
 	if s.err != nil {
 		return credentials{}, s.err
 	}
-	c := credentials{AccessKeyID: fmt.Sprintf("KEY%d", n), SecretAccessKey: "s"}
-	if s.life > 0 {
+	s.last = fmt.Sprintf("KEY%d", n)
+	c := credentials{AccessKeyID: s.last, SecretAccessKey: "s"}
+	if s.life != 0 {
 		c.Expires = s.clock.now().Add(s.life)
 	}
 	return c, nil
+}
+
+func (s *countingSource) lastKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 func (s *countingSource) fail(err error) {
@@ -102,7 +111,9 @@ func TestCacheRefreshesBeforeExpiry(t *testing.T) {
 	}
 }
 
-// Callers arriving while a fetch runs wait for it: one fetch for all.
+// Callers arriving while a fetch runs wait for it: one fetch for all. The
+// fetch is released only once all of them wait for it, so none is served
+// from the cache after it.
 func TestCacheOneFetchAtATime(t *testing.T) {
 	clk := newClock()
 	src := &countingSource{clock: clk, life: time.Hour, gate: make(chan struct{})}
@@ -119,7 +130,13 @@ func TestCacheOneFetchAtATime(t *testing.T) {
 			errs <- err
 		})
 	}
-	waitFor(t, func() bool { return src.calls.Load() == 1 })
+	waitFor(t, func() bool {
+		if !c.mu.TryLock() {
+			return false // a cache holding its lock through a fetch never gets there
+		}
+		defer c.mu.Unlock()
+		return c.pending != nil && c.pending.waiters == callers
+	})
 	close(src.gate)
 	wg.Wait()
 	close(errs)
@@ -171,26 +188,62 @@ func TestCacheCallerGivesUp(t *testing.T) {
 	}
 }
 
-// The instance role's credentials: used to the end when they expire within
-// 15 minutes, and kept 5 to 15 minutes more when the service fails.
+// The instance role's credentials are used to the end when they expire
+// within 15 minutes; but not past it, even when the service fails then.
 func TestCacheInstanceRolePolicy(t *testing.T) {
 	clk := newClock()
 	src := &staleSource{countingSource: countingSource{clock: clk, life: 10 * time.Minute}}
 	c := testCache(src, clk)
 	wantKey(t, c, "KEY1")
-	clk.advance(9 * time.Minute) // inside the 5-minute window, but used to the end
+	clk.advance(9*time.Minute + 59*time.Second) // inside the 5-minute window, but used to the end
 	wantKey(t, c, "KEY1")
-	clk.advance(time.Minute)
-	src.fail(errors.New("imds down"))
-	wantKey(t, c, "KEY1") // stale, kept
-	clk.advance(4 * time.Minute)
-	wantKey(t, c, "KEY1")
-	if n := src.calls.Load(); n != 2 {
-		t.Fatalf("%d fetches, want 2", n)
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1", n)
 	}
-	clk.advance(11 * time.Minute)
+	clk.advance(time.Second)
+	src.fail(errors.New("imds down"))
+	if got, err := c.Retrieve(context.Background()); err == nil || !retryable(err) {
+		t.Fatalf("expired keys, service down: Retrieve = %q, %v; want an error, retried", got.AccessKeyID, err)
+	}
 	src.fail(nil)
 	wantKey(t, c, "KEY3")
+}
+
+// When the service fails, the instance role's last credentials are kept
+// while they are valid; once they have expired, the error says since when
+// the service has failed and why, and is retried, whatever the failure.
+func TestCacheInstanceRoleOutage(t *testing.T) {
+	clk := newClock()
+	src := &staleSource{countingSource: countingSource{clock: clk, life: time.Hour}}
+	c := testCache(src, clk)
+	wantKey(t, c, "KEY1")
+	down := errors.New("imds down")
+	for range 2 { // the second outage is dated afresh
+		clk.advance(55 * time.Minute)
+		since := clk.now()
+		src.fail(down)
+		wantKey(t, c, src.lastKey()) // stale, still valid: kept
+		clk.advance(4*time.Minute + 59*time.Second)
+		wantKey(t, c, src.lastKey())
+		clk.advance(time.Second)
+		_, err := c.Retrieve(context.Background())
+		want := "instance metadata unreachable since " + since.Format(time.RFC3339) + ": imds down"
+		if err == nil || err.Error() != want || !errors.Is(err, down) || !retryable(err) {
+			t.Fatalf("expired keys: %v (retry %v); want %q, retried", err, retryable(err), want)
+		}
+		src.fail(nil)
+		wantKey(t, c, fmt.Sprintf("KEY%d", src.calls.Load()+1))
+	}
+}
+
+// Credentials that have expired when fetched are not handed out either.
+func TestCacheRefusesExpiredOnArrival(t *testing.T) {
+	clk := newClock()
+	src := &countingSource{clock: clk, life: -time.Second}
+	_, err := testCache(src, clk).Retrieve(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "expired at 2024-05-01T09:59:59Z") || !retryable(err) {
+		t.Fatalf("Retrieve error %v (retry %v); want expired, retried", err, retryable(err))
+	}
 }
 
 // staleSource has the instance role's policy.

@@ -135,7 +135,7 @@ func (e awsEnv) namedSource(name string, c *http.Client) (credentialSource, erro
 	case "Ec2InstanceMetadata":
 		return e.instance(), nil
 	case "EcsContainer":
-		if p, ok, err := e.container(c); ok || err != nil {
+		if p, ok, err := e.container(c.Timeout); ok || err != nil {
 			return p, err
 		}
 		return nil, errors.New("credential_source EcsContainer, but neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set")
@@ -144,7 +144,7 @@ func (e awsEnv) namedSource(name string, c *http.Client) (credentialSource, erro
 }
 
 func (e awsEnv) containerOrInstance(c *http.Client) (credentialSource, error) {
-	if p, ok, err := e.container(c); ok || err != nil {
+	if p, ok, err := e.container(c.Timeout); ok || err != nil {
 		return p, err
 	}
 	return e.instance(), nil

@@ -20,8 +20,10 @@ const (
 	imdsIPv6Endpoint = "http://[fd00:ec2::254]"
 	imdsTokenPath    = "/latest/api/token"
 	imdsRolesPath    = "/latest/meta-data/iam/security-credentials/"
-	// imdsTokenTTL is the session token's life, in seconds, as the SDK
-	// asks; a token is asked for at each fetch, hourly at most.
+	// imdsTokenTTL is the session token's life, in seconds. The SDK asks
+	// for 21600 (6 hours) and keeps its token; we ask for one at each
+	// fetch (hourly at most) and use it only for the two GETs that follow,
+	// so 5 minutes is plenty, and a token that leaks is soon worthless.
 	imdsTokenTTL = "300"
 	// instanceCredentialLife caps how long instance credentials are kept,
 	// as the SDK caps them, so they are fetched at least hourly.
@@ -62,10 +64,12 @@ func (e awsEnv) instance() credentialSource {
 
 // imdsClient fails fast off EC2, where nothing answers, as the SDK's IMDS
 // client does. Its connections to the one host are few and short-lived.
+// It never uses a proxy: a proxy would see the session token and the
+// credentials, and the service is link-local, for this instance only.
 func imdsClient() *http.Client {
 	d := &net.Dialer{Timeout: time.Second}
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 nil,
 		DialContext:           d.DialContext,
 		ResponseHeaderTimeout: 2 * time.Second,
 		MaxIdleConnsPerHost:   1,
@@ -87,7 +91,7 @@ func (r *instanceRole) Retrieve(ctx context.Context) (credentials, error) {
 	if role = strings.TrimSpace(role); role == "" {
 		return credentials{}, errors.New("instance role: the instance has no role")
 	}
-	body, err := r.get(ctx, token, imdsRolesPath+url.PathEscape(role))
+	body, err := r.get(ctx, token, imdsRolesPath+role) // request escapes it
 	if err != nil {
 		return credentials{}, fmt.Errorf("instance role %q: %w", role, err)
 	}
@@ -99,6 +103,12 @@ func (r *instanceRole) Retrieve(ctx context.Context) (credentials, error) {
 // answer it (a container whose hop limit drops the answer), the cases in
 // which the SDK goes on without one. Other refusals (400, 429, 5xx) are
 // errors, retried or not as their status says.
+//
+// An empty token in a 200 is an error, retried, even when IMDSv1 is
+// allowed: the service said it speaks IMDSv2 and then failed to, which is
+// trouble on its side (or something else answering on its address), not
+// the IMDSv1-only refusal the fallback is for. Going on without a token
+// then would send the GETs unauthenticated to whatever answered.
 func (r *instanceRole) token(ctx context.Context) (string, error) {
 	req, err := r.request(ctx, http.MethodPut, imdsTokenPath)
 	if err != nil {
@@ -106,6 +116,9 @@ func (r *instanceRole) token(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", imdsTokenTTL)
 	body, err := fetch(ctx, r.client, req)
+	if err == nil && strings.TrimSpace(string(body)) == "" {
+		return "", &credentialError{err: errors.New("session token: the service answered with an empty token"), retry: true}
+	}
 	if err == nil {
 		return string(body), nil
 	}
@@ -128,8 +141,8 @@ func (r *instanceRole) get(ctx context.Context, token, path string) ([]byte, err
 	return fetch(ctx, r.client, req)
 }
 
-// request is a request for path on the endpoint, whose own path, if any,
-// path replaces, as in the SDK.
+// request is a request for path (unescaped: a role's name as it is) on the
+// endpoint, whose own path, if any, path replaces, as in the SDK.
 func (r *instanceRole) request(ctx context.Context, method, path string) (*http.Request, error) {
 	u, err := url.Parse(r.endpoint)
 	if err != nil || u.Host == "" {
@@ -178,10 +191,22 @@ func (r *instanceRole) renewAt(c credentials, window time.Duration, now time.Tim
 
 // keepStale keeps the last credentials 5 to 15 minutes more when the
 // metadata service fails, as the SDK does, so that a brief outage of the
-// service does not fail every import; it is asked again after that.
+// service does not fail every import; it is asked again after that. Unlike
+// the SDK, never past their expiry: Security Hub refuses expired
+// credentials with a 403, which would drop the findings.
 func (r *instanceRole) keepStale(prev credentials, now time.Time) (time.Time, bool) {
-	if !prev.valid() {
+	if !prev.valid() || expired(prev, now) {
 		return time.Time{}, false
 	}
-	return now.Add(5*time.Minute + rand.N(10*time.Minute)), true
+	until := now.Add(5*time.Minute + rand.N(10*time.Minute))
+	if !prev.Expires.IsZero() && prev.Expires.Before(until) {
+		until = prev.Expires
+	}
+	return until, true
+}
+
+// outage says since when the role's credentials could not be fetched
+// again, and why; retried, since the service may come back.
+func (r *instanceRole) outage(since time.Time, err error) error {
+	return &credentialError{err: fmt.Errorf("instance metadata unreachable since %s: %w", since.UTC().Format(time.RFC3339), err), retry: true}
 }

@@ -23,13 +23,14 @@ const instanceSecret = "instance-secret-key"
 // carry the token (or none, when v1 is allowed).
 type fakeIMDS struct {
 	tokenStatus int  // non-zero: the PUT answers with this
+	emptyToken  bool // the PUT answers 200 with no token
 	v1          bool // GETs without a token are answered
 	role        string
 	code        string // the credentials' Code (default Success)
 	expires     time.Time
 
 	mu       sync.Mutex
-	requests []string // guarded by mu: "METHOD path token"
+	requests []string // guarded by mu: "METHOD escaped-path token"
 }
 
 const imdsToken = "AQAEAtokentoken=="
@@ -37,7 +38,7 @@ const imdsToken = "AQAEAtokentoken=="
 func (m *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token := r.Header.Get("X-Aws-Ec2-Metadata-Token")
 	m.mu.Lock()
-	m.requests = append(m.requests, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+token))
+	m.requests = append(m.requests, strings.TrimSpace(r.Method+" "+r.URL.EscapedPath()+" "+token))
 	m.mu.Unlock()
 	if r.Method == http.MethodPut && r.URL.Path == imdsTokenPath {
 		m.serveToken(w, r)
@@ -68,6 +69,8 @@ func (m *fakeIMDS) serveToken(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case m.tokenStatus != 0:
 		http.Error(w, "", m.tokenStatus)
+	case m.emptyToken:
+		w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", ttl)
 	case ttl == "":
 		http.Error(w, "", http.StatusBadRequest)
 	default:
@@ -103,6 +106,42 @@ func TestInstanceRole(t *testing.T) {
 	want := []string{"PUT " + imdsTokenPath, "GET " + imdsRolesPath + " " + imdsToken, "GET " + imdsRolesPath + "hub-role " + imdsToken}
 	if got := m.seen(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A role's name is escaped once, as a path: IAM allows +=,.@_- in it.
+func TestInstanceRoleNameEscapedOnce(t *testing.T) {
+	for _, tt := range []struct{ role, escaped string }{
+		{"a,b+c=d@e_f-g.h", "a,b+c=d@e_f-g.h"},
+		{"a b?c%d", "a%20b%3Fc%25d"},
+	} {
+		m := &fakeIMDS{role: tt.role, expires: time.Now().Add(time.Hour)}
+		srv := httptest.NewServer(m)
+		got, err := instanceEnv(srv, nil).instance().Retrieve(context.Background())
+		srv.Close()
+		if err != nil || got.AccessKeyID != "ASIAINSTANCE" {
+			t.Errorf("role %q: Retrieve = %+v, %v", tt.role, got, err)
+		}
+		if seen := m.seen(); len(seen) != 3 || seen[2] != "GET "+imdsRolesPath+tt.escaped+" "+imdsToken {
+			t.Errorf("role %q: requests %q, want the last for %s", tt.role, seen, imdsRolesPath+tt.escaped)
+		}
+	}
+}
+
+// An empty token in a 200 is the service's trouble, retried; no GET goes
+// out without a token, whether IMDSv1 is allowed or not.
+func TestInstanceRoleEmptyToken(t *testing.T) {
+	for _, v1Disabled := range []string{"", "true"} {
+		m := &fakeIMDS{role: "r", emptyToken: true, v1: true, expires: time.Now().Add(time.Hour)}
+		srv := httptest.NewServer(m)
+		_, err := instanceEnv(srv, map[string]string{"AWS_EC2_METADATA_V1_DISABLED": v1Disabled}).instance().Retrieve(context.Background())
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), "empty token") || !retryable(err) {
+			t.Errorf("V1_DISABLED=%q: Retrieve error %v (retry %v); want a retried empty token", v1Disabled, err, retryable(err))
+		}
+		if seen := m.seen(); len(seen) != 1 {
+			t.Errorf("V1_DISABLED=%q: requests %q; want the PUT only", v1Disabled, seen)
+		}
 	}
 }
 
@@ -191,9 +230,10 @@ func TestInstanceEndpoint(t *testing.T) {
 	}
 }
 
-// The SDK's provider, against the same service, gets the same credentials.
+// The SDK's provider, against the same service, gets the same credentials,
+// asking for a role named with IAM's punctuation the same way.
 func TestInstanceRoleMatchesSDK(t *testing.T) {
-	m := &fakeIMDS{role: "hub-role", expires: time.Now().Add(20 * time.Minute).Truncate(time.Second)}
+	m := &fakeIMDS{role: "a,b+c=d@e_f-g.h", expires: time.Now().Add(20 * time.Minute).Truncate(time.Second)}
 	srv := httptest.NewServer(m)
 	defer srv.Close()
 	ours, err := instanceEnv(srv, nil).instance().Retrieve(context.Background())

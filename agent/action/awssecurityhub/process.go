@@ -29,7 +29,8 @@ type processSource struct {
 }
 
 // Retrieve runs the command. Errors name the profile and the program, not
-// its arguments (they may hold a secret), and never quote its output.
+// its arguments or the variables set before it (they may hold a secret),
+// and never quote its output, stdout or stderr.
 func (p processSource) Retrieve(ctx context.Context) (credentials, error) {
 	out, err := p.run(ctx)
 	if err == nil {
@@ -38,14 +39,17 @@ func (p processSource) Retrieve(ctx context.Context) (credentials, error) {
 			return c, nil
 		}
 	}
-	return credentials{}, fmt.Errorf("profile %q: credential_process %q: %w", p.profile, program(p.command), err)
+	if name := program(p.command); name != "" {
+		return credentials{}, fmt.Errorf("profile %q: credential_process %q: %w", p.profile, name, err)
+	}
+	return credentials{}, fmt.Errorf("profile %q: credential_process: %w", p.profile, err)
 }
 
 func (p processSource) run(ctx context.Context) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", p.command)
-	stdout, stderr := &cappedBuffer{max: maxProcessOutput}, &cappedBuffer{max: 4 << 10}
+	stdout, stderr := &cappedBuffer{max: maxProcessOutput}, &byteCounter{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// A child the shell left behind may hold the output open: stop
 	// waiting for it soon after the shell is killed.
@@ -56,10 +60,11 @@ func (p processSource) run(ctx context.Context) ([]byte, error) {
 		return nil, &credentialError{err: fmt.Errorf("did not finish in %v", p.timeout), retry: true}
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
+	case err != nil && stderr.n > 0:
+		// What it said may be a secret (a helper echoing its request on
+		// failure): its size only, so that the operator knows to run it.
+		return nil, fmt.Errorf("%w; it wrote %d bytes to stderr, not shown", err, stderr.n)
 	case err != nil:
-		if line := lastLine(stderr.buf.String()); line != "" {
-			return nil, fmt.Errorf("%w: %s", err, line)
-		}
 		return nil, err
 	case stdout.over:
 		return nil, fmt.Errorf("printed more than %d bytes", maxProcessOutput)
@@ -93,23 +98,70 @@ func parseProcessOutput(out []byte) (credentials, error) {
 	return c, nil
 }
 
-// program is the command's first word.
+// program is the command's program: its first word after the variables
+// set for it ("TOKEN=abc helper" is helper), as sh splits words; "" when
+// there is none, or when it has a "=" (it might be a value).
 func program(command string) string {
-	if f := strings.Fields(command); len(f) > 0 {
-		return f[0]
+	rest := command
+	for {
+		var word string
+		word, rest = shellWord(strings.TrimLeft(rest, " \t\n"))
+		switch {
+		case isAssignment(word):
+			continue
+		case strings.Contains(word, "="):
+			return ""
+		}
+		return word
 	}
-	return ""
 }
 
-// lastLine is the last non-blank line of s, at most 200 bytes of it: what
-// a failing helper says last is usually why.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	line := strings.TrimSpace(lines[len(lines)-1])
-	if len(line) > 200 {
-		line = strings.ToValidUTF8(line[:200], "") + "…"
+// shellWord splits s, which starts with a word, into that word and the
+// rest, as sh does: a blank inside quotes or after a backslash is part of
+// the word.
+func shellWord(s string) (word, rest string) {
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			}
+		case c == '\\':
+			i++ // the next byte is literal, also inside double quotes
+		case quote == '"':
+			if c == '"' {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == ' ' || c == '\t' || c == '\n':
+			return s[:i], s[i:]
+		}
 	}
-	return line
+	return s, ""
+}
+
+// isAssignment says whether word sets a variable: NAME=value.
+func isAssignment(word string) bool {
+	name, _, ok := strings.Cut(word, "=")
+	if !ok || name == "" || name[0] >= '0' && name[0] <= '9' {
+		return false
+	}
+	for _, c := range name {
+		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// byteCounter counts what is written to it.
+type byteCounter struct{ n int64 }
+
+func (b *byteCounter) Write(p []byte) (int, error) {
+	b.n += int64(len(p))
+	return len(p), nil
 }
 
 // cappedBuffer keeps the first max bytes written to it and notes whether

@@ -28,6 +28,7 @@ func TestCredentialProcess(t *testing.T) {
 	good := `echo '{"Version": 1, "AccessKeyId": "AKIDPROC", "SecretAccessKey": "` + processSecret + `", "SessionToken": "tok", "Expiration": "2030-01-02T03:04:05Z"}'`
 	tests := []struct {
 		name, body string
+		prefix     string // before the program: variables for it
 		timeout    time.Duration
 		want       credentials
 		wantErr    string
@@ -42,8 +43,11 @@ func TestCredentialProcess(t *testing.T) {
 		{name: "wrong version", body: `echo '{"Version": 2, "AccessKeyId": "AKIDPROC", "SecretAccessKey": "` + processSecret + `"}'`, wantErr: "Version 2, not 1"},
 		{name: "no secret key", body: `echo '{"Version": 1, "AccessKeyId": "AKIDPROC"}'`, wantErr: "no AccessKeyId or SecretAccessKey"},
 		{name: "not JSON", body: `echo 'AccessKeyId=AKIDPROC SecretAccessKey=` + processSecret + `'`, wantErr: "not the credentials JSON"},
-		{name: "fails, saying why", body: "echo '" + processSecret + "'\necho 'warming up' >&2\necho 'token expired: run helper login' >&2\nexit 3",
-			wantErr: "exit status 3: token expired: run helper login"},
+		{name: "fails, its stderr not shown", body: "echo '" + processSecret + "'\necho 'warming up' >&2\necho '" + processSecret + "' >&2\nexit 3",
+			wantErr: "exit status 3; it wrote 30 bytes to stderr, not shown"},
+		{name: "fails, silently", body: "exit 4", wantErr: "exit status 4"},
+		{name: "fails, with a secret set for it", prefix: "TOKEN=" + processSecret + " OTHER='a " + processSecret + "' ", body: "exit 5",
+			wantErr: "exit status 5"},
 		{name: "too much output", body: `head -c 100000 /dev/zero | tr '\0' x`, wantErr: "printed more than 65536 bytes"},
 		{name: "too slow", body: "sleep 3", timeout: 200 * time.Millisecond, wantErr: "did not finish in 200ms", retry: true},
 		{name: "too slow, with a child holding the output", body: "sleep 3 &\nsleep 3", timeout: 200 * time.Millisecond, wantErr: "did not finish", retry: true},
@@ -51,7 +55,7 @@ func TestCredentialProcess(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("PROCESS_TEST_KEY", "AKIDFROMENV")
-			p := processSource{profile: "build", command: script(t, tt.body), timeout: processTimeout}
+			p := processSource{profile: "build", command: tt.prefix + script(t, tt.body), timeout: processTimeout}
 			if tt.timeout != 0 {
 				p.timeout = tt.timeout
 			}
@@ -75,6 +79,31 @@ func TestCredentialProcess(t *testing.T) {
 			actiontest.NoSecret(t, err, processSecret)
 			actiontest.NoSecret(t, err, "hunter2")
 		})
+	}
+}
+
+// The program named in errors is the command's first word after the
+// variables set for it, never a word with a "=": it may be a secret.
+func TestProgram(t *testing.T) {
+	for _, tt := range []struct{ command, want string }{
+		{"/usr/local/bin/helper --profile x", "/usr/local/bin/helper"},
+		{"  helper", "helper"},
+		{"TOKEN=abc helper --x", "helper"},
+		{"A=1 B_2=2\thelper", "helper"},
+		{`TOKEN="a b" helper`, "helper"},
+		{`TOKEN='a b c' helper`, "helper"},
+		{`TOKEN=a\ b helper`, "helper"},
+		{`TOKEN="a \" b" helper`, "helper"},
+		{"TOKEN=abc", ""},
+		{"TOKEN='abc def", ""},
+		{"=abc helper", ""},
+		{"1X=abc helper", ""},
+		{"/opt/x=y/helper", ""},
+		{"", ""},
+	} {
+		if got := program(tt.command); got != tt.want || strings.Contains(got, "=") {
+			t.Errorf("program(%q) = %q, want %q", tt.command, got, tt.want)
+		}
 	}
 }
 
