@@ -34,7 +34,8 @@ func newNATSCluster(t *testing.T, c *fleettest.Certs) *natsCluster {
 		t.Fatal(err)
 	}
 	nc.Cluster = natsdtest.StartCluster(t, natsdtest.ClusterOptions{Fragment: conf.Fragment,
-		CertFile: c.Path("controller.crt"), KeyFile: c.Path("controller.key"), CAFile: c.Path("ca.crt")})
+		CertFile: c.Path("controller.crt"), KeyFile: c.Path("controller.key"), CAFile: c.Path("ca.crt"),
+		ProbeSeed: nc.user})
 	return nc
 }
 

@@ -150,7 +150,8 @@ func newClusterRig(t *testing.T) *clusterRig {
 		t.Fatalf("nats-config: %v\n%s", err, stderr.String())
 	}
 	x.cluster = natsdtest.StartCluster(t, natsdtest.ClusterOptions{Fragment: string(fragment),
-		CertFile: x.cert("controller.crt"), KeyFile: x.cert("controller.key"), CAFile: x.cert("ca.crt")})
+		CertFile: x.cert("controller.crt"), KeyFile: x.cert("controller.key"), CAFile: x.cert("ca.crt"),
+		ProbeSeed: x.cert("nats-user.nk")})
 
 	writeFile(t, x.cfg, fmt.Sprintf(`name: cluster-crash
 routes:

@@ -22,8 +22,9 @@ import (
 // (scripts/test-nats-versions runs the tests against the oldest release
 // supported).
 type Cluster struct {
-	Servers []*ClusterServer
-	dir     string
+	Servers   []*ClusterServer
+	dir       string
+	abandoned bool // killed by StartCluster for another attempt
 }
 
 // ClusterOptions describe the cluster.
@@ -35,6 +36,12 @@ type ClusterOptions struct {
 	// CertFile and KeyFile are the servers' certificate (for clients and
 	// routes); CAFile verifies every client's and route's certificate.
 	CertFile, KeyFile, CAFile string
+	// ProbeSeed, when set, is the nkey seed file of a user of the fleet's
+	// account (the controllers'): StartCluster then returns only once a
+	// replicated stream can be created there and a message stored and read
+	// back (probe.go), starting the servers again (new ports, new stores)
+	// when a cluster cannot within probeWait.
+	ProbeSeed string
 }
 
 // ClusterServer is one nats-server process.
@@ -87,6 +94,25 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	if o.N == 0 {
 		o.N = 3
 	}
+	for attempt := 1; ; attempt++ {
+		c := startCluster(t, o)
+		if o.ProbeSeed == "" {
+			return c
+		}
+		err := c.probe(o)
+		if err == nil {
+			return c
+		}
+		t.Logf("nats-servers started (attempt %d) but JetStream unusable after %s: %v\n%s", attempt, probeWait, err, c.metaState())
+		if attempt == probeAttempts {
+			t.Fatalf("no usable nats-server cluster in %d attempts", probeAttempts)
+		}
+		c.kill()
+	}
+}
+
+func startCluster(t testing.TB, o ClusterOptions) *Cluster {
+	t.Helper()
 	bin := ServerBinary(t)
 	c := &Cluster{dir: t.TempDir()}
 	routes := make([]string, o.N)
@@ -136,6 +162,9 @@ include "posteed.conf"
 	t.Cleanup(func() {
 		for _, s := range c.Servers {
 			s.Kill()
+			if t.Failed() && !c.abandoned {
+				t.Logf("nats-server %s log (end):\n%s", s.Name, tail(s.Log(), 3000))
+			}
 		}
 	})
 	c.WaitReady(t)
@@ -237,13 +266,24 @@ func tail(s string, n int) string {
 	return s
 }
 
+// handedOut holds every port freeAddr gave in this test process: a port
+// is free when picked, and stays unused until its server binds it, so two
+// servers (of one cluster or of two tests in parallel) never get the same
+// one. Listening and closing alone did not see that: a cluster got one
+// route port twice, and its third server died on "address already in use".
+var handedOut sync.Map
+
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	// Below the kernel's ephemeral range (ip_local_port_range starts at
 	// 32768): a port picked there can be taken by any outgoing connection,
 	// or another ":0" listener, before the server binds it.
 	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		port := 20000 + rand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
