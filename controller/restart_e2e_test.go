@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postee-fleet/posteed/internal/fleettest"
 )
@@ -86,7 +87,13 @@ func TestRunnerRestartMidStreamExactlyOnce(t *testing.T) {
 			out := filepath.Join(dir, "exec.out")
 			script := fmt.Sprintf("OUT=%q\n%s", out, tt.script)
 			c := fleettest.NewCerts(t, "postee-runner-1")
-			h := fleettest.StartController(t, c, fleettest.WriteCfg(t, dir, workCfg(script)))
+			h := fleettest.NewController(t, c, fleettest.WriteCfg(t, dir, workCfg(script)))
+			// A job on its way to the runner when it stops (sent for a pull
+			// request, not yet in the client) reaches no handler that could
+			// hand it back: JetStream delivers it again after the ack wait.
+			// 2 s instead of 30 keeps that case inside the test's wait.
+			h.Timings.WorkAckWait = 2 * time.Second
+			h.Start()
 			r1 := startRunner(t, h, "postee-runner-1", "node-1")
 			fleettest.Eventually(t, "runner config", func() bool { return r1.r.Revision() == 1 })
 

@@ -59,6 +59,9 @@ func (t *harnessTB) Cleanup(f func()) {
 
 func (t *harnessTB) Logf(format string, args ...any) {}
 
+// Failed is false: a failure panics (Fatal) and ends the simulation.
+func (t *harnessTB) Failed() bool { return false }
+
 // close runs the cleanups, last first: the servers are killed.
 func (t *harnessTB) close() {
 	t.mu.Lock()
