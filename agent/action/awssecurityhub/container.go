@@ -162,19 +162,11 @@ func (s *containerSource) authorization() (string, error) {
 // parseContainerCredentials reads the endpoint's answer; without an
 // Expiration, the keys do not expire.
 func parseContainerCredentials(body []byte) (credentials, error) {
-	var out struct {
-		AccessKeyID     string `json:"AccessKeyId"`
-		SecretAccessKey string
-		Token           string
-		Expiration      *time.Time
-	}
+	var out credentialsJSON
 	if err := json.Unmarshal(body, &out); err != nil {
 		return credentials{}, errors.New("container credentials: the answer is not JSON credentials")
 	}
-	c := credentials{AccessKeyID: out.AccessKeyID, SecretAccessKey: out.SecretAccessKey, SessionToken: out.Token}
-	if out.Expiration != nil {
-		c.Expires = *out.Expiration
-	}
+	c := out.keys()
 	if !c.valid() {
 		return credentials{}, errors.New("container credentials: no AccessKeyId or SecretAccessKey in the answer")
 	}

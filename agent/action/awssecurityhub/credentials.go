@@ -20,6 +20,27 @@ type credentials struct {
 
 func (c credentials) valid() bool { return c.AccessKeyID != "" && c.SecretAccessKey != "" }
 
+// credentialsJSON is the answer of credential_process, the container
+// endpoint and the instance role: the same keys, the session token named
+// SessionToken by the first and Token by the others.
+type credentialsJSON struct {
+	Version         int    // credential_process
+	Code, Message   string // the instance role
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string
+	SessionToken    string
+	Token           string
+	Expiration      *time.Time // none: the keys do not expire
+}
+
+func (j credentialsJSON) keys() credentials {
+	c := credentials{AccessKeyID: j.AccessKeyID, SecretAccessKey: j.SecretAccessKey, SessionToken: firstOf(j.SessionToken, j.Token)}
+	if j.Expiration != nil {
+		c.Expires = *j.Expiration
+	}
+	return c
+}
+
 // credentialSource is one provider of the chain: keys, a process, an
 // endpoint, STS.
 type credentialSource interface {

@@ -154,20 +154,14 @@ func (r *instanceRole) request(ctx context.Context, method, path string) (*http.
 
 // parse reads a role's credentials; they are kept an hour at most.
 func (r *instanceRole) parse(role string, body []byte) (credentials, error) {
-	var out struct {
-		Code, Message   string
-		AccessKeyID     string `json:"AccessKeyId"`
-		SecretAccessKey string
-		Token           string
-		Expiration      time.Time
-	}
+	var out credentialsJSON
 	if err := json.Unmarshal(body, &out); err != nil {
 		return credentials{}, fmt.Errorf("instance role %q: the answer is not JSON credentials", role)
 	}
 	if !strings.EqualFold(out.Code, "Success") {
 		return credentials{}, fmt.Errorf("instance role %q: %s: %s", role, out.Code, out.Message)
 	}
-	c := credentials{AccessKeyID: out.AccessKeyID, SecretAccessKey: out.SecretAccessKey, SessionToken: out.Token, Expires: out.Expiration}
+	c := out.keys()
 	if !c.valid() {
 		return credentials{}, fmt.Errorf("instance role %q: no AccessKeyId or SecretAccessKey in the answer", role)
 	}

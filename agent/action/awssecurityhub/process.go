@@ -75,23 +75,14 @@ func (p processSource) run(ctx context.Context) ([]byte, error) {
 // parseProcessOutput reads the credentials JSON; without an Expiration,
 // the keys do not expire.
 func parseProcessOutput(out []byte) (credentials, error) {
-	var v struct {
-		Version         int
-		AccessKeyID     string `json:"AccessKeyId"`
-		SecretAccessKey string
-		SessionToken    string
-		Expiration      *time.Time
-	}
+	var v credentialsJSON
 	if err := json.Unmarshal(out, &v); err != nil {
 		return credentials{}, errors.New("its output is not the credentials JSON")
 	}
 	if v.Version != 1 {
 		return credentials{}, fmt.Errorf("its output has Version %d, not 1", v.Version)
 	}
-	c := credentials{AccessKeyID: v.AccessKeyID, SecretAccessKey: v.SecretAccessKey, SessionToken: v.SessionToken}
-	if v.Expiration != nil {
-		c.Expires = *v.Expiration
-	}
+	c := v.keys()
 	if !c.valid() {
 		return credentials{}, errors.New("its output has no AccessKeyId or SecretAccessKey")
 	}
