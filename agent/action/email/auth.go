@@ -6,6 +6,8 @@ import (
 	"net/smtp"
 	"slices"
 	"strings"
+
+	"github.com/postee-fleet/posteed/agent/action"
 )
 
 // authenticate logs in when srv has credentials. They travel only over TLS
@@ -18,7 +20,7 @@ func (srv server) authenticate(c *smtp.Client) error {
 		return nil
 	}
 	if _, encrypted := c.TLSConnectionState(); !encrypted && !localhost(srv.host) {
-		return fmt.Errorf("%s offers no STARTTLS: refusing to send credentials in clear text: %w", srv.host, errPermanent)
+		return fmt.Errorf("%s offers no STARTTLS: refusing to send credentials in clear text: %w", srv.host, action.ErrPermanent)
 	}
 	a, err := srv.mechanism(c)
 	if err != nil {
@@ -35,7 +37,7 @@ func (srv server) authenticate(c *smtp.Client) error {
 func (srv server) mechanism(c *smtp.Client) (smtp.Auth, error) {
 	ok, list := c.Extension("AUTH")
 	if !ok {
-		return nil, fmt.Errorf("credentials are configured but %s does not offer AUTH: %w", srv.host, errPermanent)
+		return nil, fmt.Errorf("credentials are configured but %s does not offer AUTH: %w", srv.host, action.ErrPermanent)
 	}
 	offered := strings.Fields(strings.ToUpper(list))
 	want := strings.ToUpper(srv.auth)
@@ -46,7 +48,7 @@ func (srv server) mechanism(c *smtp.Client) (smtp.Auth, error) {
 		}
 	}
 	if !slices.Contains(offered, want) {
-		return nil, fmt.Errorf("%s does not offer AUTH %s (it offers %s): %w", srv.host, want, list, errPermanent)
+		return nil, fmt.Errorf("%s does not offer AUTH %s (it offers %s): %w", srv.host, want, list, action.ErrPermanent)
 	}
 	switch want {
 	case "PLAIN":

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/postee-fleet/posteed/agent/action"
 )
 
 // Every mechanism's failure is permanent and names the server's reply;
@@ -83,7 +85,7 @@ func TestCredentialsNeverInClearText(t *testing.T) {
 			to.auth, to.user, to.password = tt.auth, "u@example.com", "sekret-pw"
 			err := deliver(context.Background(), to, testMessage(t, "x@example.org"))
 			if !tt.wantSent {
-				if err == nil || retryable(err) || !errors.Is(err, errPermanent) || slices.Contains(srv.verbs(), "AUTH") {
+				if err == nil || retryable(err) || !errors.Is(err, action.ErrPermanent) || slices.Contains(srv.verbs(), "AUTH") {
 					t.Fatalf("deliver = %v, commands %v; want a permanent error before AUTH", err, srv.verbs())
 				}
 				noSecret(t, err, "sekret-pw")

@@ -32,7 +32,7 @@ type message struct {
 func compose(from string, to []string, m action.Message, now time.Time) (*message, error) {
 	sender, err := mail.ParseAddress(from)
 	if err != nil {
-		return nil, fmt.Errorf("sender: %w: %w", err, errPermanent)
+		return nil, fmt.Errorf("sender: %w: %w", err, action.ErrPermanent)
 	}
 	var b bytes.Buffer
 	header(&b, "From", sender.String())

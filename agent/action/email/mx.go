@@ -28,7 +28,7 @@ func (e *Email) sendDomain(ctx context.Context, domain string, rcpts []string, m
 		return fmt.Errorf("mx lookup for %s: %w", domain, err)
 	}
 	if len(mxs) == 0 {
-		return fmt.Errorf("no mx host for %s: %w", domain, errPermanent)
+		return fmt.Errorf("no mx host for %s: %w", domain, action.ErrPermanent)
 	}
 	var last error
 	for _, mx := range mxs {

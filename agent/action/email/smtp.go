@@ -107,7 +107,7 @@ func (srv server) secure(c *smtp.Client) error {
 	}
 	if offered, _ := c.Extension("STARTTLS"); !offered {
 		if srv.starttls == "mandatory" {
-			return fmt.Errorf("starttls is mandatory but %s does not offer STARTTLS: %w", srv.host, errPermanent)
+			return fmt.Errorf("starttls is mandatory but %s does not offer STARTTLS: %w", srv.host, action.ErrPermanent)
 		}
 		return nil
 	}
@@ -130,8 +130,6 @@ func interrupted(ctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w", ctx.Err(), err)
 }
 
-var errPermanent = errors.New("permanent")
-
 // retryable says whether a failed delivery may succeed later: SMTP 4xx
 // replies yes, 5xx no; configuration problems (no STARTTLS under a
 // mandatory policy, no AUTH offered) no; otherwise as for every network
@@ -145,7 +143,7 @@ func retryable(err error) bool {
 	if errors.As(err, &tpe) {
 		return tpe.Code >= 400 && tpe.Code < 500
 	}
-	if errors.Is(err, errPermanent) {
+	if errors.Is(err, action.ErrPermanent) {
 		return false
 	}
 	return action.NetworkTransient(err)

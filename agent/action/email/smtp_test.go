@@ -155,7 +155,7 @@ func TestDeliverMandatorySTARTTLSNotOffered(t *testing.T) {
 	to := relayTo(srv)
 	to.starttls, to.auth, to.user, to.password = "mandatory", "auto", "u@example.com", "sekret-pw"
 	err := deliver(context.Background(), to, testMessage(t, "x@example.org"))
-	if err == nil || retryable(err) || !errors.Is(err, errPermanent) || !strings.Contains(err.Error(), "STARTTLS") {
+	if err == nil || retryable(err) || !errors.Is(err, action.ErrPermanent) || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("deliver = %v; want a permanent error naming STARTTLS", err)
 	}
 	if v := srv.verbs(); slices.Contains(v, "AUTH") || slices.Contains(v, "MAIL") {
